@@ -1,0 +1,35 @@
+//! Typed Knative Build resources: [`Build`], [`BuildTemplate`] and [`ClusterBuildTemplate`]
+//! in `build.knative.dev/v1alpha1`, with the JSON field names of Knative Build v0.7 so existing
+//! YAML loads unchanged.
+//!
+//! Besides the types, this crate holds what every consumer of them needs: Go-style
+//! [`Duration`]s, explicit defaulting ([`BuildSpec::set_defaults`]), the `Succeeded` condition
+//! helpers, and the generated CustomResourceDefinitions.
+//!
+//! It deliberately does no I/O beyond reading files it is pointed at, talks to no cluster, and
+//! knows nothing of templates' `${PARAM}` substitution (`build-template`), credentials
+//! (`build-auth`) or pods (`build-pod`).
+
+mod condition;
+mod crd;
+mod defaults;
+mod duration;
+mod error;
+mod load;
+mod types;
+mod validate;
+
+pub use condition::SUCCEEDED;
+#[allow(unused_imports)]
+pub use crd::*;
+pub use defaults::{DEFAULT_SERVICE_ACCOUNT, DEFAULT_TIMEOUT, MAX_TIMEOUT};
+pub use duration::Duration;
+pub use error::{DurationError, Error};
+#[allow(unused_imports)]
+pub use load::*;
+pub use types::*;
+#[allow(unused_imports)]
+pub use validate::*;
+
+/// Re-exported so that users of these types name the same `k8s-openapi` version.
+pub use k8s_openapi;
