@@ -1,6 +1,49 @@
 //! Credentials for build pods, from the annotated Secrets of a Build's ServiceAccount.
-//! (being written)
+//!
+//! Two halves, as in Knative Build:
+//!
+//! - [`plan`], a pure function: a ServiceAccount and the Secrets of its namespace in, a
+//!   [`CredentialPlan`] out (the `creds-init` arguments, one Secret volume per Secret used,
+//!   and its mount at `/var/build-secrets/<secret>` for the credential initializer only).
+//!   Secrets say what they are for with annotations such as
+//!   `build.knative.dev/docker-0: https://index.docker.io/v1/` or
+//!   `build.knative.dev/git-0: github.com`.
+//! - [`run`], the logic of the `creds-init` program that runs first in every build pod: it
+//!   reads the mounted Secrets and writes `~/.docker/config.json`, `~/.gitconfig`,
+//!   `~/.git-credentials` and `~/.ssh/*`. This is the only code here that does I/O.
+//!
+//! The crate deliberately talks to no cluster (the controller fetches the ServiceAccount and
+//! Secrets) and builds no pods (`build-pod` places the plan into one). No error, warning,
+//! summary or `Debug` output ever contains a Secret value.
 
+mod creds_init;
+mod error;
+mod flag;
 mod plan;
+mod render;
+mod target;
 
-pub use plan::{CredentialPlan, Warning};
+pub use creds_init::{DIR_MODE, FILE_MODE, RunInputs, SECRETS_DIR_ENV, run};
+pub use error::{AuthError, AuthReport};
+pub use flag::{CredentialFlag, CredentialKind, parse_args};
+pub use plan::{CredentialPlan, PlanInputs, Warning, plan, volume_name};
+pub use render::{Summary, WrittenFile};
+
+/// Re-exported so that callers name the same `k8s-openapi` version.
+pub use k8s_openapi;
+
+/// The prefix of every annotation this crate reads.
+pub const ANNOTATION_PREFIX: &str = "build.knative.dev/";
+
+/// The prefix of the annotations naming a Docker registry: `build.knative.dev/docker-N`.
+pub const DOCKER_ANNOTATION_PREFIX: &str = "build.knative.dev/docker-";
+
+/// The prefix of the annotations naming a git server: `build.knative.dev/git-N`.
+pub const GIT_ANNOTATION_PREFIX: &str = "build.knative.dev/git-";
+
+/// Where each Secret is mounted in the credential initializer, as
+/// `/var/build-secrets/<secret>`, and where creds-init reads them by default.
+pub const SECRET_MOUNT_BASE: &str = "/var/build-secrets";
+
+/// The key Docker clients use for Docker Hub in `~/.docker/config.json`.
+pub const DOCKER_HUB_URL: &str = "https://index.docker.io/v1/";

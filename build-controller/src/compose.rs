@@ -56,7 +56,7 @@ pub enum ComposeError {
     #[error("{0}")]
     Invalid(ValidationReport),
     /// The template the Build names does not exist (yet).
-    #[error("{kind} {name:?} not found{}", in_namespace(.namespace))]
+    #[error("{} {name:?} not found{}", kind.as_str(), in_namespace(.namespace))]
     TemplateNotFound {
         /// BuildTemplate or ClusterBuildTemplate.
         kind: TemplateKind,

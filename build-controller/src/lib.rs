@@ -1,1 +1,35 @@
-//! placeholder
+//! The Knative Build controller, and the same composition offline.
+//!
+//! [`compose`] is the one place where the library crates meet: a Build and what it refers to
+//! (looked up through [`Lookup`]) become the Pod that runs it. The controller ([`run`],
+//! [`reconcile`]) answers lookups from its watch caches and writes the Pod and the Build's status
+//! back to the cluster; [`Offline`] answers them from YAML files, for the `validate` and `render`
+//! subcommands and for programs that compile Builds without a cluster.
+//!
+//! This crate holds no build logic of its own: substitution, credentials, pod layout and status
+//! mapping live in `build-template`, `build-auth` and `build-pod`.
+
+mod compose;
+mod context;
+mod controller;
+mod error;
+mod offline;
+mod reconcile;
+mod stores;
+
+pub use compose::{
+    ComposeError, ComposeInputs, Composed, DEFAULT_NAMESPACE, IMPLICIT_SERVICE_ACCOUNT, Lookup,
+    compose,
+};
+pub use context::{
+    Clock, Config, Context, DEFAULT_CONCURRENCY, DEFAULT_CONTROLLER_NAME, DEFAULT_IMAGE_PULL_GRACE,
+    Metrics,
+};
+pub use controller::{run, run_with_metrics};
+pub use error::Error;
+pub use offline::{Checked, IMAGE_REPOSITORY, Offline, Rendered, error_lines, release_images};
+pub use reconcile::{
+    REASON_CANCELLED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT, STUCK_WAITING_REASONS,
+    error_policy, reconcile,
+};
+pub use stores::{Stores, strip_for_cache};

@@ -1,1 +1,72 @@
-//! placeholder
+//! The Knative Build pod compiler: a Build, its resolved steps and volumes and its credential
+//! plan go in ([`compile_pod`]), the Pod that runs it comes out, in Knative Build's layout —
+//! `build-step-*` init containers, `/workspace`, `HOME=/builder/home` — so that users' habits
+//! (`kubectl logs POD -c build-step-build`) and tools keep working. The Pod's status maps back to
+//! the Build's ([`status_from_pod`]).
+//!
+//! The crate also ships `git-init`, the program that fetches a git source inside the pod; its
+//! logic lives here ([`git_init`]) behind a [`Git`] trait, and the binary supplies the `git` CLI.
+//!
+//! Deliberately absent: I/O, async, and any knowledge of how steps and credentials are found.
+//! Templates are resolved by `build-template` and credentials planned by `build-auth` before the
+//! compiler sees them; reading them from a cluster is `build-controller`'s job.
+//!
+//! ```
+//! use build_auth::CredentialPlan;
+//! use build_pod::{compile_pod, Images, PodInputs};
+//! use build_types::{Build, BuildSpec};
+//! use k8s_openapi::api::core::v1::Container;
+//!
+//! let mut build = Build::new("hello", BuildSpec::default());
+//! build.metadata.namespace = Some("default".into());
+//! build.spec.set_defaults();
+//! let steps = [Container {
+//!     name: "say".into(),
+//!     image: Some("busybox".into()),
+//!     args: Some(vec!["echo".into(), "hello".into()]),
+//!     ..Container::default()
+//! }];
+//! let images = Images {
+//!     creds_init: "creds-init".into(),
+//!     git_init: "git-init".into(),
+//!     gcs_fetcher: "gcs-fetcher".into(),
+//!     nop: "nop".into(),
+//! };
+//! let pod = compile_pod(&PodInputs {
+//!     build: &build,
+//!     steps: &steps,
+//!     volumes: &[],
+//!     credentials: &CredentialPlan::default(),
+//!     images: &images,
+//! })
+//! .unwrap();
+//! let spec = pod.spec.unwrap();
+//! let names: Vec<_> = spec.init_containers.unwrap().into_iter().map(|c| c.name).collect();
+//! assert_eq!(names, ["build-step-credential-initializer", "build-step-say"]);
+//! assert_eq!(spec.active_deadline_seconds, Some(600));
+//! ```
+
+mod compile;
+mod error;
+mod git_init;
+mod images;
+mod name;
+mod status;
+
+pub use compile::{
+    BUILD_NAME_LABEL, CREDS_INIT_CONTAINER, HOME_DIR, HOME_VOLUME, ISTIO_INJECT_ANNOTATION,
+    MAX_CONTAINER_NAME_LEN, NOP_CONTAINER, PodInputs, STEP_CONTAINER_PREFIX, WORKSPACE_DIR,
+    WORKSPACE_VOLUME, compile_pod,
+};
+pub use error::{PodError, Problem};
+pub use git_init::{
+    Checkout, DEFAULT_REVISION, FetchMode, GIT_INIT_USAGE, Git, GitInitArgs, GitOutput, SshFiles,
+    git_init, redact, redact_url, ssh_command,
+};
+pub use images::Images;
+pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
+pub use status::{
+    FAIL_FAST_WAITING_REASONS, REASON_BUILD_FAILED, REASON_BUILD_TIMEOUT, REASON_BUILDING,
+    REASON_PENDING, REASON_POD_EVICTED, REASON_STEP_FAILED, REASON_STEP_OOM_KILLED,
+    REASON_SUCCEEDED, is_fail_fast_reason, status_from_pod,
+};

@@ -20,16 +20,15 @@ mod types;
 mod validate;
 
 pub use condition::SUCCEEDED;
-#[allow(unused_imports)]
-pub use crd::*;
+pub use crd::{CRD_HEADER, CrdFile, crd_file_name, crd_files, crd_yaml, crds};
 pub use defaults::{DEFAULT_SERVICE_ACCOUNT, DEFAULT_TIMEOUT, MAX_TIMEOUT};
 pub use duration::Duration;
 pub use error::{DurationError, Error};
-#[allow(unused_imports)]
-pub use load::*;
+pub use load::{
+    LoadWarning, Loaded, LoadedObject, Object, Origin, load_bytes, load_path, load_str,
+};
 pub use types::*;
-#[allow(unused_imports)]
-pub use validate::*;
+pub use validate::{Problem, ValidationReport};
 
 /// Re-exported so that users of these types name the same `k8s-openapi` version.
 pub use k8s_openapi;

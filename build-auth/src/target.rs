@@ -1,0 +1,270 @@
+//! The URLs and hosts that credentials are for, as written in annotations and flags.
+//!
+//! The planner and creds-init share these checks so that a plan the planner accepts is one
+//! creds-init can carry out.
+
+/// Why a Docker registry URL cannot be used, if it cannot.
+pub(crate) fn check_docker_url(value: &str) -> Result<(), String> {
+    check_common(value)
+}
+
+/// Whether a Docker registry URL names Docker Hub in a form clients never look up.
+///
+/// Docker clients keep Docker Hub credentials under exactly `https://index.docker.io/v1/`.
+pub(crate) fn is_docker_hub_mistake(value: &str) -> bool {
+    if value == crate::DOCKER_HUB_URL {
+        return false;
+    }
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .unwrap_or(value);
+    let host = rest.split('/').next().unwrap_or(rest);
+    matches!(host, "index.docker.io" | "docker.io")
+}
+
+/// A git URL for HTTP(S) basic authentication: `https://host[:port][/path]`, the scheme
+/// defaulting to `https`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GitUrl {
+    scheme: &'static str,
+    authority: String,
+    path: String,
+}
+
+impl GitUrl {
+    /// Parses an annotation or flag value.
+    pub(crate) fn parse(value: &str) -> Result<Self, String> {
+        check_common(value)?;
+        if value.contains('"') || value.contains('\\') {
+            return Err("a git URL must not contain '\"' or '\\'".to_owned());
+        }
+        let (scheme, rest) = if let Some(rest) = value.strip_prefix("https://") {
+            ("https", rest)
+        } else if let Some(rest) = value.strip_prefix("http://") {
+            ("http", rest)
+        } else if value.contains("://") {
+            return Err(
+                "a git URL for basic authentication must use https:// or http://".to_owned(),
+            );
+        } else {
+            ("https", value)
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err("a git URL must not contain a user name".to_owned());
+        }
+        if path.contains('?') || path.contains('#') {
+            return Err("a git URL must not contain a query or fragment".to_owned());
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        check_host(host)?;
+        if let Some(port) = port {
+            parse_port(port)?;
+        }
+        Ok(GitUrl {
+            scheme,
+            authority: authority.to_owned(),
+            path: path.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The normalized URL: scheme, host, port and path without a trailing `/`.
+    pub(crate) fn normalized(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.authority, self.path)
+    }
+
+    /// The URL with user information, for `~/.git-credentials`. Both parts must already be
+    /// percent-encoded.
+    pub(crate) fn with_userinfo(&self, user: &str, password: &str) -> String {
+        format!(
+            "{}://{}:{}@{}{}",
+            self.scheme, user, password, self.authority, self.path
+        )
+    }
+}
+
+/// An SSH host, `host` or `host:port`, the port defaulting to 22.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SshHost {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl SshHost {
+    /// Parses an annotation or flag value.
+    pub(crate) fn parse(value: &str) -> Result<Self, String> {
+        check_common(value)?;
+        if value.contains("://") || value.contains('/') || value.contains('@') {
+            return Err(
+                "an ssh host must be given as host or host:port, without scheme, user or path"
+                    .to_owned(),
+            );
+        }
+        let (host, port) = match value.split_once(':') {
+            Some((host, port)) => (host, parse_port(port)?),
+            None => (value, 22),
+        };
+        check_host(host)?;
+        Ok(SshHost {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+fn check_common(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("the value is empty".to_owned());
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the value must not contain white space or control characters".to_owned());
+    }
+    if value.contains('=') {
+        return Err(
+            "the value must not contain '=' (creds-init flags are <secret>=<url>)".to_owned(),
+        );
+    }
+    Ok(())
+}
+
+fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("the host is empty".to_owned());
+    }
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(format!(
+            "host {host:?} may contain only letters, digits, '.', '-' and '_'"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_port(port: &str) -> Result<u16, String> {
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && port.chars().all(|c| c.is_ascii_digit()) => Ok(p),
+        _ => Err(format!("port {port:?} is not a number from 1 to 65535")),
+    }
+}
+
+/// Whether `name` is a Kubernetes Secret name (an RFC 1123 DNS subdomain), which also makes
+/// it safe as a file name.
+pub(crate) fn check_secret_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "secret name {name:?} is not a valid Kubernetes name (lower-case letters, digits, '-' and '.')"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_urls_normalize() {
+        let check = |input: &str, expected: &str| {
+            assert_eq!(
+                GitUrl::parse(input).unwrap().normalized(),
+                expected,
+                "{input}"
+            );
+        };
+        check("github.com", "https://github.com");
+        check("https://github.com/", "https://github.com");
+        check("http://git.local:8080/org/", "http://git.local:8080/org");
+        check(
+            "https://gitlab.example.com/a/b",
+            "https://gitlab.example.com/a/b",
+        );
+    }
+
+    #[test]
+    fn git_urls_rejected() {
+        for bad in [
+            "",
+            "ssh://github.com",
+            "https://user@github.com",
+            "https://github.com:x",
+            "https://github.com:0",
+            "https://git hub.com",
+            "https://github.com/?a",
+            "https://github.com/\"",
+            "https:///path",
+        ] {
+            assert!(GitUrl::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn ssh_hosts() {
+        assert_eq!(
+            SshHost::parse("github.com").unwrap(),
+            SshHost {
+                host: "github.com".into(),
+                port: 22
+            }
+        );
+        assert_eq!(SshHost::parse("git.local:2222").unwrap().port, 2222);
+        for bad in [
+            "",
+            "ssh://github.com",
+            "git@github.com",
+            "github.com:",
+            "github.com:70000",
+            "github.com:22:22",
+            "*.github.com",
+            "github.com/org",
+        ] {
+            assert!(SshHost::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn docker_hub_mistakes() {
+        assert!(!is_docker_hub_mistake("https://index.docker.io/v1/"));
+        assert!(!is_docker_hub_mistake("gcr.io"));
+        assert!(!is_docker_hub_mistake(
+            "https://index.docker.io.example.com/v1/"
+        ));
+        for mistake in [
+            "index.docker.io",
+            "https://index.docker.io",
+            "https://index.docker.io/",
+            "https://index.docker.io/v2/",
+            "docker.io",
+        ] {
+            assert!(is_docker_hub_mistake(mistake), "{mistake}");
+        }
+    }
+
+    #[test]
+    fn secret_names() {
+        assert!(check_secret_name("docker-hub").is_ok());
+        assert!(check_secret_name("a.b-c").is_ok());
+        for bad in ["", "..", "a/b", "A", "-a", "a..b", "a_b", &"a".repeat(254)] {
+            assert!(check_secret_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! What every reconcile shares: the client, the event recorder, the counters, the settings and
+//! the watch caches.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use build_pod::Images;
+use build_types::Build;
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+
+use crate::stores::Stores;
+
+/// The controller's settings, filled by the command line (or by a program embedding the
+/// controller).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Watch and reconcile only this namespace; `None` for all namespaces.
+    pub namespace: Option<String>,
+    /// The images of the helper containers put into every build pod.
+    pub images: Images,
+    /// How many Builds are reconciled at once.
+    pub concurrency: u16,
+    /// How long an image pull or container configuration error may persist before the Build
+    /// fails with it instead of waiting for its timeout.
+    pub image_pull_grace: Duration,
+    /// The first retry delay after a failed reconcile; doubled on every further failure.
+    pub retry_initial: Duration,
+    /// The longest retry delay after failed reconciles.
+    pub retry_max: Duration,
+    /// The retry delay after a 409 Conflict (a stale cached object): short, not backed off.
+    pub conflict_retry: Duration,
+    /// How long a reconcile waits for the watch caches' initial lists before failing.
+    pub cache_sync_timeout: Duration,
+    /// The name this controller writes as the field manager and the Events' reporter.
+    pub controller_name: String,
+    /// This replica's name (typically its pod name) for the Events' `reportingInstance`.
+    pub instance: Option<String>,
+}
+
+/// The default for [`Config::concurrency`].
+pub const DEFAULT_CONCURRENCY: u16 = 64;
+/// The default for [`Config::image_pull_grace`].
+pub const DEFAULT_IMAGE_PULL_GRACE: Duration = Duration::from_secs(5 * 60);
+/// The default for [`Config::controller_name`].
+pub const DEFAULT_CONTROLLER_NAME: &str = "build-controller";
+
+impl Config {
+    /// The settings with the given helper images and every other field at its default: all
+    /// namespaces, concurrency 64, a 5 minute image pull grace, retries from 1 s doubling up
+    /// to 5 min, conflicts retried after 200 ms.
+    pub fn new(images: Images) -> Self {
+        Config {
+            namespace: None,
+            images,
+            concurrency: DEFAULT_CONCURRENCY,
+            image_pull_grace: DEFAULT_IMAGE_PULL_GRACE,
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(5 * 60),
+            conflict_retry: Duration::from_millis(200),
+            cache_sync_timeout: Duration::from_secs(30),
+            controller_name: DEFAULT_CONTROLLER_NAME.to_owned(),
+            instance: None,
+        }
+    }
+
+    /// The retry delay after the `attempt`th failure in a row (1-based): `retry_initial`,
+    /// doubled per attempt, at most `retry_max`.
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.retry_initial
+            .checked_mul(factor)
+            .map_or(self.retry_max, |d| d.min(self.retry_max))
+    }
+}
+
+/// Counters of what the controller did, for logs now and a Prometheus `/metrics` later.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Reconciles started.
+    pub reconciliations: AtomicU64,
+    /// Reconciles that returned an error.
+    pub failures: AtomicU64,
+    /// Of those, 409 Conflicts.
+    pub conflicts: AtomicU64,
+    /// Build pods created.
+    pub pods_created: AtomicU64,
+    /// Build pods stopped (timeout, cancel, image errors).
+    pub pods_stopped: AtomicU64,
+    /// Status patches written.
+    pub status_patches: AtomicU64,
+    /// Events published.
+    pub events_published: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The clock reconciles read "now" from; a plain function so tests can fix it.
+pub type Clock = fn() -> Timestamp;
+
+/// Everything [`reconcile`](crate::reconcile) and [`error_policy`](crate::error_policy) share.
+pub struct Context {
+    /// The API client; the only writes are pod creates and stops, status patches and Events.
+    pub client: Client,
+    /// Publishes Events on Builds.
+    pub recorder: Recorder,
+    /// What the controller did.
+    pub metrics: std::sync::Arc<Metrics>,
+    /// The settings.
+    pub config: Config,
+    /// The watch caches every read comes from.
+    pub stores: Stores,
+    /// Where "now" comes from.
+    pub clock: Clock,
+    /// Failures in a row per Build, for the exponential backoff; reset by a successful
+    /// reconcile.
+    backoff: Mutex<HashMap<ObjectRef<Build>, u32>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .field("metrics", &self.metrics)
+            .field("stores", &self.stores)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context over the given client, settings and caches, with fresh counters, the system
+    /// clock, and an Event recorder that reports as `config.controller_name`.
+    pub fn new(client: Client, config: Config, stores: Stores) -> Self {
+        let reporter = Reporter {
+            controller: config.controller_name.clone(),
+            instance: config.instance.clone(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics: Default::default(),
+            config,
+            stores,
+            clock: Timestamp::now,
+            backoff: Mutex::default(),
+        }
+    }
+
+    /// The same context reading "now" from `clock` (for tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same context counting into `metrics` (shared with a metrics endpoint).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Records one more failure for `build`; returns how many in a row.
+    pub(crate) fn record_failure(&self, build: ObjectRef<Build>) -> u32 {
+        let mut map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 4096 {
+            // Builds deleted while failing leave entries behind; drop those.
+            map.retain(|key, _| self.stores.builds.get(key).is_some());
+        }
+        let attempts = map.entry(build).or_insert(0);
+        *attempts = attempts.saturating_add(1);
+        *attempts
+    }
+
+    /// Forgets the failures of `build` after a successful reconcile.
+    pub(crate) fn reset_backoff(&self, build: &ObjectRef<Build>) {
+        let mut map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(build);
+    }
+
+    /// Failures in a row recorded for `build`.
+    pub fn failures_in_a_row(&self, build: &ObjectRef<Build>) -> u32 {
+        let map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(build).copied().unwrap_or(0)
+    }
+}

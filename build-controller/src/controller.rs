@@ -1,0 +1,192 @@
+//! The kube-runtime `Controller` over Builds: its watches, its caches and its run loop.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use build_pod::BUILD_NAME_LABEL;
+use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tracing::{debug, info, warn};
+
+use crate::context::{Config, Context, Metrics};
+use crate::error::{Error, is_not_found};
+use crate::reconcile::{error_policy, reconcile};
+use crate::stores::{Stores, strip_for_cache};
+
+/// Runs the controller until `shutdown` completes, then lets running reconciles finish.
+///
+/// Watches Builds (in `config.namespace`, or all namespaces), the pods labelled
+/// `build.knative.dev/buildName`, BuildTemplates, ClusterBuildTemplates, ServiceAccounts and
+/// Secrets, each through one cache that the reconciles read from. A change of a template,
+/// ServiceAccount or Secret wakes the unfinished Builds that need it.
+///
+/// Fails at start-up if the Build CRD is not served; watch errors later are retried with
+/// backoff and logged.
+///
+/// ```no_run
+/// # async fn example(images: build_pod::Images) -> Result<(), build_controller::Error> {
+/// let client = kube::Client::try_default().await.expect("kubeconfig");
+/// let config = build_controller::Config::new(images);
+/// let shutdown = async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// };
+/// build_controller::run(client, config, shutdown).await
+/// # }
+/// ```
+pub async fn run(
+    client: Client,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    run_with_metrics(client, config, Arc::default(), shutdown).await
+}
+
+/// [`run`], counting into `metrics` (which a metrics endpoint may read meanwhile).
+pub async fn run_with_metrics(
+    client: Client,
+    config: Config,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    let namespace = config.namespace.clone();
+    let builds_api: Api<Build> = scoped(&client, namespace.as_deref());
+    preflight(&builds_api).await?;
+
+    let (builds, builds_writer) = reflector::store::<Build>();
+    let (pods, pods_writer) = reflector::store::<Pod>();
+    let (templates, templates_writer) = reflector::store::<BuildTemplate>();
+    let (cluster_templates, cluster_templates_writer) = reflector::store::<ClusterBuildTemplate>();
+    let (service_accounts, service_accounts_writer) = reflector::store::<ServiceAccount>();
+    let (secrets, secrets_writer) = reflector::store::<Secret>();
+    let stores = Stores {
+        builds: builds.clone(),
+        pods,
+        templates,
+        cluster_templates,
+        service_accounts,
+        secrets,
+    };
+
+    let build_stream =
+        cached(builds_api, watcher::Config::default(), builds_writer).applied_objects();
+    let pod_stream = cached(
+        scoped::<Pod>(&client, namespace.as_deref()),
+        watcher::Config::default().labels(BUILD_NAME_LABEL),
+        pods_writer,
+    )
+    // Deletions too: a pod deleted under a running Build fails it.
+    .touched_objects();
+    let template_stream = cached(
+        scoped::<BuildTemplate>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+        templates_writer,
+    )
+    .applied_objects();
+    let cluster_template_stream = cached(
+        Api::<ClusterBuildTemplate>::all(client.clone()),
+        watcher::Config::default(),
+        cluster_templates_writer,
+    )
+    .applied_objects();
+    let account_stream = cached(
+        scoped::<ServiceAccount>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+        service_accounts_writer,
+    )
+    .applied_objects();
+    let secret_stream = cached(
+        scoped::<Secret>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+        secrets_writer,
+    )
+    .applied_objects();
+
+    let concurrency = config.concurrency;
+    let ctx = Arc::new(Context::new(client, config, stores.clone()).with_metrics(metrics));
+
+    let waiting = stores.clone();
+    let for_template = move |t: BuildTemplate| waiting.builds_waiting_for_template(&t);
+    let waiting = stores.clone();
+    let for_cluster_template =
+        move |t: ClusterBuildTemplate| waiting.builds_waiting_for_cluster_template(&t);
+    let waiting = stores.clone();
+    let for_account = move |a: ServiceAccount| waiting.builds_waiting_for_service_account(&a);
+    let waiting = stores;
+    let for_secret = move |s: Secret| waiting.builds_waiting_for_secret(&s);
+
+    info!(
+        namespace = namespace.as_deref().unwrap_or("<all>"),
+        concurrency, "starting build controller"
+    );
+    Controller::for_stream(build_stream, builds)
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .owns_stream(pod_stream)
+        .watches_stream(template_stream, for_template)
+        .watches_stream(cluster_template_stream, for_cluster_template)
+        .watches_stream(account_stream, for_account)
+        .watches_stream(secret_stream, for_secret)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((build, action)) => debug!(build = %build, ?action, "reconciled"),
+                // Already logged by the error policy.
+                Err(controller::Error::ReconcilerFailed(..)) => {}
+                Err(controller::Error::ObjectNotFound(build)) => {
+                    debug!(build = %build, "build deleted before its reconcile")
+                }
+                Err(error) => warn!("controller: {error}"),
+            }
+        })
+        .await;
+    info!("build controller stopped");
+    Ok(())
+}
+
+/// Fails early, with a clear message, when the Build CRD is missing.
+async fn preflight(builds: &Api<Build>) -> Result<(), Error> {
+    match builds.list(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(error) if is_not_found(&error) => Err(Error::CrdNotInstalled(error)),
+        Err(error) => Err(Error::Preflight(error)),
+    }
+}
+
+/// An `Api` over one namespace, or over all of them.
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A watch of `api` that keeps a stripped copy of every object in `writer`'s cache.
+fn cached<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(api, config)
+        .default_backoff()
+        .modify(strip_for_cache::<K>)
+        .reflect(writer)
+}

@@ -1,0 +1,373 @@
+//! The watch caches the controller reads from, and the mappers that wake a waiting Build when
+//! what it waits for appears.
+
+use std::time::Duration;
+
+use build_types::{Build, BuildTemplate, BuildTemplateSpec, ClusterBuildTemplate, TemplateKind};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use kube::Resource;
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::compose::Lookup;
+use crate::error::Error;
+
+/// The annotation `kubectl apply` leaves on objects: a full copy of the applied object (for a
+/// Secret, its data in clear), so it is never kept in a cache.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Read handles of the controller's watch caches. Every read a reconcile makes comes from here.
+///
+/// Fill them from reflectors (see [`run`](crate::run)) or, in tests, from
+/// [`Writer`](kube::runtime::reflector::store::Writer)s fed with watcher events.
+///
+/// Its `Debug` output shows only how many objects each cache holds: Secrets are never printed.
+#[derive(Clone)]
+pub struct Stores {
+    /// Builds.
+    pub builds: Store<Build>,
+    /// Pods labelled with `build.knative.dev/buildName`.
+    pub pods: Store<Pod>,
+    /// BuildTemplates.
+    pub templates: Store<BuildTemplate>,
+    /// ClusterBuildTemplates.
+    pub cluster_templates: Store<ClusterBuildTemplate>,
+    /// ServiceAccounts.
+    pub service_accounts: Store<ServiceAccount>,
+    /// Secrets.
+    pub secrets: Store<Secret>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("builds", &self.builds.len())
+            .field("pods", &self.pods.len())
+            .field("templates", &self.templates.len())
+            .field("cluster_templates", &self.cluster_templates.len())
+            .field("service_accounts", &self.service_accounts.len())
+            .field("secrets", &self.secrets.len())
+            .finish()
+    }
+}
+
+impl Stores {
+    /// Waits until every cache has finished its initial list, at most `timeout`.
+    pub async fn wait_until_ready(&self, timeout: Duration) -> Result<(), Error> {
+        let all = async {
+            // An Err means the writer was dropped: the controller is stopping; go on.
+            let _ = self.builds.wait_until_ready().await;
+            let _ = self.pods.wait_until_ready().await;
+            let _ = self.templates.wait_until_ready().await;
+            let _ = self.cluster_templates.wait_until_ready().await;
+            let _ = self.service_accounts.wait_until_ready().await;
+            let _ = self.secrets.wait_until_ready().await;
+        };
+        tokio::time::timeout(timeout, all)
+            .await
+            .map_err(|_| Error::CachesNotReady { waited: timeout })
+    }
+
+    /// The cached pod `name` in `namespace`.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        self.pods
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|pod| (*pod).clone())
+    }
+
+    /// The Builds not yet finished that a new or changed BuildTemplate may unblock.
+    pub fn builds_waiting_for_template(&self, template: &BuildTemplate) -> Vec<ObjectRef<Build>> {
+        let (Some(namespace), name) = (template.namespace(), template.name_any()) else {
+            return Vec::new();
+        };
+        self.unfinished_builds(|build| {
+            build.namespace().as_deref() == Some(namespace.as_str())
+                && build.spec.template.as_ref().is_some_and(|t| {
+                    t.kind.unwrap_or_default() == TemplateKind::BuildTemplate && t.name == name
+                })
+        })
+    }
+
+    /// The Builds not yet finished that a new or changed ClusterBuildTemplate may unblock.
+    pub fn builds_waiting_for_cluster_template(
+        &self,
+        template: &ClusterBuildTemplate,
+    ) -> Vec<ObjectRef<Build>> {
+        let name = template.name_any();
+        self.unfinished_builds(|build| {
+            build.spec.template.as_ref().is_some_and(|t| {
+                t.kind == Some(TemplateKind::ClusterBuildTemplate) && t.name == name
+            })
+        })
+    }
+
+    /// The Builds not yet finished that run as a new or changed ServiceAccount.
+    pub fn builds_waiting_for_service_account(
+        &self,
+        account: &ServiceAccount,
+    ) -> Vec<ObjectRef<Build>> {
+        let (Some(namespace), name) = (account.namespace(), account.name_any()) else {
+            return Vec::new();
+        };
+        self.unfinished_builds(|build| {
+            build.namespace().as_deref() == Some(namespace.as_str())
+                && build.spec.service_account() == name
+        })
+    }
+
+    /// The Builds not yet finished whose ServiceAccount lists a new or changed Secret.
+    pub fn builds_waiting_for_secret(&self, secret: &Secret) -> Vec<ObjectRef<Build>> {
+        let (Some(namespace), name) = (secret.namespace(), secret.name_any()) else {
+            return Vec::new();
+        };
+        let accounts: Vec<String> = self
+            .service_accounts
+            .state()
+            .iter()
+            .filter(|account| {
+                account.namespace().as_deref() == Some(namespace.as_str())
+                    && account
+                        .secrets
+                        .iter()
+                        .flatten()
+                        .any(|s| s.name.as_deref() == Some(name.as_str()))
+            })
+            .map(|account| account.name_any())
+            .collect();
+        if accounts.is_empty() {
+            return Vec::new();
+        }
+        self.unfinished_builds(|build| {
+            build.namespace().as_deref() == Some(namespace.as_str())
+                && accounts.iter().any(|a| a == build.spec.service_account())
+        })
+    }
+
+    fn unfinished_builds(&self, matches: impl Fn(&Build) -> bool) -> Vec<ObjectRef<Build>> {
+        let mut refs: Vec<ObjectRef<Build>> = self
+            .builds
+            .state()
+            .iter()
+            .filter(|build| !build.status.as_ref().is_some_and(|s| s.is_done()))
+            .filter(|build| matches(build))
+            .map(|build| ObjectRef::from_obj(&**build))
+            .collect();
+        refs.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        refs
+    }
+}
+
+impl Lookup for Stores {
+    fn build_template(&self, namespace: &str, name: &str) -> Option<BuildTemplateSpec> {
+        self.templates
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|t| t.spec.clone())
+    }
+
+    fn cluster_build_template(&self, name: &str) -> Option<BuildTemplateSpec> {
+        self.cluster_templates
+            .get(&ObjectRef::new(name))
+            .map(|t| t.template_spec().clone())
+    }
+
+    fn service_account(&self, namespace: &str, name: &str) -> Option<ServiceAccount> {
+        self.service_accounts
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|a| (*a).clone())
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
+        self.secrets
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|s| (*s).clone())
+    }
+}
+
+/// Drops what a cache never needs: `managedFields` and `kubectl apply`'s copy of the object.
+pub fn strip_for_cache<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::reflector::store::Writer;
+    use kube::runtime::watcher::Event;
+    use serde_json::json;
+
+    use super::*;
+
+    fn store<K>(objects: Vec<K>) -> Store<K>
+    where
+        K: kube::runtime::reflector::Lookup + Clone + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
+        let mut writer = Writer::<K>::default();
+        writer.apply_watcher_event(&Event::Init);
+        for object in objects {
+            writer.apply_watcher_event(&Event::InitApply(object));
+        }
+        writer.apply_watcher_event(&Event::InitDone);
+        writer.as_reader()
+    }
+
+    fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn build(name: &str, spec: serde_json::Value, done: bool) -> Build {
+        let mut value = json!({
+            "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
+            "metadata": {"name": name, "namespace": "ns"}, "spec": spec,
+        });
+        if done {
+            value["status"] =
+                json!({"conditions": [{"type": "Succeeded", "status": "True", "reason": "Done"}]});
+        }
+        from(value)
+    }
+
+    fn stores() -> Stores {
+        Stores {
+            builds: store(vec![
+                build("uses-bt", json!({"template": {"name": "t"}}), false),
+                build(
+                    "uses-bt-explicit",
+                    json!({"template": {"name": "t", "kind": "BuildTemplate"}}),
+                    false,
+                ),
+                build("done", json!({"template": {"name": "t"}}), true),
+                build(
+                    "uses-cbt",
+                    json!({"template": {"name": "t", "kind": "ClusterBuildTemplate"}}),
+                    false,
+                ),
+                build(
+                    "uses-bot",
+                    json!({"serviceAccountName": "bot", "steps": [{"image": "x"}]}),
+                    false,
+                ),
+                build("uses-default", json!({"steps": [{"image": "x"}]}), false),
+            ]),
+            pods: store(vec![]),
+            templates: store(vec![]),
+            cluster_templates: store(vec![]),
+            service_accounts: store(vec![from(json!({
+                "apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": "bot", "namespace": "ns"},
+                "secrets": [{"name": "creds"}],
+            }))]),
+            secrets: store(vec![]),
+        }
+    }
+
+    fn names(refs: Vec<ObjectRef<Build>>) -> Vec<String> {
+        refs.into_iter().map(|r| r.name).collect()
+    }
+
+    #[test]
+    fn template_wakes_the_unfinished_builds_that_name_it() {
+        let template: BuildTemplate = from(json!({
+            "apiVersion": "build.knative.dev/v1alpha1", "kind": "BuildTemplate",
+            "metadata": {"name": "t", "namespace": "ns"}, "spec": {},
+        }));
+        assert_eq!(
+            names(stores().builds_waiting_for_template(&template)),
+            ["uses-bt", "uses-bt-explicit"]
+        );
+        let elsewhere: BuildTemplate = from(json!({
+            "apiVersion": "build.knative.dev/v1alpha1", "kind": "BuildTemplate",
+            "metadata": {"name": "t", "namespace": "other"}, "spec": {},
+        }));
+        assert!(stores().builds_waiting_for_template(&elsewhere).is_empty());
+    }
+
+    #[test]
+    fn cluster_template_wakes_builds_of_that_kind_only() {
+        let template: ClusterBuildTemplate = from(json!({
+            "apiVersion": "build.knative.dev/v1alpha1", "kind": "ClusterBuildTemplate",
+            "metadata": {"name": "t"}, "spec": {},
+        }));
+        assert_eq!(
+            names(stores().builds_waiting_for_cluster_template(&template)),
+            ["uses-cbt"]
+        );
+    }
+
+    #[test]
+    fn service_account_wakes_the_builds_that_run_as_it() {
+        let bot: ServiceAccount = from(json!({
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "bot", "namespace": "ns"},
+        }));
+        assert_eq!(
+            names(stores().builds_waiting_for_service_account(&bot)),
+            ["uses-bot"]
+        );
+        let default: ServiceAccount = from(json!({
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "ns"},
+        }));
+        assert_eq!(
+            names(stores().builds_waiting_for_service_account(&default)),
+            ["uses-bt", "uses-bt-explicit", "uses-cbt", "uses-default"]
+        );
+    }
+
+    #[test]
+    fn secret_wakes_the_builds_whose_account_lists_it() {
+        let creds: Secret = from(json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": "ns"},
+        }));
+        assert_eq!(
+            names(stores().builds_waiting_for_secret(&creds)),
+            ["uses-bot"]
+        );
+        let unrelated: Secret = from(json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "other", "namespace": "ns"},
+        }));
+        assert!(stores().builds_waiting_for_secret(&unrelated).is_empty());
+    }
+
+    #[test]
+    fn lookup_reads_the_caches() {
+        let stores = stores();
+        assert!(stores.service_account("ns", "bot").is_some());
+        assert!(stores.service_account("other", "bot").is_none());
+        assert!(stores.secret("ns", "creds").is_none());
+        assert!(stores.build_template("ns", "t").is_none());
+    }
+
+    #[test]
+    fn stripping_drops_managed_fields_and_the_applied_copy() {
+        let mut secret: Secret = from(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {
+                "name": "s", "namespace": "ns",
+                "annotations": {LAST_APPLIED: "{\"data\":\"c2VjcmV0\"}", "build.knative.dev/docker-0": "https://x"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+            },
+            "data": {"password": "c2VjcmV0"},
+        }));
+        strip_for_cache(&mut secret);
+        assert_eq!(secret.metadata.managed_fields, None);
+        assert_eq!(
+            secret.annotations().keys().collect::<Vec<_>>(),
+            ["build.knative.dev/docker-0"]
+        );
+        assert!(secret.data.is_some(), "the data itself is kept");
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let mut stores = stores();
+        stores.secrets = store(vec![from(json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "ns"},
+            "stringData": {"password": "hunter2"},
+        }))]);
+        let shown = format!("{stores:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("secrets: 1"), "{shown}");
+    }
+}

@@ -1,0 +1,584 @@
+//! Compiling a Build into the Pod that runs it, in Knative Build's layout.
+
+use std::collections::BTreeMap;
+
+use build_auth::CredentialPlan;
+use build_types::{Build, GcsSourceSpec, GitSourceSpec, SourceSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use crate::error::{PodError, Problem};
+use crate::images::Images;
+use crate::name::{OFFLINE_UID, pod_name};
+
+/// Where the sources are fetched and the steps start: the implicit `workspace` volume's mount.
+pub const WORKSPACE_DIR: &str = "/workspace";
+/// `$HOME` of every container: the implicit `home` volume's mount.
+pub const HOME_DIR: &str = "/builder/home";
+/// The name of the implicit emptyDir volume mounted at [`WORKSPACE_DIR`].
+pub const WORKSPACE_VOLUME: &str = "workspace";
+/// The name of the implicit emptyDir volume mounted at [`HOME_DIR`].
+pub const HOME_VOLUME: &str = "home";
+/// The prefix of every init container's name, as `kubectl logs POD -c build-step-build` expects.
+pub const STEP_CONTAINER_PREFIX: &str = "build-step-";
+/// The first init container, which runs `creds-init`.
+pub const CREDS_INIT_CONTAINER: &str = "build-step-credential-initializer";
+/// The one regular container of a build pod.
+pub const NOP_CONTAINER: &str = "nop";
+/// The label every build pod carries, with the Build's name as its value.
+pub const BUILD_NAME_LABEL: &str = "build.knative.dev/buildName";
+/// The annotation that keeps Istio from injecting a sidecar, which would keep the pod running.
+pub const ISTIO_INJECT_ANNOTATION: &str = "sidecar.istio.io/inject";
+/// The longest name a container may have (a DNS label).
+pub const MAX_CONTAINER_NAME_LEN: usize = 63;
+
+/// `kubectl apply`'s record of the Build, meaningless on the pod; not copied.
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What [`compile_pod`] turns into a Pod.
+#[derive(Clone, Copy, Debug)]
+pub struct PodInputs<'a> {
+    /// The Build, with its defaults applied (`BuildSpec::set_defaults`): its name, namespace,
+    /// UID, labels and annotations, sources, ServiceAccount, node selector, affinity and timeout
+    /// are used. Its `spec.steps` and `spec.volumes` are not: see `steps` and `volumes`.
+    pub build: &'a Build,
+    /// The steps to run, already resolved: the Build's own steps, or its template's with the
+    /// arguments substituted (`build_template::resolve`).
+    pub steps: &'a [Container],
+    /// The volumes the steps may mount, already resolved: the Build's volumes, then its
+    /// template's, as `build_template::resolve` returns them.
+    pub volumes: &'a [Volume],
+    /// The credentials (`build_auth::plan`): arguments and mounts for the credential
+    /// initializer, volumes for the pod.
+    pub credentials: &'a CredentialPlan,
+    /// The images of the helper containers.
+    pub images: &'a Images,
+}
+
+/// Compiles a resolved Build into the Pod that runs it. Pure and deterministic: the same
+/// inputs give the same Pod.
+///
+/// The layout is Knative Build's:
+///
+/// - Every container that does work is an init container, so they run one at a time, in order:
+///   [`CREDS_INIT_CONTAINER`]; then one per source — `build-step-git-source-<name or index>`
+///   (`git-init -url U -revision R [-path P]`), `build-step-gcs-source-<name or index>`
+///   (`--type T --location L [--dest_dir /workspace/P]`) or `build-step-custom-source[-<name>]`
+///   (the user's container); then the steps as `build-step-<name>`, or `build-step-unnamed-<i>`
+///   (`i` counting the steps from 0). The source index counts `spec.source` and
+///   `spec.sources` together, from 0.
+/// - The implicit emptyDir volumes `workspace` and `home` are mounted at [`WORKSPACE_DIR`] and
+///   [`HOME_DIR`] in every init container, `HOME=/builder/home` comes first in every env, and
+///   `workingDir` defaults to [`WORKSPACE_DIR`]. A step or custom source that mounts one of its
+///   own volumes at one of those paths keeps its own mount. A source's `subPath` applies to the
+///   steps' workspace mount only, not to the containers that fetch the sources (a custom
+///   source is one of those).
+/// - The one regular container is [`NOP_CONTAINER`]; `restartPolicy: Never`;
+///   `activeDeadlineSeconds` is the Build's timeout, rounded up to a second, so the kubelet stops
+///   an overdue build even while the controller is down.
+/// - The pod is named by [`pod_name`], in the Build's namespace, with a controller owner
+///   reference to the Build (UID [`OFFLINE_UID`] when it has none), the Build's labels plus
+///   [`BUILD_NAME_LABEL`], and the Build's annotations (but `kubectl`'s
+///   last-applied-configuration) over `sidecar.istio.io/inject: "false"`.
+/// - Volumes: the resolved ones, then `workspace` and `home`, then the credential plan's. Its
+///   mounts go to the credential initializer only.
+///
+/// Fails with [`PodError::Invalid`], listing every problem with its field path: colliding
+/// volume names (a volume named `workspace`, the same name in the Build and its template),
+/// mounts of volumes that do not exist, colliding or over-long container names, sources without
+/// a URL, revision or location, a step without an image, a non-positive timeout.
+pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
+    let build = inputs.build;
+    let spec = &build.spec;
+    let build_name = build.metadata.name.clone().unwrap_or_default();
+    let mut problems = Vec::new();
+    if build_name.is_empty() {
+        problems.push(Problem::new("metadata.name", "missing"));
+    }
+
+    let mut containers = Containers::default();
+
+    // The credential initializer.
+    let mut creds_mounts = implicit_mounts(None);
+    creds_mounts.extend(inputs.credentials.volume_mounts.iter().cloned());
+    containers.push(
+        "credential initializer".to_owned(),
+        Container {
+            name: CREDS_INIT_CONTAINER.to_owned(),
+            image: Some(inputs.images.creds_init.clone()),
+            args: non_empty(inputs.credentials.args.clone()),
+            env: Some(implicit_env()),
+            volume_mounts: Some(creds_mounts),
+            working_dir: Some(WORKSPACE_DIR.to_owned()),
+            ..Container::default()
+        },
+    );
+
+    // The sources.
+    let mut workspace_sub_path: Option<(String, String)> = None;
+    for (index, source) in spec.all_sources().into_iter().enumerate() {
+        let path = source_path(build, index);
+        let suffix = source
+            .name
+            .clone()
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| index.to_string());
+        match (&source.git, &source.gcs, &source.custom) {
+            (Some(git), None, None) => {
+                let container = git_container(inputs.images, source, git, &suffix);
+                check_git(git, &path, &mut problems);
+                containers.push(path.clone(), container);
+            }
+            (None, Some(gcs), None) => {
+                let container = gcs_container(inputs.images, source, gcs, &suffix);
+                check_gcs(gcs, &path, &mut problems);
+                containers.push(path.clone(), container);
+            }
+            (None, None, Some(custom)) => {
+                let name = match source.name.as_deref().filter(|name| !name.is_empty()) {
+                    Some(name) => format!("{STEP_CONTAINER_PREFIX}custom-source-{name}"),
+                    None => format!("{STEP_CONTAINER_PREFIX}custom-source"),
+                };
+                let custom_path = format!("{path}.custom");
+                check_image(custom, &custom_path, &mut problems);
+                let container = step_container(custom, name, None);
+                containers.push(custom_path, container);
+            }
+            (None, None, None) => problems.push(Problem::new(
+                path.clone(),
+                "one of git, gcs or custom is required",
+            )),
+            _ => problems.push(Problem::new(
+                path.clone(),
+                "only one of git, gcs or custom may be set",
+            )),
+        }
+        if let Some(sub_path) = source.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            match &workspace_sub_path {
+                Some((_, first)) => problems.push(Problem::new(
+                    format!("{path}.subPath"),
+                    format!("only one source may set subPath; {first} already does"),
+                )),
+                None => workspace_sub_path = Some((sub_path.to_owned(), path.clone())),
+            }
+        }
+    }
+
+    // The steps.
+    let sub_path = workspace_sub_path.map(|(sub_path, _)| sub_path);
+    for (index, step) in inputs.steps.iter().enumerate() {
+        let path = step_path(build, index);
+        let name = if step.name.is_empty() {
+            format!("{STEP_CONTAINER_PREFIX}unnamed-{index}")
+        } else {
+            format!("{STEP_CONTAINER_PREFIX}{}", step.name)
+        };
+        check_image(step, &path, &mut problems);
+        containers.push(path, step_container(step, name, sub_path.as_deref()));
+    }
+    containers.check_names(&mut problems);
+
+    // The volumes, and the mounts that refer to them.
+    let volumes = collect_volumes(inputs, &mut problems);
+    let volume_names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
+    for (index, mount) in inputs.credentials.volume_mounts.iter().enumerate() {
+        if !volume_names.contains(&mount.name.as_str()) {
+            problems.push(Problem::new(
+                format!("credentials.volumeMounts[{index}].name"),
+                format!("no volume named {:?}", mount.name),
+            ));
+        }
+    }
+    let custom_sources = spec
+        .all_sources()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, source)| {
+            let custom = source.custom.as_ref()?;
+            Some((format!("{}.custom", source_path(build, index)), custom))
+        });
+    let steps = (0..inputs.steps.len()).map(|index| step_path(build, index));
+    for (path, container) in custom_sources.chain(steps.zip(inputs.steps)) {
+        for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
+            if !volume_names.contains(&mount.name.as_str()) {
+                problems.push(Problem::new(
+                    format!("{path}.volumeMounts[{index}].name"),
+                    format!("no volume named {:?}", mount.name),
+                ));
+            }
+        }
+    }
+
+    let timeout = spec.timeout_or_default();
+    if timeout.as_nanos() <= 0 {
+        problems.push(Problem::new(
+            "spec.timeout",
+            format!("must be positive, got {:?}", timeout.to_string()),
+        ));
+    }
+
+    if !problems.is_empty() {
+        return Err(PodError::Invalid {
+            build: build_name,
+            problems,
+        });
+    }
+
+    let mut labels = build.metadata.labels.clone().unwrap_or_default();
+    labels.insert(BUILD_NAME_LABEL.to_owned(), build_name.clone());
+    let mut annotations = BTreeMap::from([(ISTIO_INJECT_ANNOTATION.to_owned(), "false".to_owned())]);
+    annotations.extend(
+        build
+            .metadata
+            .annotations
+            .iter()
+            .flatten()
+            .filter(|(key, _)| key.as_str() != LAST_APPLIED_ANNOTATION)
+            .map(|(key, value)| (key.clone(), value.clone())),
+    );
+    let uid = build
+        .metadata
+        .uid
+        .clone()
+        .filter(|uid| !uid.is_empty())
+        .unwrap_or_else(|| OFFLINE_UID.to_owned());
+
+    Ok(Pod {
+        metadata: ObjectMeta {
+            name: Some(pod_name(build)),
+            namespace: build.metadata.namespace.clone(),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: Some(vec![OwnerReference {
+                api_version: format!("{}/{}", build_types::GROUP, build_types::VERSION),
+                kind: "Build".to_owned(),
+                name: build_name,
+                uid,
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".to_owned()),
+            active_deadline_seconds: Some(timeout.as_secs_ceil()),
+            init_containers: Some(containers.into_containers()),
+            containers: vec![Container {
+                name: NOP_CONTAINER.to_owned(),
+                image: Some(inputs.images.nop.clone()),
+                ..Container::default()
+            }],
+            service_account_name: Some(spec.service_account().to_owned()),
+            node_selector: spec.node_selector.clone(),
+            affinity: spec.affinity.clone(),
+            volumes: Some(volumes),
+            ..PodSpec::default()
+        }),
+        status: None,
+    })
+}
+
+/// The init containers in order, each with the field path it came from.
+#[derive(Default)]
+struct Containers {
+    entries: Vec<(String, Container)>,
+}
+
+impl Containers {
+    fn push(&mut self, path: String, container: Container) {
+        self.entries.push((path, container));
+    }
+
+    fn check_names(&self, problems: &mut Vec<Problem>) {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for (path, container) in &self.entries {
+            let name = container.name.as_str();
+            if name.len() > MAX_CONTAINER_NAME_LEN {
+                problems.push(Problem::new(
+                    format!("{path}.name"),
+                    format!(
+                        "container name {name:?} is longer than {MAX_CONTAINER_NAME_LEN} characters"
+                    ),
+                ));
+            }
+            if let Some(first) = seen.insert(name, path) {
+                problems.push(Problem::new(
+                    format!("{path}.name"),
+                    format!("container name {name:?} is already used by {first}"),
+                ));
+            }
+        }
+    }
+
+    fn into_containers(self) -> Vec<Container> {
+        self.entries
+            .into_iter()
+            .map(|(_, container)| container)
+            .collect()
+    }
+}
+
+fn git_container(
+    images: &Images,
+    source: &SourceSpec,
+    git: &GitSourceSpec,
+    suffix: &str,
+) -> Container {
+    let mut args = vec![
+        "-url".to_owned(),
+        git.url.clone(),
+        "-revision".to_owned(),
+        git.revision.clone(),
+    ];
+    if let Some(target) = source.target_path.as_deref().filter(|t| !t.is_empty()) {
+        args.extend(["-path".to_owned(), target.to_owned()]);
+    }
+    fetcher(
+        format!("{STEP_CONTAINER_PREFIX}git-source-{suffix}"),
+        &images.git_init,
+        args,
+    )
+}
+
+fn gcs_container(
+    images: &Images,
+    source: &SourceSpec,
+    gcs: &GcsSourceSpec,
+    suffix: &str,
+) -> Container {
+    let mut args = vec![
+        "--type".to_owned(),
+        gcs.type_.as_str().to_owned(),
+        "--location".to_owned(),
+        gcs.location.clone(),
+    ];
+    if let Some(target) = source.target_path.as_deref().filter(|t| !t.is_empty()) {
+        args.extend([
+            "--dest_dir".to_owned(),
+            format!("{WORKSPACE_DIR}/{}", target.trim_start_matches('/')),
+        ]);
+    }
+    fetcher(
+        format!("{STEP_CONTAINER_PREFIX}gcs-source-{suffix}"),
+        &images.gcs_fetcher,
+        args,
+    )
+}
+
+fn fetcher(name: String, image: &str, args: Vec<String>) -> Container {
+    Container {
+        name,
+        image: Some(image.to_owned()),
+        args: Some(args),
+        env: Some(implicit_env()),
+        volume_mounts: Some(implicit_mounts(None)),
+        working_dir: Some(WORKSPACE_DIR.to_owned()),
+        ..Container::default()
+    }
+}
+
+/// A user's container (a step or a custom source) with the implicit env, mounts and working
+/// directory added.
+fn step_container(step: &Container, name: String, workspace_sub_path: Option<&str>) -> Container {
+    let mut container = step.clone();
+    container.name = name;
+
+    let mut env = implicit_env();
+    env.extend(step.env.iter().flatten().cloned());
+    container.env = Some(env);
+
+    let mut mounts = step.volume_mounts.clone().unwrap_or_default();
+    let taken: Vec<String> = mounts.iter().map(|m| clean_path(&m.mount_path)).collect();
+    for implicit in implicit_mounts(workspace_sub_path) {
+        if !taken.contains(&clean_path(&implicit.mount_path)) {
+            mounts.push(implicit);
+        }
+    }
+    container.volume_mounts = Some(mounts);
+
+    if container.working_dir.as_deref().is_none_or(str::is_empty) {
+        container.working_dir = Some(WORKSPACE_DIR.to_owned());
+    }
+    container
+}
+
+fn implicit_env() -> Vec<EnvVar> {
+    vec![EnvVar {
+        name: "HOME".to_owned(),
+        value: Some(HOME_DIR.to_owned()),
+        value_from: None,
+    }]
+}
+
+fn implicit_mounts(workspace_sub_path: Option<&str>) -> Vec<VolumeMount> {
+    vec![
+        VolumeMount {
+            name: WORKSPACE_VOLUME.to_owned(),
+            mount_path: WORKSPACE_DIR.to_owned(),
+            sub_path: workspace_sub_path.map(str::to_owned),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: HOME_VOLUME.to_owned(),
+            mount_path: HOME_DIR.to_owned(),
+            ..VolumeMount::default()
+        },
+    ]
+}
+
+fn implicit_volumes() -> [Volume; 2] {
+    [WORKSPACE_VOLUME, HOME_VOLUME].map(|name| Volume {
+        name: name.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    })
+}
+
+/// The resolved volumes, the implicit ones and the credential volumes, in that order; every
+/// name clash is a problem.
+fn collect_volumes(inputs: &PodInputs<'_>, problems: &mut Vec<Problem>) -> Vec<Volume> {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (index, volume) in inputs.volumes.iter().enumerate() {
+        let path = volume_path(inputs.build, index);
+        if volume.name == WORKSPACE_VOLUME || volume.name == HOME_VOLUME {
+            problems.push(Problem::new(
+                format!("{path}.name"),
+                format!(
+                    "{:?} is reserved for the implicit volume mounted at {}",
+                    volume.name,
+                    if volume.name == WORKSPACE_VOLUME {
+                        WORKSPACE_DIR
+                    } else {
+                        HOME_DIR
+                    }
+                ),
+            ));
+        } else if let Some(first) = seen.get(&volume.name) {
+            problems.push(Problem::new(
+                format!("{path}.name"),
+                format!("{:?} is already used by {first}", volume.name),
+            ));
+        } else {
+            seen.insert(volume.name.clone(), path);
+        }
+    }
+    for name in [WORKSPACE_VOLUME, HOME_VOLUME] {
+        seen.entry(name.to_owned())
+            .or_insert_with(|| "the implicit volumes".to_owned());
+    }
+    for (index, volume) in inputs.credentials.volumes.iter().enumerate() {
+        let path = format!("credentials.volumes[{index}]");
+        if let Some(first) = seen.get(&volume.name) {
+            problems.push(Problem::new(
+                format!("{path}.name"),
+                format!("{:?} is already used by {first}", volume.name),
+            ));
+        } else {
+            seen.insert(volume.name.clone(), path);
+        }
+    }
+
+    let mut volumes = inputs.volumes.to_vec();
+    volumes.extend(implicit_volumes());
+    volumes.extend(inputs.credentials.volumes.iter().cloned());
+    volumes
+}
+
+fn check_git(git: &GitSourceSpec, path: &str, problems: &mut Vec<Problem>) {
+    if git.url.trim().is_empty() {
+        problems.push(Problem::new(format!("{path}.git.url"), "missing"));
+    }
+    if git.revision.trim().is_empty() {
+        problems.push(Problem::new(format!("{path}.git.revision"), "missing"));
+    }
+}
+
+fn check_gcs(gcs: &GcsSourceSpec, path: &str, problems: &mut Vec<Problem>) {
+    if gcs.location.trim().is_empty() {
+        problems.push(Problem::new(format!("{path}.gcs.location"), "missing"));
+    }
+}
+
+fn check_image(container: &Container, path: &str, problems: &mut Vec<Problem>) {
+    if container.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
+        problems.push(Problem::new(format!("{path}.image"), "missing"));
+    }
+}
+
+/// The field path of the `index`th of `BuildSpec::all_sources`.
+fn source_path(build: &Build, index: usize) -> String {
+    match (&build.spec.source, index) {
+        (Some(_), 0) => "spec.source".to_owned(),
+        (Some(_), i) => format!("spec.sources[{}]", i - 1),
+        (None, i) => format!("spec.sources[{i}]"),
+    }
+}
+
+/// The field path of the `index`th resolved step: the template's when the Build names one.
+fn step_path(build: &Build, index: usize) -> String {
+    match &build.spec.template {
+        Some(template) => format!("template {:?} steps[{index}]", template.name),
+        None => format!("spec.steps[{index}]"),
+    }
+}
+
+/// The field path of the `index`th resolved volume: the Build's come first, then the template's.
+fn volume_path(build: &Build, index: usize) -> String {
+    let own = build.spec.volumes.len();
+    match &build.spec.template {
+        Some(template) if index >= own => {
+            format!("template {:?} volumes[{}]", template.name, index - own)
+        }
+        _ => format!("spec.volumes[{index}]"),
+    }
+}
+
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+/// A mount path with `.` segments, repeated and trailing slashes removed and `..` resolved, as
+/// Go's `filepath.Clean` does, so `/workspace/` and `/workspace` are the same mount point.
+fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    let joined = parts.join("/");
+    if path.starts_with('/') {
+        format!("/{joined}")
+    } else if joined.is_empty() {
+        ".".to_owned()
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_path;
+
+    #[test]
+    fn cleans_paths_like_go() {
+        for (input, cleaned) in [
+            ("/workspace", "/workspace"),
+            ("/workspace/", "/workspace"),
+            ("//workspace//", "/workspace"),
+            ("/workspace/./", "/workspace"),
+            ("/builder/x/../home", "/builder/home"),
+            ("/", "/"),
+            ("a/b/", "a/b"),
+            ("", "."),
+        ] {
+            assert_eq!(clean_path(input), cleaned, "{input:?}");
+        }
+    }
+}

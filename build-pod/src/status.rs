@@ -1,0 +1,374 @@
+//! Mapping a build pod's status back to its Build's status.
+
+use build_types::{
+    Build, BuildProvider, BuildStatus, ClusterSpec, Condition, ConditionStatus,
+};
+use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+/// `Succeeded` is `Unknown`: the pod waits to be scheduled or for its first step to start.
+pub const REASON_PENDING: &str = "Pending";
+/// `Succeeded` is `Unknown`: a step (or the final no-op container) is running.
+pub const REASON_BUILDING: &str = "Building";
+/// `Succeeded` is `True`: every step exited with code 0.
+pub const REASON_SUCCEEDED: &str = "Succeeded";
+/// `Succeeded` is `False`: a step exited with a non-zero code.
+pub const REASON_STEP_FAILED: &str = "StepFailed";
+/// `Succeeded` is `False`: a step was killed for exceeding its memory limit.
+pub const REASON_STEP_OOM_KILLED: &str = "StepOOMKilled";
+/// `Succeeded` is `False`: the build ran past its timeout (the pod's `activeDeadlineSeconds`).
+pub const REASON_BUILD_TIMEOUT: &str = "BuildTimeout";
+/// `Succeeded` is `False`: the kubelet evicted the pod (node pressure, drain).
+pub const REASON_POD_EVICTED: &str = "PodEvicted";
+/// `Succeeded` is `False` for a reason the pod does not tell.
+pub const REASON_BUILD_FAILED: &str = "BuildFailed";
+
+/// The waiting reasons of a container that will not get better by waiting: a bad image name, an
+/// image that cannot be pulled, a missing ConfigMap or Secret. [`status_from_pod`] surfaces them
+/// as the `Succeeded` condition's reason (with status `Unknown`), so the controller can decide to
+/// fail the build fast instead of waiting for its timeout; see [`is_fail_fast_reason`].
+pub const FAIL_FAST_WAITING_REASONS: [&str; 4] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+];
+
+/// Whether `reason` (a container's waiting reason, or the `Succeeded` condition's reason that
+/// [`status_from_pod`] copied from it) is one of [`FAIL_FAST_WAITING_REASONS`].
+///
+/// ```
+/// assert!(build_pod::is_fail_fast_reason("ImagePullBackOff"));
+/// assert!(!build_pod::is_fail_fast_reason("ContainerCreating"));
+/// ```
+pub fn is_fail_fast_reason(reason: &str) -> bool {
+    FAIL_FAST_WAITING_REASONS.contains(&reason)
+}
+
+/// The Build's status as its pod shows it. Pure: the pod and the Build in, a status out.
+///
+/// Starts from the Build's current status (so other conditions, `observedGeneration` and the
+/// `Succeeded` condition's `lastTransitionTime`, while its value does not change, are kept), then
+/// sets:
+///
+/// - `builder: Cluster` and `cluster` {namespace, podName};
+/// - `startTime`: the pod's, or its creation time while it is not scheduled yet;
+/// - `completionTime`: when the pod has finished, the latest timestamp it carries (see below);
+/// - `stepStates` and `stepsCompleted`: the steps' init containers only, in order — the
+///   credential initializer and one container per source (`spec.source` and `spec.sources`,
+///   custom sources included) are skipped;
+/// - the `Succeeded` condition, by pod phase:
+///   - `Pending` → `Unknown` / `Pending`, with the most useful message: a waiting container's
+///     reason and message, else a failing `PodScheduled` condition (`Unschedulable`), else the
+///     pod's message. Once a step has started (the pod stays `Pending` while its init containers
+///     run) → `Unknown` / `Building`.
+///   - a container waiting for a reason in [`FAIL_FAST_WAITING_REASONS`] (any phase but the
+///     final ones) → `Unknown` with that reason, so the controller can fail fast;
+///   - `Running` → `Unknown` / `Building`; `Succeeded` → `True` / `Succeeded`;
+///   - `Failed` → `False` with [`REASON_BUILD_TIMEOUT`] (pod reason `DeadlineExceeded`),
+///     [`REASON_POD_EVICTED`], [`REASON_STEP_OOM_KILLED`], [`REASON_STEP_FAILED`] (the first
+///     container that exited non-zero, with the `kubectl logs` command that shows why), or else
+///     [`REASON_BUILD_FAILED`].
+///
+/// The condition's transition time, when its value changes, is taken from the pod rather than
+/// the clock, to keep this function pure: the latest timestamp the pod carries (creation, start,
+/// condition transitions, container starts and finishes), or the Unix epoch for a pod with no
+/// timestamp at all.
+pub fn status_from_pod(pod: &Pod, build: &Build) -> BuildStatus {
+    let empty = PodStatus::default();
+    let pod_status = pod.status.as_ref().unwrap_or(&empty);
+    let mut status = build.status.clone().unwrap_or_default();
+
+    let namespace = pod
+        .metadata
+        .namespace
+        .clone()
+        .or_else(|| build.metadata.namespace.clone())
+        .unwrap_or_else(|| "default".to_owned());
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    status.builder = Some(BuildProvider::Cluster);
+    status.cluster = Some(ClusterSpec {
+        namespace: namespace.clone(),
+        pod_name: pod_name.clone(),
+    });
+    status.start_time = pod_status
+        .start_time
+        .clone()
+        .or_else(|| pod.metadata.creation_timestamp.clone())
+        .or(status.start_time);
+
+    let steps = step_statuses(pod, build);
+    status.step_states = steps
+        .iter()
+        .map(|s| s.state.clone().unwrap_or_default())
+        .collect();
+    status.steps_completed = steps
+        .iter()
+        .filter(|s| s.state.as_ref().is_some_and(|st| st.terminated.is_some()))
+        .map(|s| s.name.clone())
+        .collect();
+
+    let now = latest_time(pod).unwrap_or(Time(Timestamp::UNIX_EPOCH));
+    let phase = pod_status.phase.as_deref().unwrap_or_default();
+    let finished = matches!(phase, "Succeeded" | "Failed");
+    status.completion_time = finished.then(|| now.clone());
+
+    let logs = LogsHint {
+        namespace: &namespace,
+        pod: &pod_name,
+    };
+    let condition = match phase {
+        "Succeeded" => Condition::succeeded(ConditionStatus::True, REASON_SUCCEEDED, ""),
+        "Failed" => failure(pod_status, build, &logs),
+        _ => in_progress(pod_status, phase),
+    };
+    status.set_condition(condition, now);
+    status
+}
+
+/// Where `kubectl logs` finds a container's output.
+struct LogsHint<'a> {
+    namespace: &'a str,
+    pod: &'a str,
+}
+
+impl LogsHint<'_> {
+    fn command(&self, container: &str) -> String {
+        format!(
+            "kubectl -n {} logs {} -c {container}",
+            self.namespace, self.pod
+        )
+    }
+}
+
+/// The statuses of the steps' containers, in order, without the credential initializer and
+/// the source containers.
+fn step_statuses<'a>(pod: &'a Pod, build: &Build) -> Vec<&'a ContainerStatus> {
+    let skip = 1 + build.spec.all_sources().len();
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_deref())
+        .unwrap_or_default();
+    let spec_names: Vec<&str> = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    if spec_names.is_empty() {
+        // No spec to go by: the kubelet reports init containers in spec order.
+        return statuses.iter().skip(skip).collect();
+    }
+    spec_names
+        .iter()
+        .skip(skip)
+        .filter_map(|name| statuses.iter().find(|s| s.name == *name))
+        .collect()
+}
+
+fn all_statuses(status: &PodStatus) -> impl Iterator<Item = &ContainerStatus> {
+    status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten())
+}
+
+fn in_progress(status: &PodStatus, phase: &str) -> Condition {
+    let waiting = || {
+        all_statuses(status).filter_map(|s| {
+            let waiting = s.state.as_ref()?.waiting.as_ref()?;
+            Some((s, waiting))
+        })
+    };
+    if let Some((container, waiting)) = waiting().find(|(_, w)| {
+        w.reason
+            .as_deref()
+            .is_some_and(is_fail_fast_reason)
+    }) {
+        let reason = waiting.reason.clone().unwrap_or_default();
+        return Condition::succeeded(
+            ConditionStatus::Unknown,
+            reason.clone(),
+            waiting_message(&container.name, &reason, waiting.message.as_deref()),
+        );
+    }
+
+    let running = all_statuses(status)
+        .find(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()));
+    let started = running.is_some()
+        || all_statuses(status)
+            .any(|s| s.state.as_ref().is_some_and(|st| st.terminated.is_some()));
+    if phase == "Running" || started {
+        let message = running
+            .filter(|s| s.name.starts_with(crate::STEP_CONTAINER_PREFIX))
+            .map(|s| format!("build step {:?} is running", s.name))
+            .unwrap_or_default();
+        return Condition::succeeded(ConditionStatus::Unknown, REASON_BUILDING, message);
+    }
+
+    Condition::succeeded(
+        ConditionStatus::Unknown,
+        REASON_PENDING,
+        pending_message(status, phase),
+    )
+}
+
+/// The most useful explanation of why a pod is still pending.
+fn pending_message(status: &PodStatus, phase: &str) -> String {
+    let waiting: Vec<_> = all_statuses(status)
+        .filter_map(|s| Some((s, s.state.as_ref()?.waiting.as_ref()?)))
+        .filter(|(_, w)| w.reason.as_deref() != Some("PodInitializing"))
+        .collect();
+    if let Some((container, w)) = waiting
+        .iter()
+        .find(|(_, w)| w.message.as_deref().is_some_and(|m| !m.is_empty()))
+    {
+        let reason = w.reason.as_deref().unwrap_or("Waiting");
+        return waiting_message(&container.name, reason, w.message.as_deref());
+    }
+    let failing: Vec<_> = status
+        .conditions
+        .iter()
+        .flatten()
+        .filter(|c| c.status != "True")
+        .collect();
+    let describe = |c: &k8s_openapi::api::core::v1::PodCondition| {
+        let mut text = format!("pod condition {} is {}", c.type_, c.status);
+        if let Some(reason) = c.reason.as_deref().filter(|r| !r.is_empty()) {
+            text.push_str(&format!(" ({reason})"));
+        }
+        if let Some(message) = c.message.as_deref().filter(|m| !m.is_empty()) {
+            text.push_str(&format!(": {message}"));
+        }
+        text
+    };
+    if let Some(scheduled) = failing.iter().find(|c| c.type_ == "PodScheduled") {
+        return describe(scheduled);
+    }
+    if let Some(message) = status.message.as_deref().filter(|m| !m.is_empty()) {
+        return message.to_owned();
+    }
+    if let Some((container, w)) = waiting
+        .iter()
+        .find(|(_, w)| w.reason.as_deref().is_some_and(|r| !r.is_empty()))
+    {
+        let reason = w.reason.as_deref().unwrap_or_default();
+        return waiting_message(&container.name, reason, None);
+    }
+    if let Some(condition) = failing.first() {
+        return describe(condition);
+    }
+    if phase.is_empty() || phase == "Pending" {
+        "Pending".to_owned()
+    } else {
+        format!("pod phase is {phase}")
+    }
+}
+
+fn waiting_message(container: &str, reason: &str, message: Option<&str>) -> String {
+    match message.filter(|m| !m.is_empty()) {
+        Some(message) => format!("build step {container:?} is waiting: {reason}: {message}"),
+        None => format!("build step {container:?} is waiting: {reason}"),
+    }
+}
+
+fn failure(status: &PodStatus, build: &Build, logs: &LogsHint<'_>) -> Condition {
+    let pod_message = status.message.as_deref().filter(|m| !m.is_empty());
+    let failed = |reason: &str, message: String| {
+        Condition::succeeded(ConditionStatus::False, reason, message)
+    };
+    match status.reason.as_deref() {
+        Some("DeadlineExceeded") => {
+            let name = build.metadata.name.as_deref().unwrap_or_default();
+            let timeout = build.spec.timeout_or_default();
+            return failed(
+                REASON_BUILD_TIMEOUT,
+                format!("build {name:?} failed to finish within {:?}", timeout.to_string()),
+            );
+        }
+        Some("Evicted") => {
+            return failed(
+                REASON_POD_EVICTED,
+                match pod_message {
+                    Some(message) => format!("build pod was evicted: {message}"),
+                    None => "build pod was evicted".to_owned(),
+                },
+            );
+        }
+        _ => {}
+    }
+    for container in all_statuses(status) {
+        let Some(terminated) = container.state.as_ref().and_then(|s| s.terminated.as_ref()) else {
+            continue;
+        };
+        let image = if container.image_id.is_empty() {
+            &container.image
+        } else {
+            &container.image_id
+        };
+        if terminated.reason.as_deref() == Some("OOMKilled") {
+            return failed(
+                REASON_STEP_OOM_KILLED,
+                format!(
+                    "build step {:?} was killed for using more memory than its limit (OOMKilled; image: {image:?}); for logs run: {}",
+                    container.name,
+                    logs.command(&container.name)
+                ),
+            );
+        }
+        if terminated.exit_code != 0 {
+            return failed(
+                REASON_STEP_FAILED,
+                format!(
+                    "build step {:?} exited with code {} (image: {image:?}); for logs run: {}",
+                    container.name,
+                    terminated.exit_code,
+                    logs.command(&container.name)
+                ),
+            );
+        }
+    }
+    failed(
+        REASON_BUILD_FAILED,
+        pod_message
+            .unwrap_or("build failed for unspecified reasons")
+            .to_owned(),
+    )
+}
+
+/// The latest timestamp the pod carries: when this status was, at the latest, observed.
+fn latest_time(pod: &Pod) -> Option<Time> {
+    let status = pod.status.as_ref();
+    let state_times = |state: &ContainerState| {
+        [
+            state.running.as_ref().and_then(|r| r.started_at.clone()),
+            state.terminated.as_ref().and_then(|t| t.started_at.clone()),
+            state.terminated.as_ref().and_then(|t| t.finished_at.clone()),
+        ]
+    };
+    let containers = status.into_iter().flat_map(all_statuses).flat_map(|s| {
+        s.state
+            .iter()
+            .chain(s.last_state.iter())
+            .flat_map(state_times)
+            .collect::<Vec<_>>()
+    });
+    let conditions = status
+        .into_iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .map(|c| c.last_transition_time.clone());
+    [
+        pod.metadata.creation_timestamp.clone(),
+        status.and_then(|s| s.start_time.clone()),
+    ]
+    .into_iter()
+    .chain(conditions)
+    .chain(containers)
+    .flatten()
+    .max()
+}

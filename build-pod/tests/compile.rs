@@ -1,0 +1,220 @@
+//! Snapshot tests of compiled pods for Builds that need no template or credentials (their steps
+//! and volumes are the Build's own), and the compiler's errors.
+//!
+//! Each `tests/fixtures/compile/*.yaml` holds one Build; its pod is snapshotted.
+
+use build_auth::CredentialPlan;
+use build_pod::{Images, PodError, PodInputs, compile_pod};
+use build_types::{Build, BuildSpec, Duration, TemplateInstantiationSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, Pod, SecretVolumeSource, Volume, VolumeMount,
+};
+
+fn images() -> Images {
+    Images {
+        creds_init: "ghcr.io/knative-build-rs/creds-init:test".into(),
+        git_init: "ghcr.io/knative-build-rs/git-init:test".into(),
+        gcs_fetcher: "gcr.io/cloud-builders/gcs-fetcher:test".into(),
+        nop: "ghcr.io/knative-build-rs/nop:test".into(),
+    }
+}
+
+fn load(path: &std::path::Path) -> Build {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut build: Build = serde_yaml_ng::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    build.spec.set_defaults();
+    build
+}
+
+/// Compiles a Build whose steps and volumes are its own.
+fn compile(build: &Build, credentials: &CredentialPlan) -> Result<Pod, PodError> {
+    compile_pod(&PodInputs {
+        build,
+        steps: &build.spec.steps,
+        volumes: &build.spec.volumes,
+        credentials,
+        images: &images(),
+    })
+}
+
+#[test]
+fn fixtures() {
+    insta::glob!("fixtures/compile/*.yaml", |path| {
+        let build = load(path);
+        let pod = compile(&build, &CredentialPlan::default()).unwrap();
+        let again = compile(&build, &CredentialPlan::default()).unwrap();
+        assert_eq!(pod, again, "not deterministic");
+        insta::assert_yaml_snapshot!(pod);
+    });
+}
+
+fn step(name: &str) -> Container {
+    Container {
+        name: name.into(),
+        image: Some("alpine".into()),
+        ..Container::default()
+    }
+}
+
+fn build_with_steps(steps: Vec<Container>) -> Build {
+    let mut build = Build::new(
+        "b",
+        BuildSpec {
+            steps,
+            ..BuildSpec::default()
+        },
+    );
+    build.metadata.namespace = Some("default".into());
+    build.spec.set_defaults();
+    build
+}
+
+fn problems(result: Result<Pod, PodError>) -> Vec<String> {
+    match result {
+        Err(PodError::Invalid { problems, .. }) => {
+            problems.iter().map(ToString::to_string).collect()
+        }
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
+}
+
+#[test]
+fn reserved_and_duplicate_volume_names() {
+    let mut build = build_with_steps(vec![step("a")]);
+    build.spec.volumes = vec![empty_dir("workspace"), empty_dir("cache"), empty_dir("home")];
+    build.spec.template = Some(TemplateInstantiationSpec {
+        name: "tpl".into(),
+        ..TemplateInstantiationSpec::default()
+    });
+    // as build_template::resolve returns them: the Build's volumes, then the template's
+    let mut volumes = build.spec.volumes.clone();
+    volumes.push(empty_dir("cache"));
+    let credentials = CredentialPlan {
+        volumes: vec![empty_dir("cache")],
+        ..CredentialPlan::default()
+    };
+    let result = compile_pod(&PodInputs {
+        build: &build,
+        steps: &build.spec.steps,
+        volumes: &volumes,
+        credentials: &credentials,
+        images: &images(),
+    });
+    assert_eq!(
+        problems(result),
+        [
+            "spec.volumes[0].name: \"workspace\" is reserved for the implicit volume mounted at /workspace",
+            "spec.volumes[2].name: \"home\" is reserved for the implicit volume mounted at /builder/home",
+            "template \"tpl\" volumes[0].name: \"cache\" is already used by spec.volumes[1]",
+            "credentials.volumes[0].name: \"cache\" is already used by spec.volumes[1]",
+        ]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let mut own = step("a");
+    own.volume_mounts = Some(vec![VolumeMount {
+        name: "nowhere".into(),
+        mount_path: "/x".into(),
+        ..VolumeMount::default()
+    }]);
+    let mut imageless = step("b");
+    imageless.image = None;
+    let mut build = build_with_steps(vec![own, imageless, step("a"), step(&"x".repeat(60))]);
+    build.spec.timeout = Some(Duration::ZERO);
+    build.spec.sources = vec![
+        build_types::SourceSpec {
+            git: Some(build_types::GitSourceSpec::default()),
+            sub_path: Some("one".into()),
+            ..Default::default()
+        },
+        build_types::SourceSpec {
+            sub_path: Some("two".into()),
+            ..Default::default()
+        },
+    ];
+    let credentials = CredentialPlan {
+        volume_mounts: vec![VolumeMount {
+            name: "secret-missing".into(),
+            mount_path: "/var/build-secrets/missing".into(),
+            ..VolumeMount::default()
+        }],
+        ..CredentialPlan::default()
+    };
+    let err = compile(&build, &credentials).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        [
+            "cannot compile a pod for build \"b\": spec.sources[0].git.url: missing",
+            "spec.sources[0].git.revision: missing",
+            "spec.sources[1]: one of git, gcs or custom is required",
+            "spec.sources[1].subPath: only one source may set subPath; spec.sources[0] already does",
+            "spec.steps[1].image: missing",
+            "spec.steps[2].name: container name \"build-step-a\" is already used by spec.steps[0]",
+            &format!(
+                "spec.steps[3].name: container name \"build-step-{}\" is longer than 63 characters",
+                "x".repeat(60)
+            ),
+            "credentials.volumeMounts[0].name: no volume named \"secret-missing\"",
+            "spec.steps[0].volumeMounts[0].name: no volume named \"nowhere\"",
+            "spec.timeout: must be positive, got \"0s\"",
+        ]
+        .join("; ")
+    );
+}
+
+#[test]
+fn credentials_mount_into_the_initializer_only() {
+    let build = build_with_steps(vec![step("a"), step("b")]);
+    let credentials = CredentialPlan {
+        args: vec!["-basic-docker=docker-hub=https://index.docker.io/v1/".into()],
+        volumes: vec![Volume {
+            name: "secret-volume-docker-hub".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some("docker-hub".into()),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        }],
+        volume_mounts: vec![VolumeMount {
+            name: "secret-volume-docker-hub".into(),
+            mount_path: "/var/build-secrets/docker-hub".into(),
+            ..VolumeMount::default()
+        }],
+        warnings: vec![],
+    };
+    let pod = compile(&build, &credentials).unwrap();
+    let spec = pod.spec.unwrap();
+    let init = spec.init_containers.unwrap();
+    let mounts_secret = |c: &Container| {
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name == "secret-volume-docker-hub")
+    };
+    assert!(mounts_secret(&init[0]));
+    assert_eq!(init[0].args, Some(credentials.args.clone()));
+    assert!(init[1..].iter().all(|c| !mounts_secret(c)));
+    let names: Vec<_> = spec.volumes.unwrap().into_iter().map(|v| v.name).collect();
+    assert_eq!(names, ["workspace", "home", "secret-volume-docker-hub"]);
+}
+
+#[test]
+fn offline_build_gets_the_placeholder_uid() {
+    let build = build_with_steps(vec![step("a")]);
+    let pod = compile(&build, &CredentialPlan::default()).unwrap();
+    let owner = &pod.metadata.owner_references.unwrap()[0];
+    assert_eq!(owner.uid, build_pod::OFFLINE_UID);
+    assert_eq!(owner.controller, Some(true));
+    assert_eq!(pod.metadata.name, Some(build_pod::pod_name(&build)));
+}

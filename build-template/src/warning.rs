@@ -1,0 +1,93 @@
+//! Problems that do not stop a template from being applied.
+
+use std::fmt;
+
+/// A problem that does not stop a build, with where it was found.
+///
+/// Displays as `path: what`, such as
+/// `steps[0].args[2]: unknown parameter ${FOO} left as written`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// Where: a field path relative to the template's spec (`steps[0].args[2]`,
+    /// `volumes[1].name`, `parameters[0]`), or to the Build's spec behind `build.`
+    /// (`build.template.env[0].value`, `build.volumes[0].name`).
+    pub path: String,
+    /// What.
+    pub kind: WarningKind,
+}
+
+/// What a [`Warning`] is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WarningKind {
+    /// `${NAME}` where `NAME` is not a parameter of the template; left as written, since shell
+    /// scripts in `args` use `${HOME}` and friends.
+    UnknownParameter {
+        /// The name referred to.
+        name: String,
+    },
+    /// A `${` that is never closed, left as written.
+    UnterminatedReference {
+        /// The `${` and the name characters after it.
+        text: String,
+    },
+    /// A `${` not followed by a parameter name and `}` (`${FOO:-x}`, `${1}`), left as written.
+    MalformedReference {
+        /// The `${` and the name characters after it (and the `}` when one follows).
+        text: String,
+    },
+    /// A nested reference such as `${A${B}}`. Only [`lint_template`](crate::lint_template)
+    /// reports it as a warning; applying the template makes it an
+    /// [`Error::NestedReference`](crate::Error::NestedReference).
+    NestedReference {
+        /// The text from the outer `${` to its matching `}`.
+        text: String,
+    },
+    /// A parameter that no substituted field refers to.
+    UnusedParameter {
+        /// The parameter's name.
+        name: String,
+    },
+    /// A parameter declared more than once; the last declaration is the one used.
+    DuplicateParameter {
+        /// The parameter's name.
+        name: String,
+        /// The index of its first declaration in `parameters`.
+        first: usize,
+    },
+}
+
+impl fmt::Display for WarningKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WarningKind::UnknownParameter { name } => {
+                write!(f, "unknown parameter ${{{name}}} left as written")
+            }
+            WarningKind::UnterminatedReference { text } => {
+                write!(f, "unterminated `{text}` left as written")
+            }
+            WarningKind::MalformedReference { text } => write!(
+                f,
+                "`{text}` is not a parameter reference (`${{NAME}}` with NAME matching \
+                 [A-Za-z_][A-Za-z0-9_.-]*), left as written"
+            ),
+            WarningKind::NestedReference { text } => write!(
+                f,
+                "nested reference `{text}` is not allowed; builds using this template will fail"
+            ),
+            WarningKind::UnusedParameter { name } => {
+                write!(f, "parameter {name} is never referenced")
+            }
+            WarningKind::DuplicateParameter { name, first } => write!(
+                f,
+                "parameter {name} is already declared at parameters[{first}]; the last \
+                 declaration is used"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.kind)
+    }
+}
