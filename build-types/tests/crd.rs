@@ -8,7 +8,9 @@ use std::sync::LazyLock;
 
 use build_types::k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use build_types::{CRD_HEADER, Duration, crd_files, crds};
-use kube::core::cel::{ErrorKind, ScopeContext, analyze_rule, compile_schema};
+use kube::core::cel::{
+    ErrorKind, ScopeContext, ValidationErrors, Validator, analyze_rule, compile_schema,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -24,11 +26,12 @@ fn workspace_root() -> Option<PathBuf> {
         .then(|| root.to_path_buf())
 }
 
-/// Each kind's openAPIV3Schema (of its only version) as JSON, made once: generating the CRDs
-/// takes a while in a debug build.
+/// The CRDs, made once: generating them takes a while in a debug build.
+static CRDS: LazyLock<Vec<CustomResourceDefinition>> = LazyLock::new(crds);
+
+/// Each kind's openAPIV3Schema (of its only version) as JSON.
 static SCHEMAS: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
-    crds()
-        .into_iter()
+    CRDS.iter()
         .map(|crd| {
             let schema = crd.spec.versions[0]
                 .schema
@@ -49,8 +52,11 @@ fn schema(kind: &str) -> Value {
 }
 
 /// Validates with a validator per thread, as registering the CEL functions is not free.
-fn validate(schema: &Value, object: &Value) -> Result<(), kube::core::cel::ValidationErrors> {
-    kube::core::cel::validate(schema, object, None)
+fn validate(schema: &Value, object: &Value) -> Result<(), ValidationErrors> {
+    thread_local! {
+        static VALIDATOR: Validator = Validator::new();
+    }
+    VALIDATOR.with(|validator| validator.validate(schema, object, None))
 }
 
 /// Calls `f` with every schema node and its path (`spec.steps[].name`).
@@ -106,9 +112,9 @@ fn committed_crds_are_fresh() {
 
 #[test]
 fn each_crd_fits_a_client_side_kubectl_apply() {
-    for crd in crds() {
+    for crd in CRDS.iter() {
         let size = serde_json::to_vec(&crd).unwrap().len();
-        let name = crd.metadata.name.unwrap_or_default();
+        let name = crd.metadata.name.as_deref().unwrap_or_default();
         println!("{name}: {size} bytes as JSON (limit {KUBECTL_APPLY_LIMIT})");
         assert!(
             size < KUBECTL_APPLY_LIMIT,
@@ -196,7 +202,7 @@ fn structural_problems(node: &Value) -> Vec<String> {
 
 #[test]
 fn schemas_are_structural() {
-    for crd in crds() {
+    for crd in CRDS.iter() {
         let kind = &crd.spec.names.kind;
         let schema = schema(kind);
         let mut problems = Vec::new();
@@ -227,7 +233,7 @@ fn embedded(kind: &str) -> &'static [&'static str] {
 
 #[test]
 fn own_fields_keep_descriptions_and_embedded_core_types_lose_theirs() {
-    for crd in crds() {
+    for crd in CRDS.iter() {
         let kind = crd.spec.names.kind.clone();
         let schema = schema(&kind);
         let embedded = embedded(&kind);
@@ -319,7 +325,7 @@ fn summary(crd: &CustomResourceDefinition) -> Value {
 
 #[test]
 fn summaries() {
-    for crd in crds() {
+    for crd in CRDS.iter() {
         let name = crd.spec.names.kind.to_ascii_lowercase();
         insta::assert_yaml_snapshot!(name, summary(&crd));
     }
@@ -327,7 +333,7 @@ fn summaries() {
 
 #[test]
 fn rules_compile_do_not_iterate_and_sit_outside_lists() {
-    for crd in crds() {
+    for crd in CRDS.iter() {
         let kind = &crd.spec.names.kind;
         let schema = schema(kind);
         let mut count = 0;

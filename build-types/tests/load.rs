@@ -389,3 +389,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn pathological_inputs_are_errors_not_panics() {
+    let deep = format!("apiVersion: v1\nkind: Secret\nmetadata: {}", "[".repeat(10_000));
+    let mut laughs = String::from("apiVersion: v1\nkind: Secret\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let prev = i - 1;
+        laughs.push_str(&format!(
+            "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+        ));
+    }
+    let many = "---\n".repeat(50_000);
+    for (name, input) in [("deep", deep), ("laughs", laughs), ("many", many)] {
+        let loaded = load_str(name, &input);
+        assert!(loaded.objects.is_empty(), "{name}");
+        if name == "many" {
+            assert!(loaded.is_ok());
+        } else {
+            assert_eq!(loaded.errors.len(), 1, "{name}: {}", summary(&loaded));
+        }
+    }
+}

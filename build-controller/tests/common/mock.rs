@@ -26,31 +26,33 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 /// The namespace every fixture lives in.
-pub const NS: &str = "ns";
+pub(crate) const NS: &str = "ns";
 /// The Build's UID.
-pub const UID: &str = "5b6e2f0a-1d2c-4e8b-9a7f-0c1d2e3f4a5b";
+pub(crate) const UID: &str = "5b6e2f0a-1d2c-4e8b-9a7f-0c1d2e3f4a5b";
 /// When every fixture Build was created.
-pub const CREATED: &str = "2024-01-01T00:00:00Z";
+pub(crate) const CREATED: &str = "2024-01-01T00:00:00Z";
 /// The fixed "now" of [`now`]: one minute after [`CREATED`].
-pub const NOW: &str = "2024-01-01T00:01:00Z";
+pub(crate) const NOW: &str = "2024-01-01T00:01:00Z";
 
 /// The test clock.
-pub fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     NOW.parse().unwrap()
 }
 
 /// A clock far past every fixture's deadline.
-pub fn much_later() -> Timestamp {
+pub(crate) fn much_later() -> Timestamp {
     "2024-01-02T00:00:00Z".parse().unwrap()
 }
 
-pub type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+pub(crate) type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+type Check = Box<dyn Fn(&Value) + Send>;
 
 /// One expected request and the response to it.
-pub struct Exchange {
+pub(crate) struct Exchange {
     method: Method,
     path: String,
-    checks: Vec<Box<dyn Fn(&Value) + Send>>,
+    checks: Vec<Check>,
     status: u16,
     response: Value,
     echo: bool,
@@ -58,7 +60,7 @@ pub struct Exchange {
 
 impl Exchange {
     /// Expects `method` on `path` (with its query), answering 200 with `{}` unless told.
-    pub fn new(method: Method, path: impl Into<String>) -> Self {
+    pub(crate) fn new(method: Method, path: impl Into<String>) -> Self {
         Exchange {
             method,
             path: path.into(),
@@ -70,20 +72,20 @@ impl Exchange {
     }
 
     /// Also runs `check` on the request's JSON body.
-    pub fn body(mut self, check: impl Fn(&Value) + Send + 'static) -> Self {
+    pub(crate) fn body(mut self, check: impl Fn(&Value) + Send + 'static) -> Self {
         self.checks.push(Box::new(check));
         self
     }
 
     /// Answers with `status` and `body`.
-    pub fn respond(mut self, status: u16, body: Value) -> Self {
+    pub(crate) fn respond(mut self, status: u16, body: Value) -> Self {
         self.status = status;
         self.response = body;
         self
     }
 
     /// Answers with `status` and the request's own body, as a create does.
-    pub fn echo(mut self, status: u16) -> Self {
+    pub(crate) fn echo(mut self, status: u16) -> Self {
         self.status = status;
         self.echo = true;
         self
@@ -92,15 +94,15 @@ impl Exchange {
 
 /// A request the mock server received.
 #[derive(Debug, Clone)]
-pub struct Recorded {
-    pub method: Method,
-    pub path: String,
-    pub body: Value,
+pub(crate) struct Recorded {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) body: Value,
 }
 
 /// Serves `exchanges` in order, then asserts that no further request comes before every
 /// client is dropped.
-pub async fn serve(mut handle: Handle, exchanges: Vec<Exchange>) -> Vec<Recorded> {
+pub(crate) async fn serve(mut handle: Handle, exchanges: Vec<Exchange>) -> Vec<Recorded> {
     let mut recorded = Vec::new();
     for (i, exchange) in exchanges.into_iter().enumerate() {
         let Some((request, send)) = handle.next_request().await else {
@@ -144,7 +146,7 @@ pub async fn serve(mut handle: Handle, exchanges: Vec<Exchange>) -> Vec<Recorded
 }
 
 /// Takes the next request without answering it (for a reconcile killed mid-way).
-pub async fn next_unanswered(handle: &mut Handle) -> Recorded {
+pub(crate) async fn next_unanswered(handle: &mut Handle) -> Recorded {
     let (request, _send) = handle.next_request().await.expect("a request");
     take(request).await
 }
@@ -166,18 +168,18 @@ async fn take(request: Request<Body>) -> Recorded {
 }
 
 /// What a reconcile did.
-pub struct Outcome {
-    pub result: Result<Action, Error>,
+pub(crate) struct Outcome {
+    pub(crate) result: Result<Action, Error>,
     /// What the error policy decided, when the reconcile failed.
-    pub retry: Option<Action>,
-    pub requests: Vec<Recorded>,
-    pub metrics: Arc<Metrics>,
+    pub(crate) retry: Option<Action>,
+    pub(crate) requests: Vec<Recorded>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Outcome {
     /// The action of a successful reconcile.
     #[track_caller]
-    pub fn action(&self) -> Action {
+    pub(crate) fn action(&self) -> Action {
         match &self.result {
             Ok(action) => action.clone(),
             Err(error) => panic!("reconcile failed: {error}"),
@@ -186,7 +188,7 @@ impl Outcome {
 
     /// The error of a failed reconcile.
     #[track_caller]
-    pub fn error(&self) -> &Error {
+    pub(crate) fn error(&self) -> &Error {
         match &self.result {
             Ok(action) => panic!("reconcile succeeded with {action:?}"),
             Err(error) => error,
@@ -195,7 +197,7 @@ impl Outcome {
 }
 
 /// The helper images of the test controller.
-pub fn images() -> Images {
+pub(crate) fn images() -> Images {
     Images {
         creds_init: "example.com/creds-init:test".into(),
         git_init: "example.com/git-init:test".into(),
@@ -205,7 +207,7 @@ pub fn images() -> Images {
 }
 
 /// The test controller's settings.
-pub fn config() -> Config {
+pub(crate) fn config() -> Config {
     let mut config = Config::new(images());
     config.namespace = Some(NS.into());
     config.instance = Some("test".into());
@@ -213,7 +215,7 @@ pub fn config() -> Config {
 }
 
 /// A context over a mock API server.
-pub fn context(stores: Stores, clock: fn() -> Timestamp) -> (Arc<Context>, Handle) {
+pub(crate) fn context(stores: Stores, clock: fn() -> Timestamp) -> (Arc<Context>, Handle) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
     let ctx = Context::new(client, config(), stores).with_clock(clock);
@@ -221,7 +223,7 @@ pub fn context(stores: Stores, clock: fn() -> Timestamp) -> (Arc<Context>, Handl
 }
 
 /// Reconciles `build` once against `stores` and a server that expects exactly `exchanges`.
-pub async fn reconcile_with(
+pub(crate) async fn reconcile_with(
     build: &Build,
     stores: Stores,
     clock: fn() -> Timestamp,
@@ -250,7 +252,7 @@ pub async fn reconcile_with(
 }
 
 /// A ready cache holding `objects`.
-pub fn store<K>(objects: impl IntoIterator<Item = K>) -> Store<K>
+pub(crate) fn store<K>(objects: impl IntoIterator<Item = K>) -> Store<K>
 where
     K: CacheLookup + Clone + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
@@ -266,45 +268,45 @@ where
 
 /// What the caches hold for a test.
 #[derive(Default)]
-pub struct Cluster {
-    pub builds: Vec<Build>,
-    pub pods: Vec<Pod>,
-    pub templates: Vec<BuildTemplate>,
-    pub cluster_templates: Vec<ClusterBuildTemplate>,
-    pub service_accounts: Vec<ServiceAccount>,
-    pub secrets: Vec<Secret>,
+pub(crate) struct Cluster {
+    pub(crate) builds: Vec<Build>,
+    pub(crate) pods: Vec<Pod>,
+    pub(crate) templates: Vec<BuildTemplate>,
+    pub(crate) cluster_templates: Vec<ClusterBuildTemplate>,
+    pub(crate) service_accounts: Vec<ServiceAccount>,
+    pub(crate) secrets: Vec<Secret>,
 }
 
 impl Cluster {
     /// The caches of a cluster holding `build` (and nothing else yet).
-    pub fn with(build: &Build) -> Self {
+    pub(crate) fn with(build: &Build) -> Self {
         Cluster {
             builds: vec![build.clone()],
             ..Cluster::default()
         }
     }
 
-    pub fn pod(mut self, pod: Pod) -> Self {
+    pub(crate) fn pod(mut self, pod: Pod) -> Self {
         self.pods.push(pod);
         self
     }
 
-    pub fn template(mut self, template: BuildTemplate) -> Self {
+    pub(crate) fn template(mut self, template: BuildTemplate) -> Self {
         self.templates.push(template);
         self
     }
 
-    pub fn service_account(mut self, account: ServiceAccount) -> Self {
+    pub(crate) fn service_account(mut self, account: ServiceAccount) -> Self {
         self.service_accounts.push(account);
         self
     }
 
-    pub fn secret(mut self, secret: Secret) -> Self {
+    pub(crate) fn secret(mut self, secret: Secret) -> Self {
         self.secrets.push(secret);
         self
     }
 
-    pub fn stores(&self) -> Stores {
+    pub(crate) fn stores(&self) -> Stores {
         Stores {
             builds: store(self.builds.clone()),
             pods: store(self.pods.clone()),
@@ -316,12 +318,12 @@ impl Cluster {
     }
 }
 
-pub fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
+pub(crate) fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
     serde_json::from_value(value).unwrap()
 }
 
 /// A Build `name` in [`NS`] with the given spec, created at [`CREATED`].
-pub fn build(name: &str, spec: Value) -> Build {
+pub(crate) fn build(name: &str, spec: Value) -> Build {
     from(json!({
         "apiVersion": "build.knative.dev/v1alpha1",
         "kind": "Build",
@@ -334,7 +336,7 @@ pub fn build(name: &str, spec: Value) -> Build {
 }
 
 /// A one-step Build.
-pub fn simple_build() -> Build {
+pub(crate) fn simple_build() -> Build {
     build(
         "hello",
         json!({"steps": [{"name": "echo", "image": "busybox", "args": ["echo", "hi"]}]}),
@@ -342,14 +344,14 @@ pub fn simple_build() -> Build {
 }
 
 /// `build` with `status` as its stored status.
-pub fn with_status(mut build: Build, status: Value) -> Build {
+pub(crate) fn with_status(mut build: Build, status: Value) -> Build {
     build.status = Some(from(status));
     build
 }
 
 /// The pod the controller compiles for `build` over `cluster`, as the API server returns it
 /// after creation (creation timestamp and UID set), with `status` as its status.
-pub fn pod_for(build: &Build, cluster: &Cluster, status: Value) -> Pod {
+pub(crate) fn pod_for(build: &Build, cluster: &Cluster, status: Value) -> Pod {
     let stores = cluster.stores();
     let lookup: &dyn Lookup = &stores;
     let mut pod = compose(&ComposeInputs {
@@ -370,7 +372,7 @@ pub fn pod_for(build: &Build, cluster: &Cluster, status: Value) -> Pod {
 }
 
 /// `pod` as another owner's.
-pub fn owned_by_someone_else(mut pod: Pod) -> Pod {
+pub(crate) fn owned_by_someone_else(mut pod: Pod) -> Pod {
     for owner in pod.metadata.owner_references.iter_mut().flatten() {
         owner.uid = "another-uid".into();
     }
@@ -378,7 +380,7 @@ pub fn owned_by_someone_else(mut pod: Pod) -> Pod {
 }
 
 /// The path of the Build's status subresource.
-pub fn status_path(build: &Build) -> String {
+pub(crate) fn status_path(build: &Build) -> String {
     format!(
         "/apis/build.knative.dev/v1alpha1/namespaces/{NS}/builds/{}/status?fieldManager=build-controller",
         build.name_any()
@@ -386,27 +388,27 @@ pub fn status_path(build: &Build) -> String {
 }
 
 /// The path pods are created at.
-pub fn pods_create_path() -> String {
+pub(crate) fn pods_create_path() -> String {
     format!("/api/v1/namespaces/{NS}/pods?fieldManager=build-controller")
 }
 
 /// The path of a pod (GET).
-pub fn pod_path(name: &str) -> String {
+pub(crate) fn pod_path(name: &str) -> String {
     format!("/api/v1/namespaces/{NS}/pods/{name}")
 }
 
 /// The path of a pod (PATCH).
-pub fn pod_patch_path(name: &str) -> String {
+pub(crate) fn pod_patch_path(name: &str) -> String {
     format!("/api/v1/namespaces/{NS}/pods/{name}?fieldManager=build-controller")
 }
 
 /// The path Events are created at.
-pub fn events_path() -> String {
+pub(crate) fn events_path() -> String {
     format!("/apis/events.k8s.io/v1/namespaces/{NS}/events?")
 }
 
 /// An Event POST: asserts its type, reason and that its note contains `note`.
-pub fn event(type_: &'static str, reason: &'static str, note: impl Into<String>) -> Exchange {
+pub(crate) fn event(type_: &'static str, reason: &'static str, note: impl Into<String>) -> Exchange {
     let note = note.into();
     Exchange::new(Method::POST, events_path())
         .body(move |body| {
@@ -421,7 +423,7 @@ pub fn event(type_: &'static str, reason: &'static str, note: impl Into<String>)
 
 /// A status PATCH: asserts it carries the resourceVersion `version`, then runs `check` on the
 /// patch's `status`. Answers 200 with the Build as patched.
-pub fn status_patch(
+pub(crate) fn status_patch(
     build: &Build,
     version: &'static str,
     check: impl Fn(&Value) + Send + 'static,
@@ -450,7 +452,7 @@ pub fn status_patch(
 }
 
 /// The `Succeeded` condition of a status patch.
-pub fn succeeded(status: &Value) -> &Value {
+pub(crate) fn succeeded(status: &Value) -> &Value {
     status["conditions"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["type"] == "Succeeded"))
@@ -460,7 +462,7 @@ pub fn succeeded(status: &Value) -> &Value {
 /// Asserts the `Succeeded` condition's status and reason, and that its message contains each
 /// of `words`.
 #[track_caller]
-pub fn assert_condition(status: &Value, expected: &str, reason: &str, words: &[&str]) {
+pub(crate) fn assert_condition(status: &Value, expected: &str, reason: &str, words: &[&str]) {
     let condition = succeeded(status);
     assert_eq!(condition["status"], expected, "{condition}");
     assert_eq!(condition["reason"], reason, "{condition}");
@@ -471,7 +473,7 @@ pub fn assert_condition(status: &Value, expected: &str, reason: &str, words: &[&
 }
 
 /// The stop patch of a pod.
-pub fn stop_pod(name: &str) -> Exchange {
+pub(crate) fn stop_pod(name: &str) -> Exchange {
     Exchange::new(Method::PATCH, pod_patch_path(name))
         .body(|body| assert_eq!(body, &json!({"spec": {"activeDeadlineSeconds": 1}})))
         .respond(
@@ -481,7 +483,7 @@ pub fn stop_pod(name: &str) -> Exchange {
 }
 
 /// A metav1.Status failure body, as the API server writes it.
-pub fn api_status(code: u16, reason: &str, kind: &str, name: &str, message: &str) -> Value {
+pub(crate) fn api_status(code: u16, reason: &str, kind: &str, name: &str, message: &str) -> Value {
     json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "details": {"name": name, "kind": kind}, "code": code,
@@ -489,12 +491,12 @@ pub fn api_status(code: u16, reason: &str, kind: &str, name: &str, message: &str
 }
 
 /// The name of `build`'s pod.
-pub fn pod_name(build: &Build) -> String {
+pub(crate) fn pod_name(build: &Build) -> String {
     build_pod::pod_name(build)
 }
 
 /// The secrets a Secret fixture never shows.
-pub fn secret(name: &str) -> Secret {
+pub(crate) fn secret(name: &str) -> Secret {
     from(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": name, "namespace": NS,
@@ -505,7 +507,7 @@ pub fn secret(name: &str) -> Secret {
 }
 
 /// A ServiceAccount listing `secrets`.
-pub fn service_account(name: &str, secrets: &[&str]) -> ServiceAccount {
+pub(crate) fn service_account(name: &str, secrets: &[&str]) -> ServiceAccount {
     from(json!({
         "apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": name, "namespace": NS},
@@ -514,7 +516,7 @@ pub fn service_account(name: &str, secrets: &[&str]) -> ServiceAccount {
 }
 
 /// A BuildTemplate with one step.
-pub fn template(name: &str) -> BuildTemplate {
+pub(crate) fn template(name: &str) -> BuildTemplate {
     from(json!({
         "apiVersion": "build.knative.dev/v1alpha1", "kind": "BuildTemplate",
         "metadata": {"name": name, "namespace": NS},
@@ -527,6 +529,6 @@ pub fn template(name: &str) -> BuildTemplate {
 
 /// The action of a reconcile that wakes again `secs` seconds from [`NOW`] (plus the controller's
 /// 100 ms of slack).
-pub fn requeue_in(secs: u64) -> Action {
+pub(crate) fn requeue_in(secs: u64) -> Action {
     Action::requeue(Duration::from_secs(secs) + Duration::from_millis(100))
 }
