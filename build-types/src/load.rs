@@ -441,7 +441,7 @@ fn load_document(document: &Document<'_>, origin: Origin, loaded: &mut Loaded) {
             typed.load().map(Object::ClusterBuildTemplate)
         }
         ("v1", "ServiceAccount") => typed.load().map(Object::ServiceAccount),
-        ("v1", "Secret") => typed.load().map(Object::Secret),
+        ("v1", "Secret") => typed.load_secret().map(Object::Secret),
         _ => {
             loaded.errors.push(Error::UnsupportedKind {
                 origin,
@@ -493,6 +493,43 @@ impl Typed<'_> {
                 None
             }
         }
+    }
+
+    /// Like [`Typed::load`] for a Secret, except that an error inside `data` or `stringData`
+    /// keeps only its field path: a parser message may quote the value.
+    fn load_secret(self) -> Option<Secret> {
+        let Typed {
+            text,
+            origin,
+            line_offset,
+            loaded,
+        } = self;
+        let errors_before = loaded.errors.len();
+        let secret = Typed {
+            text,
+            origin,
+            line_offset,
+            loaded: &mut *loaded,
+        }
+        .load();
+        for error in &mut loaded.errors[errors_before..] {
+            if let Error::Parse { message, .. } = error {
+                redact_secret_value(message);
+            }
+        }
+        secret
+    }
+}
+
+/// Replaces a message about a value under `data` or `stringData` (`data.password: invalid
+/// type: ...`) with one that names only the field.
+fn redact_secret_value(message: &mut String) {
+    let Some((path, _)) = message.split_once(": ") else {
+        return;
+    };
+    let field = path.split(['.', '[']).next().unwrap_or_default();
+    if (field == "data" || field == "stringData") && path.len() > field.len() {
+        *message = format!("{path}: invalid value (not shown, it may be secret)");
     }
 }
 

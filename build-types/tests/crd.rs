@@ -38,7 +38,10 @@ static SCHEMAS: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
                 .as_ref()
                 .and_then(|schema| schema.open_api_v3_schema.as_ref())
                 .expect("every CRD has a schema");
-            (crd.spec.names.kind.clone(), serde_json::to_value(schema).unwrap())
+            (
+                crd.spec.names.kind.clone(),
+                serde_json::to_value(schema).unwrap(),
+            )
         })
         .collect()
 });
@@ -327,7 +330,7 @@ fn summary(crd: &CustomResourceDefinition) -> Value {
 fn summaries() {
     for crd in CRDS.iter() {
         let name = crd.spec.names.kind.to_ascii_lowercase();
-        insta::assert_yaml_snapshot!(name, summary(&crd));
+        insta::assert_yaml_snapshot!(name, summary(crd));
     }
 }
 
@@ -579,6 +582,25 @@ fn timeout_within_zero_and_24h() {
     }
     for out_of_bounds in ["25h", "24h0m0.001s", "-1s", "-1ns"] {
         check_build(json!({ "timeout": out_of_bounds }), &[TIMEOUT]);
+    }
+}
+
+/// kube-cel's `duration()` (from the `cel` crate) does not read the micro sign that Go's
+/// `time.ParseDuration`, and so the API server, accepts; `us` works in both. Client-side checks
+/// of a `500µs` timeout therefore fail where the API server passes it. This test notices when
+/// kube-cel closes the gap.
+#[test]
+fn kube_cel_gap_micro_sign_durations() {
+    check_build(json!({ "timeout": "500us" }), &[]);
+    for micro in ["500µs", "500μs"] {
+        let mut build = seed("kubeval-img.yaml");
+        build["spec"]["timeout"] = json!(micro);
+        let problems = problems_allowing_evaluation_errors(&build);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("spec.timeout: rule evaluation error"),
+            "{problems:?}"
+        );
     }
 }
 

@@ -392,8 +392,12 @@ proptest! {
 
 #[test]
 fn pathological_inputs_are_errors_not_panics() {
-    let deep = format!("apiVersion: v1\nkind: Secret\nmetadata: {}", "[".repeat(10_000));
-    let mut laughs = String::from("apiVersion: v1\nkind: Secret\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    let deep = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {}",
+        "[".repeat(10_000)
+    );
+    let mut laughs =
+        String::from("apiVersion: v1\nkind: Secret\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..10 {
         let prev = i - 1;
         laughs.push_str(&format!(
@@ -409,5 +413,35 @@ fn pathological_inputs_are_errors_not_panics() {
         } else {
             assert_eq!(loaded.errors.len(), 1, "{name}: {}", summary(&loaded));
         }
+    }
+}
+
+#[test]
+fn errors_in_secret_data_do_not_quote_the_value() {
+    let loaded = check(
+        "secret_data_errors",
+        "\
+apiVersion: v1
+kind: Secret
+metadata: {name: a}
+data:
+  password: hunter2!
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: b}
+stringData:
+  password: !hunter2 {hunter: 2}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: c}
+type: 7
+data: [hunter2]
+",
+    );
+    assert_eq!(loaded.errors.len(), 3);
+    for error in &loaded.errors {
+        assert!(!error.to_string().contains("hunter"), "{error}");
     }
 }

@@ -57,8 +57,5 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// The workspace's root directory: the parent of this crate's.
 fn workspace_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .unwrap_or(manifest_dir)
-        .to_path_buf()
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }
