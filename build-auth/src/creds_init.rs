@@ -49,8 +49,9 @@ pub struct RunInputs<'a> {
 ///   reads its configuration from the passwd home directory rather than `$HOME`, the
 ///   `~/.gitconfig` also sets `core.sshCommand = ssh -F <home>/.ssh/config`.
 ///
-/// Files are mode 0600 and directories 0700. Nothing is written unless every flag and file
-/// is usable. Output is deterministic: entries are sorted.
+/// Files are mode 0600 and directories 0700; existing files are replaced. Nothing is
+/// written unless every flag and file is usable. Output is deterministic: entries are
+/// sorted.
 ///
 /// # Errors
 ///
@@ -67,7 +68,7 @@ pub fn run(inputs: &RunInputs<'_>) -> Result<Summary, AuthReport> {
         home,
         secrets_dir: inputs.secrets_dir,
     })?;
-    write(Path::new(home), &rendered)?;
+    write(inputs.home, &rendered)?;
     Ok(rendered.summary)
 }
 

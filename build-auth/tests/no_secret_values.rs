@@ -229,7 +229,10 @@ struct Dirs {
     secrets: std::path::PathBuf,
 }
 
-fn dirs(files: &[(&str, &str, Vec<u8>)]) -> Dirs {
+/// A file of a Secret: the Secret, the key and the contents.
+type SecretFile = (&'static str, &'static str, Vec<u8>);
+
+fn dirs(files: &[SecretFile]) -> Dirs {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let secrets = dir.path().join("secrets");
@@ -244,7 +247,7 @@ fn dirs(files: &[(&str, &str, Vec<u8>)]) -> Dirs {
     }
 }
 
-fn good_files() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+fn good_files() -> Vec<SecretFile> {
     let json = |inner: &str| {
         format!(r#"{{"auths": {{"quay.io": {{"auth": "{inner}", "username": "{inner}"}}}}}}"#)
     };
@@ -323,7 +326,7 @@ fn creds_init_success_shows_no_values() {
 #[test]
 fn creds_init_failures_show_no_values() {
     let s = value;
-    let cases: BTreeMap<&str, Vec<(&str, &str, Vec<u8>)>> = BTreeMap::from([
+    let cases: BTreeMap<&str, Vec<SecretFile>> = BTreeMap::from([
         (
             "auths of the wrong type",
             vec![(

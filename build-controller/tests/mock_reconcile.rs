@@ -73,7 +73,7 @@ fn started(build: &Build) -> Value {
         "cluster": {"namespace": NS, "podName": pod_name(build)},
         "startTime": NOW,
         "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Pending",
-                        "lastTransitionTime": NOW}],
+                        "message": "Pending", "lastTransitionTime": NOW}],
         "stepsCompleted": [],
     })
 }

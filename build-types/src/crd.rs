@@ -6,8 +6,8 @@
 //!
 //! - CEL rules (`x-kubernetes-validations`) for what the API server can check without a webhook:
 //!   exactly one of `steps` and `template`, not both `source` and `sources`, a named template,
-//!   and `0s <= timeout <= 24h`; a `pattern` that only Go durations match; unique template
-//!   parameter names (a `map` list keyed by `name`).
+//!   and `0s <= timeout <= 24h`; a `pattern` that only Go durations match; unique volume and
+//!   template parameter names (`map` lists keyed by `name`, which cost no CEL).
 //! - No `nullable` (the API server then drops an explicit `null` as if the field were absent,
 //!   which is what `Option` means here) and no `default` (the derive's `""`/`[]` zero values
 //!   would otherwise be written into every stored object).
@@ -144,7 +144,7 @@ const BUILD: Finish = Finish {
         "spec.source.custom",
         "spec.sources[].custom",
     ],
-    map_lists: &[],
+    map_lists: &[("spec.volumes", "name")],
     durations: &["spec.timeout"],
     rules: &[
         Rule {
@@ -192,7 +192,7 @@ const BUILD_TEMPLATE: Finish = Finish {
                        that name it.",
     embedded: &["spec.steps", "spec.volumes"],
     unnamed_containers: &["spec.steps[]"],
-    map_lists: &[("spec.parameters", "name")],
+    map_lists: &[("spec.parameters", "name"), ("spec.volumes", "name")],
     durations: &[],
     rules: &[],
 };

@@ -18,7 +18,8 @@ pub struct DurationError {
 ///
 /// The loader's errors name the file, the document (1-based) and the line, and where the YAML
 /// parser knows it, the column: `img.yaml:2:6: document 1: mapping values are not allowed in
-/// this context`. They never quote the values of a document, only its structure.
+/// this context`. An error inside a Secret's `data` or `stringData` names only the field, never
+/// the value.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file or directory could not be read.

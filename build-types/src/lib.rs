@@ -4,7 +4,9 @@
 //!
 //! Besides the types, this crate holds what every consumer of them needs: Go-style
 //! [`Duration`]s, explicit defaulting ([`BuildSpec::set_defaults`]), the `Succeeded` condition
-//! helpers, and the generated CustomResourceDefinitions.
+//! helpers, validation that collects every problem with its field path ([`Build::validate`],
+//! [`ValidationReport`]), a multi-document YAML loader whose errors name the file, document,
+//! line and column ([`load_path`], [`load_str`]), and the generated CustomResourceDefinitions.
 //!
 //! It deliberately does no I/O beyond reading files it is pointed at, talks to no cluster, and
 //! knows nothing of templates' `${PARAM}` substitution (`build-template`), credentials

@@ -11,7 +11,9 @@
 //!
 //! Empty documents (a trailing `---`, a document of comments) are skipped. Fields the types do
 //! not know (a typo such as `serviceAcountName`) become [`LoadWarning::UnknownField`]s with
-//! their field path, found with `serde_ignored`.
+//! their field path, found with `serde_ignored`. A document that fails to parse inside a
+//! Secret's `data` or `stringData` is reported by field path only, without the parser's message,
+//! which may quote part of the value.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

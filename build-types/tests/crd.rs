@@ -300,7 +300,7 @@ fn summary(crd: &CustomResourceDefinition) -> Value {
                 ] {
                     let below_embedded = embedded(&crd.spec.names.kind)
                         .iter()
-                        .any(|e| path.starts_with(e));
+                        .any(|e| path.len() > e.len() && path.starts_with(e));
                     if let Some(value) = node.get(key).filter(|_| !below_embedded) {
                         constraints.push(json!({ "at": path, key: value }));
                     }
@@ -434,6 +434,19 @@ fn schema_problems(schema: &Value, value: &Value, path: &str, problems: &mut Vec
             }
         }
     }
+    if let (Some(items), Some(keys)) = (
+        value.as_array(),
+        schema["x-kubernetes-list-map-keys"].as_array(),
+    ) {
+        let mut seen = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let key: Vec<&Value> = keys.iter().map(|k| &item[k.as_str().unwrap()]).collect();
+            if seen.contains(&key) {
+                problems.push(format!("{path}[{index}]: duplicate {key:?}"));
+            }
+            seen.push(key);
+        }
+    }
     if let Some(items) = value.as_array() {
         for (index, item) in items.iter().enumerate() {
             schema_problems(
@@ -469,9 +482,9 @@ fn problems(object: &Value) -> Vec<String> {
     problems
 }
 
-/// The objects in `examples/seed/`, each YAML document one value.
-fn seeds() -> Vec<(String, Value)> {
-    let root = workspace_root().expect("the seed YAML is in the workspace's examples/seed");
+/// The objects in `examples/seed/`, each YAML document one value; `None` outside the workspace.
+fn seeds() -> Option<Vec<(String, Value)>> {
+    let root = workspace_root()?;
     let mut paths: Vec<PathBuf> = fs::read_dir(root.join("examples/seed"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -486,21 +499,39 @@ fn seeds() -> Vec<(String, Value)> {
             seeds.push((name.clone(), Value::deserialize(document).unwrap()));
         }
     }
-    seeds
+    Some(seeds)
 }
 
-fn seed(file: &str) -> Value {
-    seeds()
-        .into_iter()
-        .find(|(name, _)| name == file)
-        .map(|(_, value)| value)
-        .unwrap_or_else(|| panic!("no seed {file}"))
+/// A valid templated Build, the seed `kubeval-img.yaml` (kept here so that these tests also
+/// run outside the workspace).
+fn base_build() -> Value {
+    json!({
+        "apiVersion": "build.knative.dev/v1alpha1",
+        "kind": "Build",
+        "metadata": { "name": "kubeval-img" },
+        "spec": {
+            "serviceAccountName": "build-bot",
+            "source": {
+                "git": { "url": "https://github.com/garethr/kubeval.git", "revision": "master" }
+            },
+            "template": {
+                "name": "img",
+                "arguments": [{ "name": "IMAGE", "value": "garethr/kubeval" }]
+            }
+        }
+    })
 }
 
 #[test]
 fn seeds_pass_the_schema_and_the_rules() {
+    let Some(seeds) = seeds() else {
+        eprintln!("not in the workspace: no examples/seed to check");
+        return;
+    };
+    let base = seeds.iter().find(|(file, _)| file == "kubeval-img.yaml");
+    assert_eq!(base.map(|(_, build)| build), Some(&base_build()));
     let mut checked = Vec::new();
-    for (file, object) in seeds() {
+    for (file, object) in seeds {
         let kind = object["kind"].as_str().unwrap_or_default().to_owned();
         if !["Build", "BuildTemplate"].contains(&kind.as_str()) {
             continue;
@@ -537,10 +568,10 @@ const TIMEOUT: &str = "spec.timeout: must be between 0s and 24h";
 const TEMPLATE_NAME: &str = "spec.template.name: must name a BuildTemplate or ClusterBuildTemplate";
 const SOURCES: &str = "spec: expected exactly one, got both: source, sources";
 
-/// The seed `kubeval-img` Build with `patch` merged into its spec (a `null` removes a field),
+/// The [`base_build`] with `patch` merged into its spec (a `null` removes a field),
 /// checked to give exactly `expected`.
 fn check_build(patch: Value, expected: &[&str]) {
-    let mut build = seed("kubeval-img.yaml");
+    let mut build = base_build();
     let spec = build["spec"].as_object_mut().unwrap();
     for (key, value) in patch.as_object().unwrap() {
         if value.is_null() {
@@ -593,7 +624,7 @@ fn timeout_within_zero_and_24h() {
 fn kube_cel_gap_micro_sign_durations() {
     check_build(json!({ "timeout": "500us" }), &[]);
     for micro in ["500µs", "500μs"] {
-        let mut build = seed("kubeval-img.yaml");
+        let mut build = base_build();
         build["spec"]["timeout"] = json!(micro);
         let problems = problems_allowing_evaluation_errors(&build);
         assert_eq!(problems.len(), 1, "{problems:?}");
@@ -606,7 +637,7 @@ fn kube_cel_gap_micro_sign_durations() {
 
 #[test]
 fn timeout_must_be_a_go_duration() {
-    let mut build = seed("kubeval-img.yaml");
+    let mut build = base_build();
     build["spec"]["timeout"] = json!("ten minutes");
     let problems = problems_allowing_evaluation_errors(&build);
     assert!(
@@ -646,6 +677,34 @@ fn source_and_sources_not_both() {
     check_build(json!({ "sources": [git] }), &[SOURCES]);
     check_build(json!({ "sources": [] }), &[]);
     check_build(json!({ "source": null, "sources": [git, git] }), &[]);
+}
+
+#[test]
+fn volume_and_parameter_names_are_unique() {
+    let volume = json!({ "name": "cache", "emptyDir": {} });
+    check_build(
+        json!({ "volumes": [volume, volume] }),
+        &["spec.volumes[1]: duplicate [String(\"cache\")]"],
+    );
+    let template = json!({
+        "apiVersion": "build.knative.dev/v1alpha1",
+        "kind": "BuildTemplate",
+        "metadata": { "name": "t" },
+        "spec": {
+            "parameters": [{ "name": "IMAGE" }, { "name": "IMAGE", "default": "x" }],
+            "steps": [{ "image": "busybox" }],
+            "volumes": [volume, { "name": "other", "emptyDir": {} }],
+        },
+    });
+    for kind in ["BuildTemplate", "ClusterBuildTemplate"] {
+        let mut template = template.clone();
+        template["kind"] = json!(kind);
+        assert_eq!(
+            problems(&template),
+            ["spec.parameters[1]: duplicate [String(\"IMAGE\")]"],
+            "{kind}"
+        );
+    }
 }
 
 #[test]

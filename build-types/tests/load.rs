@@ -441,7 +441,12 @@ data: [hunter2]
 ",
     );
     assert_eq!(loaded.errors.len(), 3);
-    for error in &loaded.errors {
-        assert!(!error.to_string().contains("hunter"), "{error}");
-    }
+    // base64's own message would give away a character of the value and its offset.
+    assert!(
+        loaded.errors[0]
+            .to_string()
+            .ends_with("document 1: data.password: invalid value (not shown, it may be secret)"),
+        "{}",
+        loaded.errors[0]
+    );
 }

@@ -382,14 +382,14 @@ pub(crate) fn owned_by_someone_else(mut pod: Pod) -> Pod {
 /// The path of the Build's status subresource.
 pub(crate) fn status_path(build: &Build) -> String {
     format!(
-        "/apis/build.knative.dev/v1alpha1/namespaces/{NS}/builds/{}/status?fieldManager=build-controller",
+        "/apis/build.knative.dev/v1alpha1/namespaces/{NS}/builds/{}/status?&fieldManager=build-controller",
         build.name_any()
     )
 }
 
 /// The path pods are created at.
 pub(crate) fn pods_create_path() -> String {
-    format!("/api/v1/namespaces/{NS}/pods?fieldManager=build-controller")
+    format!("/api/v1/namespaces/{NS}/pods?&fieldManager=build-controller")
 }
 
 /// The path of a pod (GET).
@@ -399,7 +399,7 @@ pub(crate) fn pod_path(name: &str) -> String {
 
 /// The path of a pod (PATCH).
 pub(crate) fn pod_patch_path(name: &str) -> String {
-    format!("/api/v1/namespaces/{NS}/pods/{name}?fieldManager=build-controller")
+    format!("/api/v1/namespaces/{NS}/pods/{name}?&fieldManager=build-controller")
 }
 
 /// The path Events are created at.
