@@ -152,7 +152,7 @@ impl<'a> IntoIterator for &'a ValidationReport {
 }
 
 impl Build {
-    /// Checks the Build's name and spec; see the [module rules](self) for the list.
+    /// Checks the Build's name and spec; see the module documentation for the list of rules.
     ///
     /// ```
     /// use build_types::{Build, BuildSpec};

@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask crds` writes the CustomResourceDefinitions to `config/`;
 //!   `cargo xtask crds --check` only reports whether they are stale.
+//! - `cargo xtask test` runs every check (the README's test command).
 //!
 //! The contents come from the library crates (`build_types::crd_files`), so the tests that
 //! guard the committed files render them with the same code. This crate only does the I/O.
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod crds;
+mod test;
 
 /// Generates the workspace's committed files.
 #[derive(Debug, Parser)]
@@ -25,6 +27,9 @@ struct Cli {
 enum Command {
     /// Write the CustomResourceDefinitions to config/.
     Crds(CheckArgs),
+    /// Run every check: fmt, clippy -D warnings, tests and doc tests, rustdoc, generated-file
+    /// freshness, the example programs. The README's test command.
+    Test,
 }
 
 /// The options every generating subcommand takes.
@@ -51,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Crds(CheckArgs { check: false }) => crds::write(&root),
         Command::Crds(CheckArgs { check: true }) => crds::check(&root),
+        Command::Test => test::run(&root),
     }
 }
 
