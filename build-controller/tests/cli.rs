@@ -226,24 +226,7 @@ fn missing_pieces_are_named() {
         assert!(all.contains("build.yaml:1"), "{subcommand}: {all}");
     }
 
-    let service_account = "\
-apiVersion: build.knative.dev/v1alpha1
-kind: Build
-metadata:
-  name: robot
-spec:
-  serviceAccountName: robot
-  steps:
-  - image: busybox
----
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: other
-secrets:
-- name: absent
-";
-    let dir = scratch(&[("sa.yaml", service_account)]);
+    let dir = scratch(&[("sa.yaml", &robot_build_with_account("other"))]);
     let output = run(&["render", dir.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -254,9 +237,11 @@ secrets:
     );
 }
 
-#[test]
-fn missing_secret_is_named() {
-    let yaml = "\
+/// A Build running as ServiceAccount `robot`, and a ServiceAccount `account` listing the
+/// Secret `absent`, which does not exist.
+fn robot_build_with_account(account: &str) -> String {
+    format!(
+        "\
 apiVersion: build.knative.dev/v1alpha1
 kind: Build
 metadata:
@@ -269,11 +254,16 @@ spec:
 apiVersion: v1
 kind: ServiceAccount
 metadata:
-  name: robot
+  name: {account}
 secrets:
 - name: absent
-";
-    let dir = scratch(&[("sa.yaml", yaml)]);
+"
+    )
+}
+
+#[test]
+fn missing_secret_is_named() {
+    let dir = scratch(&[("sa.yaml", &robot_build_with_account("robot"))]);
     let output = run(&["render", dir.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);

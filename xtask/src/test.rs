@@ -57,7 +57,7 @@ const STEPS: &[Step] = &[
         name: "example compile_img",
         args: &[
             "run",
-            "--quiet",
+            "-q",
             "--locked",
             "-p",
             "build-examples",
@@ -72,7 +72,7 @@ const STEPS: &[Step] = &[
         name: "example embed_controller",
         args: &[
             "run",
-            "--quiet",
+            "-q",
             "--locked",
             "-p",
             "build-examples",
@@ -111,7 +111,10 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             );
         }
     }
-    eprintln!("==> all checks passed in {:.0}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "==> all checks passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
     for (name, seconds) in timings {
         eprintln!("    {name:<26} {seconds:>6.1}s");
     }
