@@ -2,6 +2,9 @@
 //! template and the `build-bot` ServiceAccount) into its Pod takes. The template is resolved and
 //! the credentials planned once, outside the measurement: only `compile_pod` is timed.
 
+// `criterion_group!` defines a public function it cannot document.
+#![allow(missing_docs)]
+
 use std::path::Path;
 
 use build_auth::{PlanInputs, plan};

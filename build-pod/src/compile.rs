@@ -191,14 +191,14 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
             ));
         }
     }
-    let custom_sources = spec
-        .all_sources()
-        .into_iter()
-        .enumerate()
-        .filter_map(|(index, source)| {
-            let custom = source.custom.as_ref()?;
-            Some((format!("{}.custom", source_path(build, index)), custom))
-        });
+    let custom_sources =
+        spec.all_sources()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, source)| {
+                let custom = source.custom.as_ref()?;
+                Some((format!("{}.custom", source_path(build, index)), custom))
+            });
     let steps = (0..inputs.steps.len()).map(|index| step_path(build, index));
     for (path, container) in custom_sources.chain(steps.zip(inputs.steps)) {
         for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
@@ -228,7 +228,8 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
 
     let mut labels = build.metadata.labels.clone().unwrap_or_default();
     labels.insert(BUILD_NAME_LABEL.to_owned(), build_name.clone());
-    let mut annotations = BTreeMap::from([(ISTIO_INJECT_ANNOTATION.to_owned(), "false".to_owned())]);
+    let mut annotations =
+        BTreeMap::from([(ISTIO_INJECT_ANNOTATION.to_owned(), "false".to_owned())]);
     annotations.extend(
         build
             .metadata
@@ -502,7 +503,11 @@ fn check_gcs(gcs: &GcsSourceSpec, path: &str, problems: &mut Vec<Problem>) {
 }
 
 fn check_image(container: &Container, path: &str, problems: &mut Vec<Problem>) {
-    if container.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
+    if container
+        .image
+        .as_deref()
+        .is_none_or(|i| i.trim().is_empty())
+    {
         problems.push(Problem::new(format!("{path}.image"), "missing"));
     }
 }

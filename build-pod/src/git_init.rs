@@ -161,7 +161,10 @@ pub fn git_init(git: &mut dyn Git, args: &GitInitArgs) -> Result<Checkout, PodEr
     let dir = args.path.as_str();
     let url = args.url.as_str();
     let revision = args.revision.as_str();
-    let mut session = Session { git, secret: password(url) };
+    let mut session = Session {
+        git,
+        secret: password(url),
+    };
 
     session.require(
         &["init", "-q", dir],
@@ -192,7 +195,9 @@ pub fn git_init(git: &mut dyn Git, args: &GitInitArgs) -> Result<Checkout, PodEr
     {
         (session.fetch_head(dir)?, FetchMode::Direct)
     } else {
-        session.git.log("cannot fetch the revision directly; fetching every branch and tag");
+        session
+            .git
+            .log("cannot fetch the revision directly; fetching every branch and tag");
         let full = session.run(&["-C", dir, "fetch", "--tags", "origin"])?;
         if !full.success {
             return Err(fetch_error(&session, last_line(&full.stderr)));
@@ -241,7 +246,10 @@ pub fn git_init(git: &mut dyn Git, args: &GitInitArgs) -> Result<Checkout, PodEr
             "update the submodules",
         )?;
     }
-    let head = session.require(&["-C", dir, "rev-parse", "HEAD"], "read the commit checked out")?;
+    let head = session.require(
+        &["-C", dir, "rev-parse", "HEAD"],
+        "read the commit checked out",
+    )?;
     Ok(Checkout {
         commit: head.stdout.trim().to_owned(),
         mode,
@@ -340,7 +348,9 @@ pub fn redact(text: &str) -> String {
         let (before, after) = rest.split_at(at + 3);
         out.push_str(before);
         let end = after
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || "'\"<>`".contains(c))
+            .find(|c: char| {
+                c == '/' || c == '?' || c == '#' || c.is_whitespace() || "'\"<>`".contains(c)
+            })
             .unwrap_or(after.len());
         let authority = &after[..end];
         match authority.rfind('@') {
@@ -415,14 +425,39 @@ mod tests {
             path: "src".into(),
         };
         for argv in [
-            vec!["-url", "https://h/r.git", "-revision", "refs/pull/7/head", "-path", "src"],
-            vec!["--url", " https://h/r.git ", "--revision", "refs/pull/7/head", "--path", "src"],
-            vec!["-url=https://h/r.git", "--revision=refs/pull/7/head", "-path=src"],
+            vec![
+                "-url",
+                "https://h/r.git",
+                "-revision",
+                "refs/pull/7/head",
+                "-path",
+                "src",
+            ],
+            vec![
+                "--url",
+                " https://h/r.git ",
+                "--revision",
+                "refs/pull/7/head",
+                "--path",
+                "src",
+            ],
+            vec![
+                "-url=https://h/r.git",
+                "--revision=refs/pull/7/head",
+                "-path=src",
+            ],
         ] {
-            assert_eq!(GitInitArgs::parse(argv.clone()).unwrap(), expected, "{argv:?}");
+            assert_eq!(
+                GitInitArgs::parse(argv.clone()).unwrap(),
+                expected,
+                "{argv:?}"
+            );
         }
         let defaults = GitInitArgs::parse(["-url", "u"]).unwrap();
-        assert_eq!((defaults.revision.as_str(), defaults.path.as_str()), ("HEAD", "."));
+        assert_eq!(
+            (defaults.revision.as_str(), defaults.path.as_str()),
+            ("HEAD", ".")
+        );
     }
 
     #[test]
@@ -433,7 +468,10 @@ mod tests {
             (vec!["-branch", "x"], "unknown flag \"-branch\""),
             (vec!["positional"], "unexpected argument \"positional\""),
             (vec!["---url", "x"], "unexpected argument \"---url\""),
-            (vec!["-url", "u", "-revision", "--upload-pack=evil"], "must not start with '-'"),
+            (
+                vec!["-url", "u", "-revision", "--upload-pack=evil"],
+                "must not start with '-'",
+            ),
         ] {
             let err = GitInitArgs::parse(argv.clone()).unwrap_err();
             let PodError::GitInitUsage { message } = &err else {
@@ -454,7 +492,10 @@ mod tests {
                 "fatal: repository 'https://u:p@h/r.git/' not found",
                 "fatal: repository 'https://***@h/r.git/' not found",
             ),
-            ("a https://x:y@h b ssh://git@h:22/r", "a https://***@h b ssh://***@h:22/r"),
+            (
+                "a https://x:y@h b ssh://git@h:22/r",
+                "a https://***@h b ssh://***@h:22/r",
+            ),
             ("no url here", "no url here"),
             ("https://u:p@h", "https://***@h"),
         ] {
@@ -478,7 +519,11 @@ mod tests {
             let failing = self.fail.iter().any(|f| line.contains(f));
             Ok(GitOutput {
                 success: !failing,
-                stdout: if line.contains("rev-parse") { "abc123\n".into() } else { String::new() },
+                stdout: if line.contains("rev-parse") {
+                    "abc123\n".into()
+                } else {
+                    String::new()
+                },
                 stderr: if failing {
                     "fatal: could not read from 'https://me:hunter22@h/r.git'\n".into()
                 } else {
@@ -493,17 +538,31 @@ mod tests {
     }
 
     fn run(fail: Vec<&'static str>) -> (Result<Checkout, PodError>, Fake) {
-        let mut fake = Fake { fail, ran: vec![], logged: vec![] };
-        let args = GitInitArgs::parse(["-url", "https://me:hunter22@h/r.git", "-revision", "v1"])
-            .unwrap();
+        let mut fake = Fake {
+            fail,
+            ran: vec![],
+            logged: vec![],
+        };
+        let args =
+            GitInitArgs::parse(["-url", "https://me:hunter22@h/r.git", "-revision", "v1"]).unwrap();
         (git_init(&mut fake, &args), fake)
     }
 
     #[test]
     fn shallow_first() {
         let (result, fake) = run(vec![]);
-        assert_eq!(result.unwrap(), Checkout { commit: "abc123".into(), mode: FetchMode::Shallow });
-        assert!(fake.ran.iter().any(|l| l.contains("fetch --depth=1 origin v1")));
+        assert_eq!(
+            result.unwrap(),
+            Checkout {
+                commit: "abc123".into(),
+                mode: FetchMode::Shallow
+            }
+        );
+        assert!(
+            fake.ran
+                .iter()
+                .any(|l| l.contains("fetch --depth=1 origin v1"))
+        );
         assert!(!fake.ran.iter().any(|l| l.contains("fetch --tags")));
     }
 
@@ -513,7 +572,11 @@ mod tests {
         assert_eq!(result.unwrap().mode, FetchMode::Direct);
         let (result, fake) = run(vec!["fetch --depth=1 origin", "fetch origin v1"]);
         assert_eq!(result.unwrap().mode, FetchMode::Full);
-        assert!(fake.ran.iter().any(|l| l.ends_with("rev-parse --verify --quiet refs/remotes/origin/v1^{commit}")));
+        assert!(
+            fake.ran
+                .iter()
+                .any(|l| l.ends_with("rev-parse --verify --quiet refs/remotes/origin/v1^{commit}"))
+        );
     }
 
     #[test]
@@ -522,7 +585,10 @@ mod tests {
         let err = result.unwrap_err();
         assert!(matches!(err, PodError::GitFetch { .. }), "{err:?}");
         let text = err.to_string();
-        assert!(text.starts_with("cannot fetch revision \"v1\" from https://***@h/r.git: "), "{text}");
+        assert!(
+            text.starts_with("cannot fetch revision \"v1\" from https://***@h/r.git: "),
+            "{text}"
+        );
         for line in fake.logged.iter().chain([&text]) {
             assert!(!line.contains("hunter22"), "{line}");
         }
@@ -531,9 +597,16 @@ mod tests {
 
     #[test]
     fn fails_when_the_revision_is_unknown() {
-        let (result, _) = run(vec!["fetch --depth=1", "fetch origin v1", "rev-parse --verify --quiet"]);
+        let (result, _) = run(vec![
+            "fetch --depth=1",
+            "fetch origin v1",
+            "rev-parse --verify --quiet",
+        ]);
         let err = result.unwrap_err().to_string();
-        assert!(err.contains("no branch, tag or commit of that name"), "{err}");
+        assert!(
+            err.contains("no branch, tag or commit of that name"),
+            "{err}"
+        );
         assert!(!err.contains("hunter22"), "{err}");
     }
 
@@ -541,9 +614,15 @@ mod tests {
     fn submodules_fall_back_to_a_full_update() {
         let (result, fake) = run(vec!["--recursive --depth=1"]);
         assert!(result.is_ok());
-        assert!(fake.ran.iter().any(|l| l.ends_with("submodule update --init --recursive")));
+        assert!(
+            fake.ran
+                .iter()
+                .any(|l| l.ends_with("submodule update --init --recursive"))
+        );
         let (result, _) = run(vec!["submodule"]);
-        assert!(matches!(result.unwrap_err(), PodError::GitCommand { action, .. } if action == "update the submodules"));
+        assert!(
+            matches!(result.unwrap_err(), PodError::GitCommand { action, .. } if action == "update the submodules")
+        );
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! Mapping a build pod's status back to its Build's status.
 
-use build_types::{
-    Build, BuildProvider, BuildStatus, ClusterSpec, Condition, ConditionStatus,
-};
+use build_types::{Build, BuildProvider, BuildStatus, ClusterSpec, Condition, ConditionStatus};
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -185,11 +183,9 @@ fn in_progress(status: &PodStatus, phase: &str) -> Condition {
             Some((s, waiting))
         })
     };
-    if let Some((container, waiting)) = waiting().find(|(_, w)| {
-        w.reason
-            .as_deref()
-            .is_some_and(is_fail_fast_reason)
-    }) {
+    if let Some((container, waiting)) =
+        waiting().find(|(_, w)| w.reason.as_deref().is_some_and(is_fail_fast_reason))
+    {
         let reason = waiting.reason.clone().unwrap_or_default();
         return Condition::succeeded(
             ConditionStatus::Unknown,
@@ -198,11 +194,10 @@ fn in_progress(status: &PodStatus, phase: &str) -> Condition {
         );
     }
 
-    let running = all_statuses(status)
-        .find(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()));
+    let running =
+        all_statuses(status).find(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()));
     let started = running.is_some()
-        || all_statuses(status)
-            .any(|s| s.state.as_ref().is_some_and(|st| st.terminated.is_some()));
+        || all_statuses(status).any(|s| s.state.as_ref().is_some_and(|st| st.terminated.is_some()));
     if phase == "Running" || started {
         let message = running
             .filter(|s| s.name.starts_with(crate::STEP_CONTAINER_PREFIX))
@@ -288,7 +283,10 @@ fn failure(status: &PodStatus, build: &Build, logs: &LogsHint<'_>) -> Condition 
             let timeout = build.spec.timeout_or_default();
             return failed(
                 REASON_BUILD_TIMEOUT,
-                format!("build {name:?} failed to finish within {:?}", timeout.to_string()),
+                format!(
+                    "build {name:?} failed to finish within {:?}",
+                    timeout.to_string()
+                ),
             );
         }
         Some("Evicted") => {
@@ -348,7 +346,10 @@ fn latest_time(pod: &Pod) -> Option<Time> {
         [
             state.running.as_ref().and_then(|r| r.started_at.clone()),
             state.terminated.as_ref().and_then(|t| t.started_at.clone()),
-            state.terminated.as_ref().and_then(|t| t.finished_at.clone()),
+            state
+                .terminated
+                .as_ref()
+                .and_then(|t| t.finished_at.clone()),
         ]
     };
     let containers = status.into_iter().flat_map(all_statuses).flat_map(|s| {

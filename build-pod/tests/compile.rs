@@ -21,8 +21,8 @@ fn images() -> Images {
 
 fn load(path: &std::path::Path) -> Build {
     let text = std::fs::read_to_string(path).unwrap();
-    let mut build: Build = serde_yaml_ng::from_str(&text)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut build: Build =
+        serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     build.spec.set_defaults();
     build
 }
@@ -90,7 +90,11 @@ fn empty_dir(name: &str) -> Volume {
 #[test]
 fn reserved_and_duplicate_volume_names() {
     let mut build = build_with_steps(vec![step("a")]);
-    build.spec.volumes = vec![empty_dir("workspace"), empty_dir("cache"), empty_dir("home")];
+    build.spec.volumes = vec![
+        empty_dir("workspace"),
+        empty_dir("cache"),
+        empty_dir("home"),
+    ];
     build.spec.template = Some(TemplateInstantiationSpec {
         name: "tpl".into(),
         ..TemplateInstantiationSpec::default()

@@ -47,6 +47,17 @@ impl Fixture {
             .env("GIT_COMMITTER_EMAIL", "test@example.com")
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE");
+        // Connections to 127.0.0.1 must fail at once, not through a proxy.
+        for proxy in [
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+        ] {
+            command.env_remove(proxy);
+        }
         command
     }
 
@@ -194,9 +205,16 @@ fn full_sha_of_an_older_commit() {
 fn abbreviated_sha_falls_back_to_a_full_fetch() {
     let f = Fixture::new();
     let up = f.upstream();
-    let run = f.git_init("ws", &["-url", &f.url("upstream"), "-revision", &up.second[..10]]);
+    let run = f.git_init(
+        "ws",
+        &["-url", &f.url("upstream"), "-revision", &up.second[..10]],
+    );
     run.succeeded_with(&up.second);
-    assert!(run.stderr().contains("fetching every branch and tag"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("fetching every branch and tag"),
+        "{}",
+        run.stderr()
+    );
     assert_eq!(f.read("ws/README"), "v2");
 }
 
@@ -204,7 +222,10 @@ fn abbreviated_sha_falls_back_to_a_full_fetch() {
 fn pull_request_ref() {
     let f = Fixture::new();
     let up = f.upstream();
-    let run = f.git_init("ws", &["-url", &f.url("upstream"), "-revision", "refs/pull/7/head"]);
+    let run = f.git_init(
+        "ws",
+        &["-url", &f.url("upstream"), "-revision", "refs/pull/7/head"],
+    );
     run.succeeded_with(&up.pull);
     assert_eq!(f.read("ws/PR"), "7");
 }
@@ -224,7 +245,14 @@ fn target_path() {
     let up = f.upstream();
     let run = f.git_init(
         "ws",
-        &["-url", &f.url("upstream"), "-revision", "main", "-path", "src/app"],
+        &[
+            "-url",
+            &f.url("upstream"),
+            "-revision",
+            "main",
+            "-path",
+            "src/app",
+        ],
     );
     run.succeeded_with(&up.main);
     assert_eq!(f.read("ws/src/app/README"), "v3");
@@ -239,7 +267,10 @@ fn submodules() {
     f.commit_file("lib", "LIB", "library v2, not pinned");
     f.init_repo("app");
     f.commit_file("app", "APP", "application");
-    f.git("app", &["submodule", "add", "-q", &f.url("lib"), "vendor/lib"]);
+    f.git(
+        "app",
+        &["submodule", "add", "-q", &f.url("lib"), "vendor/lib"],
+    );
     f.git("app/vendor/lib", &["checkout", "-q", &lib]);
     f.git("app", &["add", "vendor/lib"]);
     f.git("app", &["commit", "-q", "-m", "pin lib"]);
@@ -256,7 +287,10 @@ fn submodules() {
 fn missing_revision_fails() {
     let f = Fixture::new();
     f.upstream();
-    let run = f.git_init("ws", &["-url", &f.url("upstream"), "-revision", "no-such-branch"]);
+    let run = f.git_init(
+        "ws",
+        &["-url", &f.url("upstream"), "-revision", "no-such-branch"],
+    );
     assert_eq!(run.out.status.code(), Some(1), "{}", run.stderr());
     assert_eq!(run.stdout(), "");
     let stderr = run.stderr();
@@ -264,7 +298,10 @@ fn missing_revision_fails() {
         stderr.contains("git-init: error: cannot fetch revision \"no-such-branch\" from file://"),
         "{stderr}"
     );
-    assert!(stderr.contains("no branch, tag or commit of that name"), "{stderr}");
+    assert!(
+        stderr.contains("no branch, tag or commit of that name"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -272,7 +309,11 @@ fn missing_repository_fails() {
     let f = Fixture::new();
     let run = f.git_init("ws", &["-url", &f.url("nowhere"), "-revision", "main"]);
     assert_eq!(run.out.status.code(), Some(1), "{}", run.stderr());
-    assert!(run.stderr().contains("cannot fetch revision \"main\""), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("cannot fetch revision \"main\""),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
@@ -281,12 +322,20 @@ fn credentials_in_the_url_are_never_printed() {
     // Nothing listens on port 1: the fetch fails at once, and git must not prompt.
     let run = f.git_init(
         "ws",
-        &["-url", "https://robot:s3cr3t-t0ken@127.0.0.1:1/org/repo.git", "-revision", "main"],
+        &[
+            "-url",
+            "https://robot:s3cr3t-t0ken@127.0.0.1:1/org/repo.git",
+            "-revision",
+            "main",
+        ],
     );
     assert_eq!(run.out.status.code(), Some(1), "{}", run.stderr());
     let all = format!("{}{}", run.stdout(), run.stderr());
     assert!(!all.contains("s3cr3t-t0ken"), "{all}");
-    assert!(all.contains("https://***@127.0.0.1:1/org/repo.git"), "{all}");
+    assert!(
+        all.contains("https://***@127.0.0.1:1/org/repo.git"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -294,6 +343,10 @@ fn bad_command_line_exits_2() {
     let f = Fixture::new();
     let run = f.git_init("ws", &["-revision", "main"]);
     assert_eq!(run.out.status.code(), Some(2));
-    assert!(run.stderr().contains("flag -url is required"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("flag -url is required"),
+        "{}",
+        run.stderr()
+    );
     assert!(run.stderr().contains("usage: git-init"), "{}", run.stderr());
 }

@@ -69,7 +69,10 @@ fn render(paths: &[PathBuf]) -> (Pod, CredentialPlan) {
     };
     let mut build = build.clone();
     build.spec.set_defaults();
-    build.metadata.namespace.get_or_insert_with(|| "default".into());
+    build
+        .metadata
+        .namespace
+        .get_or_insert_with(|| "default".into());
 
     let template = build.spec.template.as_ref().map(|t| {
         let found = objects

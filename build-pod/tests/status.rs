@@ -16,7 +16,11 @@ use k8s_openapi::jiff::Timestamp;
 const CREDS: &str = "build-step-credential-initializer";
 const GIT: &str = "build-step-git-source-0";
 const CUSTOM: &str = "build-step-custom-source-extra";
-const STEPS: [&str; 3] = ["build-step-fetch-deps", "build-step-build", "build-step-push"];
+const STEPS: [&str; 3] = [
+    "build-step-fetch-deps",
+    "build-step-build",
+    "build-step-push",
+];
 
 fn t(seconds: i64) -> Time {
     Time(Timestamp::from_second(1_700_000_000 + seconds).unwrap())
@@ -180,7 +184,9 @@ fn check(case: &str, status: Option<PodStatus>, expect: Expect) {
         }),
         "{case}"
     );
-    let condition = got.succeeded().unwrap_or_else(|| panic!("{case}: no condition"));
+    let condition = got
+        .succeeded()
+        .unwrap_or_else(|| panic!("{case}: no condition"));
     assert_eq!(condition.status, expect.status, "{case}");
     assert_eq!(condition.reason.as_deref(), Some(expect.reason), "{case}");
     let pod_name = pod.metadata.name.as_deref().unwrap();
@@ -271,7 +277,9 @@ fn pending_phases() {
         Expect {
             status: ConditionStatus::Unknown,
             reason: "Pending",
-            message: Some("build step \"build-step-credential-initializer\" is waiting: ContainerCreating"),
+            message: Some(
+                "build step \"build-step-credential-initializer\" is waiting: ContainerCreating",
+            ),
             step_states: &[],
             steps_completed: &[],
             completion: None,
@@ -301,7 +309,11 @@ fn image_pull_waiting_is_surfaced_for_fail_fast() {
             completion: None,
         },
     );
-    for reason in ["ErrImagePull", "InvalidImageName", "CreateContainerConfigError"] {
+    for reason in [
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+    ] {
         assert!(is_fail_fast_reason(reason), "{reason}");
     }
     assert!(!is_fail_fast_reason("ContainerCreating"));
@@ -392,7 +404,11 @@ fn non_zero_exit_in_step_two() {
 
 #[test]
 fn source_failure_is_a_failed_step() {
-    let init = vec![done(CREDS, 2), exited(GIT, 1, "Error", 3), waiting(CUSTOM, "PodInitializing", "")];
+    let init = vec![
+        done(CREDS, 2),
+        exited(GIT, 1, "Error", 3),
+        waiting(CUSTOM, "PodInitializing", ""),
+    ];
     check(
         "git-init fails",
         Some(pod_status("Failed", init)),

@@ -2,9 +2,13 @@
 //!
 //! - `cargo xtask crds` writes the CustomResourceDefinitions to `config/`;
 //!   `cargo xtask crds --check` only reports whether they are stale.
+//! - `cargo xtask manifests` writes the release manifests to `config/release.yaml`
+//!   (`--check` likewise).
 //! - `cargo xtask test` runs every check (the README's test command).
+//! - `cargo xtask bench-controller` measures the controller on a real API server.
 //!
-//! The contents come from the library crates (`build_types::crd_files`), so the tests that
+//! The contents come from the library crates (`build_types::crd_files`,
+//! `build_controller::release_yaml`), so the tests that
 //! guard the committed files render them with the same code. This crate only does the I/O.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +16,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod bench_controller;
 mod crds;
+mod manifests;
 mod test;
 
 /// Generates the workspace's committed files.
@@ -27,9 +33,15 @@ struct Cli {
 enum Command {
     /// Write the CustomResourceDefinitions to config/.
     Crds(CheckArgs),
+    /// Write the release manifests (CRDs, namespace, RBAC, Deployment, Service) to
+    /// config/release.yaml.
+    Manifests(CheckArgs),
     /// Run every check: fmt, clippy -D warnings, tests and doc tests, rustdoc, generated-file
     /// freshness, the example programs. The README's test command.
     Test,
+    /// Measure the controller against the cluster KUBECONFIG names: N Builds to pods and
+    /// statuses, against a baseline of N plain pod creates.
+    BenchController(bench_controller::BenchArgs),
 }
 
 /// The options every generating subcommand takes.
@@ -56,7 +68,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Crds(CheckArgs { check: false }) => crds::write(&root),
         Command::Crds(CheckArgs { check: true }) => crds::check(&root),
+        Command::Manifests(CheckArgs { check: false }) => manifests::write(&root),
+        Command::Manifests(CheckArgs { check: true }) => manifests::check(&root),
         Command::Test => test::run(&root),
+        Command::BenchController(args) => bench_controller::run(&root, &args),
     }
 }
 

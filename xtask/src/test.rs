@@ -54,6 +54,11 @@ const STEPS: &[Step] = &[
         env: &[],
     },
     Step {
+        name: "generated release manifests",
+        args: &["xtask", "manifests", "--check"],
+        env: &[],
+    },
+    Step {
         name: "example compile_img",
         args: &[
             "run",
