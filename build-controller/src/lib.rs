@@ -13,7 +13,12 @@ mod compose;
 mod context;
 mod controller;
 mod error;
+mod http;
+mod leader;
+mod manifests;
+mod metrics;
 mod offline;
+mod rbac;
 mod reconcile;
 mod stores;
 
@@ -27,7 +32,19 @@ pub use context::{
 };
 pub use controller::{run, run_with_metrics};
 pub use error::Error;
+pub use http::{DEFAULT_METRICS_ADDRESS, Endpoints, Health, serve};
+pub use leader::{DEFAULT_LEASE_NAME, LeaderElector, Leadership, LeaseSettings};
+pub use manifests::{
+    CLUSTER_ROLE_NAME, CONTROLLER_NAME, LEADER_ELECTION_ROLE_NAME, RELEASE_FILE, RELEASE_HEADER,
+    RELEASE_NAMESPACE, RELEASE_REPLICAS, ReleaseObject, controller_image, release_args,
+    release_objects, release_yaml,
+};
+pub use metrics::{
+    FINISH_REASONS, Leading, METRICS_CONTENT_TYPE, METRICS_PREFIX, OTHER, ReconcileGuard,
+    Telemetry, reason_label,
+};
 pub use offline::{Checked, IMAGE_REPOSITORY, Offline, Rendered, error_lines, release_images};
+pub use rbac::{ApiRequest, PERMISSIONS, Permission, Scope, policy_rules};
 pub use reconcile::{
     REASON_CANCELLED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT, STUCK_WAITING_REASONS,
     error_policy, reconcile,

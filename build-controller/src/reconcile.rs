@@ -53,12 +53,34 @@ const STOPPED_DEADLINE_SECONDS: i64 = 1;
 /// waking just short of it.
 const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 
-/// Reconciles one Build: creates its pod, mirrors the pod into its status, and fails it on a
-/// timeout, a cancel, an invalid spec, a missing dependency that outlives the timeout, a
-/// persistent image error or a deleted pod. See the crate documentation for the rules.
+/// Reconciles one Build, in this order:
 ///
-/// Reads come from `ctx.stores`; the writes are the pod create, a pod stop, the status patch
-/// and Events. A successful reconcile resets the Build's retry backoff.
+/// 1. A finished Build (`Succeeded` `True` or `False`) is left alone.
+/// 2. Cancelled (`spec.status: BuildCancelled`): its pod is stopped and the Build fails with
+///    `BuildCancelled` — unless the pod has already succeeded.
+/// 3. An invalid spec fails with `BuildValidationFailed` and every problem in the message.
+/// 4. A missing template, ServiceAccount or Secret sets `Unknown` with `TemplateNotFound`,
+///    `ServiceAccountNotFound` or `SecretNotFound`; the Build is woken when it appears, and fails
+///    with `BuildTimeout` if its timeout (from its creation) passes first.
+/// 5. Otherwise its pod is created; `AlreadyExists` for a pod this Build owns is success, for
+///    anyone else's pod an error.
+/// 6. The pod is mirrored into the status ([`build_pod::status_from_pod`]), written only when it
+///    changed, as a merge patch of the status subresource carrying the cached
+///    `resourceVersion` (a stale cache gives a 409 Conflict, retried promptly).
+/// 7. Past `startTime + timeout` the pod is stopped and the Build fails with `BuildTimeout`;
+///    a pod that has succeeded wins over a timeout seen late.
+/// 8. An image pull or container configuration error lasting longer than
+///    [`Config::image_pull_grace`](crate::Config::image_pull_grace) stops the pod and fails the
+///    Build with that reason.
+/// 9. A pod deleted under a running Build fails it with `PodDeleted`.
+///
+/// Pods are stopped by lowering `spec.activeDeadlineSeconds` to 1, never deleted, so their logs
+/// stay readable. Reads come from `ctx.stores`: the only GET is of a pod the status records
+/// but the cache lacks (or that `AlreadyExists` names), to tell a deleted pod from a lagging
+/// cache. The writes are the pod create, a pod stop, the status patch and Events (one per
+/// change of the `Succeeded` condition's status or reason, plus `Started`). The returned action
+/// wakes the Build at its next deadline. A successful reconcile resets the Build's retry
+/// backoff.
 pub async fn reconcile(build: Arc<Build>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = build.namespace().unwrap_or_default();
     let name = build.name_any();

@@ -148,7 +148,14 @@ fn render_is_reproducible_and_json_matches_yaml() {
     let yaml = render_pod(&["render", "examples/seed", "--build", "kubeval-img"]);
     let again = render_pod(&["render", "examples/seed", "--build", "kubeval-img"]);
     assert_eq!(yaml, again);
-    let output = run(&["render", "examples/seed", "--build", "kubeval-img", "-o", "json"]);
+    let output = run(&[
+        "render",
+        "examples/seed",
+        "--build",
+        "kubeval-img",
+        "-o",
+        "json",
+    ]);
     assert!(output.status.success());
     let json: Pod = serde_json::from_slice(&output.stdout).expect("JSON output is a Pod");
     assert_eq!(json, yaml);
@@ -162,7 +169,10 @@ fn render_all_builds_prints_one_document_each() {
     let pods: Vec<Pod> = serde_yaml_ng::Deserializer::from_str(&stdout)
         .map(|doc| serde::Deserialize::deserialize(doc).expect("each document is a Pod"))
         .collect();
-    let names: Vec<_> = pods.iter().filter_map(|p| p.metadata.name.as_deref()).collect();
+    let names: Vec<_> = pods
+        .iter()
+        .filter_map(|p| p.metadata.name.as_deref())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names[0].starts_with("kubeval-buildkit-pod-"), "{names:?}");
     assert!(names[1].starts_with("kubeval-img-pod-"), "{names:?}");
@@ -230,8 +240,7 @@ fn missing_pieces_are_named() {
     let output = run(&["render", dir.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output.stderr)
-            .contains(r#"ServiceAccount "robot" not found in namespace "default""#),
+        text(&output.stderr).contains(r#"ServiceAccount "robot" not found in namespace "default""#),
         "{}",
         text(&output.stderr)
     );

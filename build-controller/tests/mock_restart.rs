@@ -51,20 +51,24 @@ async fn fake_api(mut handle: Handle, fake: Arc<Mutex<Fake>>, hung: Arc<Notify>,
         match method {
             Method::POST if path.starts_with(&format!("{pods}?")) => {
                 let name = body["metadata"]["name"].as_str().unwrap().to_owned();
-                if fake.pods.contains_key(&name) {
-                    let message = format!("pods \"{name}\" already exists");
-                    send.send_response(respond(
-                        409,
-                        &api_status(409, "AlreadyExists", "pods", &name, &message),
-                    ));
-                } else {
-                    let mut pod = body.clone();
-                    pod["metadata"]["uid"] = json!("pod-uid");
-                    pod["metadata"]["creationTimestamp"] = json!(NOW);
-                    pod["metadata"]["resourceVersion"] = json!("200");
-                    fake.pods.insert(name, pod.clone());
-                    fake.creates += 1;
-                    send.send_response(respond(201, &pod));
+                let fake = &mut *fake;
+                match fake.pods.entry(name.clone()) {
+                    std::collections::btree_map::Entry::Occupied(_) => {
+                        let message = format!("pods \"{name}\" already exists");
+                        send.send_response(respond(
+                            409,
+                            &api_status(409, "AlreadyExists", "pods", &name, &message),
+                        ));
+                    }
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        let mut pod = body.clone();
+                        pod["metadata"]["uid"] = json!("pod-uid");
+                        pod["metadata"]["creationTimestamp"] = json!(NOW);
+                        pod["metadata"]["resourceVersion"] = json!("200");
+                        slot.insert(pod.clone());
+                        fake.creates += 1;
+                        send.send_response(respond(201, &pod));
+                    }
                 }
             }
             Method::GET if path.starts_with(&format!("{pods}/")) => {
@@ -134,7 +138,10 @@ async fn first_run_killed_before_its_status_lands(build: &Build, fake: &Arc<Mute
 
 async fn restart(build: &Build, stores: build_controller::Stores, fake: &Arc<Mutex<Fake>>) {
     let (reconcile, server, _) = start(build, stores, fake).await;
-    let action = reconcile.await.unwrap().expect("the restarted reconcile succeeds");
+    let action = reconcile
+        .await
+        .unwrap()
+        .expect("the restarted reconcile succeeds");
     assert_eq!(action, requeue_in(10 * 60));
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
@@ -188,7 +195,12 @@ async fn the_fake_refuses_a_second_pod() {
     let build = simple_build();
     let fake = Arc::new(Mutex::new(Fake::default()));
     let (ctx, handle) = context(Cluster::with(&build).stores(), now);
-    let server = tokio::spawn(fake_api(handle, fake.clone(), Arc::new(Notify::new()), build.clone()));
+    let server = tokio::spawn(fake_api(
+        handle,
+        fake.clone(),
+        Arc::new(Notify::new()),
+        build.clone(),
+    ));
     let api: kube::Api<Pod> = kube::Api::namespaced(ctx.client.clone(), NS);
     let pod: Pod = from(json!({"metadata": {"name": "p"}}));
     api.create(&Default::default(), &pod).await.unwrap();

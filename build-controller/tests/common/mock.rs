@@ -408,7 +408,11 @@ pub(crate) fn events_path() -> String {
 }
 
 /// An Event POST: asserts its type, reason and that its note contains `note`.
-pub(crate) fn event(type_: &'static str, reason: &'static str, note: impl Into<String>) -> Exchange {
+pub(crate) fn event(
+    type_: &'static str,
+    reason: &'static str,
+    note: impl Into<String>,
+) -> Exchange {
     let note = note.into();
     Exchange::new(Method::POST, events_path())
         .body(move |body| {

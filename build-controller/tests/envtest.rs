@@ -1,0 +1,420 @@
+//! The controller against a real kube-apiserver (envtest): CRDs installed, the seed applied,
+//! pods created by the controller, pod statuses written the way a kubelet would, Builds
+//! reaching their end. Skipped, with a one-line message, when `KUBEBUILDER_ASSETS` is unset.
+//!
+//! One control plane serves every scenario (each in its own namespace); starting one takes
+//! several seconds.
+
+#[path = "common/envtest.rs"]
+mod envtest;
+
+use std::future::Future;
+use std::time::Duration;
+
+use build_controller::Config;
+use build_pod::Images;
+use build_types::{Build, BuildTemplate, ConditionStatus};
+use envtest::ControlPlane;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_plane_scenarios() {
+    let Some(control_plane) = ControlPlane::start() else {
+        return;
+    };
+    let client = control_plane.client().await;
+    install_crds(&client).await;
+
+    let mut config = Config::new(Images {
+        creds_init: "example.com/creds-init:envtest".into(),
+        git_init: "example.com/git-init:envtest".into(),
+        gcs_fetcher: "example.com/gcs-fetcher:envtest".into(),
+        nop: "example.com/nop:envtest".into(),
+    });
+    config.instance = Some("envtest".into());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(build_controller::run(client.clone(), config, async move {
+        let _ = stopped.await;
+    }));
+
+    seed_builds_succeed(&client).await;
+    a_failing_step_fails_the_build(&client).await;
+    a_build_past_its_timeout_is_stopped(&client).await;
+    a_build_waits_for_its_template(&client).await;
+
+    let _ = stop.send(());
+    tokio::time::timeout(WAIT, controller)
+        .await
+        .expect("the controller stops on shutdown")
+        .expect("the controller task")
+        .expect("the controller ran");
+    drop(control_plane);
+}
+
+/// The seed: two BuildTemplates, a ServiceAccount with a Secret, two Builds; both Builds get
+/// their pod, and succeed when the pods do.
+async fn seed_builds_succeed(client: &Client) {
+    let ns = namespace(client, "seed").await;
+    let seed = build_types::load_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/seed"));
+    assert!(seed.is_ok(), "the seed loads: {:?}", seed.errors);
+    for (_, template) in seed.build_templates() {
+        create(client, &ns, template).await;
+    }
+    for (_, secret) in seed.secrets() {
+        create::<Secret>(client, &ns, secret).await;
+    }
+    for (_, account) in seed.service_accounts() {
+        create::<ServiceAccount>(client, &ns, account).await;
+    }
+    let builds: Vec<Build> = seed.builds().map(|(_, b)| b.clone()).collect();
+    assert_eq!(builds.len(), 2, "the seed has two Builds");
+    for build in &builds {
+        create(client, &ns, build).await;
+    }
+    for build in &builds {
+        let name = build.name_any();
+        let pod = wait_for_pod(client, &ns, &name).await;
+        let spec = pod.spec.clone().unwrap();
+        let images: Vec<&str> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .filter_map(|c| c.image.as_deref())
+            .collect();
+        assert!(
+            images.contains(&"example.com/creds-init:envtest"),
+            "{images:?}"
+        );
+        assert!(
+            images.contains(&"example.com/git-init:envtest"),
+            "{images:?}"
+        );
+        if name == "kubeval-img" {
+            assert_eq!(spec.service_account_name.as_deref(), Some("build-bot"));
+            assert!(images.contains(&"garethr/img"), "{images:?}");
+        } else {
+            assert!(images.contains(&"docker:18.06"), "{images:?}");
+        }
+        kubelet_finishes(client, &pod, None).await;
+        let status = wait_for_end(client, &ns, &name).await;
+        let condition = status.succeeded().unwrap();
+        assert_eq!(condition.status, ConditionStatus::True, "{condition:?}");
+        assert!(status.completion_time.is_some());
+        assert_eq!(
+            status.cluster.as_ref().map(|c| c.pod_name.as_str()),
+            pod.metadata.name.as_deref()
+        );
+    }
+}
+
+/// A step exiting 1 fails the Build.
+async fn a_failing_step_fails_the_build(client: &Client) {
+    let ns = namespace(client, "failing").await;
+    let build: Build = serde_json::from_value(json!({
+        "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
+        "metadata": {"name": "fails"},
+        "spec": {"steps": [
+            {"name": "first", "image": "busybox", "args": ["true"]},
+            {"name": "second", "image": "busybox", "args": ["false"]},
+        ]},
+    }))
+    .unwrap();
+    create(client, &ns, &build).await;
+    let pod = wait_for_pod(client, &ns, "fails").await;
+    kubelet_finishes(client, &pod, Some("build-step-second")).await;
+    let status = wait_for_end(client, &ns, "fails").await;
+    let condition = status.succeeded().unwrap();
+    assert_eq!(condition.status, ConditionStatus::False, "{condition:?}");
+    let message = condition.message.clone().unwrap_or_default();
+    assert!(message.contains("build-step-second"), "{message}");
+}
+
+/// A running pod past the Build's timeout is stopped (not deleted) and the Build fails with
+/// `BuildTimeout`.
+async fn a_build_past_its_timeout_is_stopped(client: &Client) {
+    let ns = namespace(client, "timeout").await;
+    let build: Build = serde_json::from_value(json!({
+        "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
+        "metadata": {"name": "slow"},
+        "spec": {"timeout": "3s", "steps": [{"name": "sleep", "image": "busybox", "args": ["sleep", "3600"]}]},
+    }))
+    .unwrap();
+    create(client, &ns, &build).await;
+    let pod = wait_for_pod(client, &ns, "slow").await;
+    kubelet_runs(client, &pod).await;
+    let status = wait_for_end(client, &ns, "slow").await;
+    let condition = status.succeeded().unwrap();
+    assert_eq!(condition.status, ConditionStatus::False, "{condition:?}");
+    assert_eq!(condition.reason.as_deref(), Some("BuildTimeout"));
+    assert_eq!(
+        condition.message.as_deref(),
+        Some("Build \"slow\" failed to finish within \"3s\"")
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let stopped = pods.get(&pod.name_any()).await.expect("the pod is kept");
+    assert_eq!(stopped.spec.unwrap().active_deadline_seconds, Some(1));
+}
+
+/// A Build naming a template that does not exist yet waits (Unknown, TemplateNotFound), and
+/// gets its pod once the template is created.
+async fn a_build_waits_for_its_template(client: &Client) {
+    let ns = namespace(client, "waiting").await;
+    let build: Build = serde_json::from_value(json!({
+        "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
+        "metadata": {"name": "early"},
+        "spec": {"template": {"name": "later"}},
+    }))
+    .unwrap();
+    create(client, &ns, &build).await;
+    let builds: Api<Build> = Api::namespaced(client.clone(), &ns);
+    eventually("the Build waits for its template", || async {
+        let build = builds.get("early").await.ok()?;
+        let condition = build.status?.succeeded()?.clone();
+        (condition.status == ConditionStatus::Unknown
+            && condition.reason.as_deref() == Some("TemplateNotFound"))
+        .then_some(())
+    })
+    .await;
+    let template: BuildTemplate = serde_json::from_value(json!({
+        "apiVersion": "build.knative.dev/v1alpha1", "kind": "BuildTemplate",
+        "metadata": {"name": "later"},
+        "spec": {"steps": [{"name": "hello", "image": "busybox", "args": ["echo", "hello"]}]},
+    }))
+    .unwrap();
+    create(client, &ns, &template).await;
+    wait_for_pod(client, &ns, "early").await;
+}
+
+async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in build_types::crds() {
+        let name = crd.name_any();
+        crds.patch(
+            &name,
+            &PatchParams::apply("build-controller-envtest").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("installing CRD {name}: {e}"));
+        eventually("the CRD is established", || async {
+            let crd = crds.get(&name).await.ok()?;
+            crd.status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+                .then_some(())
+        })
+        .await;
+    }
+    let builds: Api<Build> = Api::all(client.clone());
+    eventually("Builds are served", || async {
+        builds
+            .list(&ListParams::default().limit(1))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+}
+
+async fn namespace(client: &Client, name: &str) -> String {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+    name.to_owned()
+}
+
+async fn create<K>(client: &Client, namespace: &str, object: &K)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let mut object = object.clone();
+    object.meta_mut().namespace = Some(namespace.to_owned());
+    api.create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| panic!("creating {}/{}: {e}", namespace, object.name_any()));
+}
+
+async fn wait_for_pod(client: &Client, namespace: &str, build: &str) -> Pod {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let selector = format!("{}={build}", build_pod::BUILD_NAME_LABEL);
+    let pod = eventually("the build pod is created", || async {
+        let list = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .ok()?;
+        match list.items.as_slice() {
+            [] => None,
+            [pod] => Some(pod.clone()),
+            more => panic!("{} pods for build {build}", more.len()),
+        }
+    })
+    .await;
+    let owner = &pod.owner_references()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("Build", build));
+    pod
+}
+
+async fn wait_for_end(client: &Client, namespace: &str, name: &str) -> build_types::BuildStatus {
+    let builds: Api<Build> = Api::namespaced(client.clone(), namespace);
+    eventually("the Build finishes", || async {
+        let status = builds.get(name).await.ok()?.status?;
+        status.is_done().then_some(status)
+    })
+    .await
+}
+
+/// Binds the pod to a node that does not exist, as a scheduler would, so that its status can
+/// say it runs.
+async fn bind(client: &Client, pod: &Pod) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap());
+    let binding = json!({
+        "apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": pod.name_any()},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "envtest-node"},
+    });
+    let _: Value = pods
+        .create_subresource("binding", &pod.name_any(), &PostParams::default(), &binding)
+        .await
+        .expect("binding the pod");
+}
+
+fn container_status(name: &str, image: &str, state: Value) -> Value {
+    json!({"name": name, "image": image, "imageID": "", "ready": false, "restartCount": 0,
+           "started": false, "state": state})
+}
+
+fn terminated(exit_code: i32) -> Value {
+    json!({"terminated": {"exitCode": exit_code, "reason": if exit_code == 0 { "Completed" } else { "Error" },
+                          "startedAt": now(), "finishedAt": now()}})
+}
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap()
+        .to_string()
+}
+
+/// Writes the pod's status as a kubelet would once it has run every container: each init
+/// container terminated (with exit code 1 for `failing`, after which none runs), then the
+/// phase.
+async fn kubelet_finishes(client: &Client, pod: &Pod, failing: Option<&str>) {
+    bind(client, pod).await;
+    let spec = pod.spec.clone().unwrap();
+    let mut failed = false;
+    let mut init = Vec::new();
+    for container in spec.init_containers.iter().flatten() {
+        let image = container.image.clone().unwrap_or_default();
+        let state = if failed {
+            json!({"waiting": {"reason": "PodInitializing"}})
+        } else if Some(container.name.as_str()) == failing {
+            failed = true;
+            terminated(1)
+        } else {
+            terminated(0)
+        };
+        init.push(container_status(&container.name, &image, state));
+    }
+    let main: Vec<Value> = spec
+        .containers
+        .iter()
+        .map(|c| {
+            let state = if failed {
+                json!({"waiting": {"reason": "PodInitializing"}})
+            } else {
+                terminated(0)
+            };
+            container_status(&c.name, c.image.as_deref().unwrap_or_default(), state)
+        })
+        .collect();
+    let phase = if failed { "Failed" } else { "Succeeded" };
+    patch_pod_status(
+        client,
+        pod,
+        json!({"status": {"phase": phase, "startTime": now(),
+                          "initContainerStatuses": init, "containerStatuses": main}}),
+    )
+    .await;
+}
+
+/// Writes the pod's status as a kubelet would while its first step runs.
+async fn kubelet_runs(client: &Client, pod: &Pod) {
+    bind(client, pod).await;
+    let spec = pod.spec.clone().unwrap();
+    let init_containers = spec.init_containers.clone().unwrap_or_default();
+    let init: Vec<Value> = init_containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let state = if i + 1 < init_containers.len() {
+                terminated(0)
+            } else {
+                json!({"running": {"startedAt": now()}})
+            };
+            container_status(&c.name, c.image.as_deref().unwrap_or_default(), state)
+        })
+        .collect();
+    let main: Vec<Value> = spec
+        .containers
+        .iter()
+        .map(|c| {
+            container_status(
+                &c.name,
+                c.image.as_deref().unwrap_or_default(),
+                json!({"waiting": {"reason": "PodInitializing"}}),
+            )
+        })
+        .collect();
+    patch_pod_status(
+        client,
+        pod,
+        json!({"status": {"phase": "Pending", "startTime": now(),
+                          "initContainerStatuses": init, "containerStatuses": main}}),
+    )
+    .await;
+}
+
+async fn patch_pod_status(client: &Client, pod: &Pod, patch: Value) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap());
+    pods.patch_status(
+        &pod.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("patching the status of pod {}: {e}", pod.name_any()));
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, at most [`WAIT`].
+async fn eventually<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
