@@ -351,3 +351,23 @@ spec:
         assert!(all.contains("broken"), "{args:?}: {all}");
     }
 }
+
+/// The README shows the output of its main command; it must be the real output.
+#[test]
+fn readme_shows_the_real_render_output() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- render-output:start -->\n```yaml\n")
+        .expect("README has the render-output block");
+    let body = &readme[start..];
+    let body = &body[body.find("```yaml\n").unwrap() + "```yaml\n".len()..];
+    let shown = &body[..body.find("```\n<!-- render-output:end -->").unwrap()];
+    let output = run(&["render", "examples/seed", "--build", "kubeval-buildkit"]);
+    assert!(output.status.success());
+    assert_eq!(
+        shown,
+        text(&output.stdout),
+        "README.md's render output is stale: paste the output of \
+         `cargo run -p build-controller -- render examples/seed --build kubeval-buildkit`"
+    );
+}
