@@ -13,6 +13,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 
+use crate::metrics::Telemetry;
 use crate::stores::Stores;
 
 /// The controller's settings, filled by the command line (or by a program embedding the
@@ -114,6 +115,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// What the controller did.
     pub metrics: std::sync::Arc<Metrics>,
+    /// The Prometheus metrics, and the worker slots that limit concurrent reconciles.
+    pub telemetry: Telemetry,
     /// The settings.
     pub config: Config,
     /// The watch caches every read comes from.
@@ -130,14 +133,16 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("config", &self.config)
             .field("metrics", &self.metrics)
+            .field("telemetry", &self.telemetry)
             .field("stores", &self.stores)
             .finish_non_exhaustive()
     }
 }
 
 impl Context {
-    /// A context over the given client, settings and caches, with fresh counters, the system
-    /// clock, and an Event recorder that reports as `config.controller_name`.
+    /// A context over the given client, settings and caches, with fresh counters and metrics
+    /// (`config.concurrency` worker slots), the system clock, and an Event recorder that
+    /// reports as `config.controller_name`.
     pub fn new(client: Client, config: Config, stores: Stores) -> Self {
         let reporter = Reporter {
             controller: config.controller_name.clone(),
@@ -147,6 +152,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics: Default::default(),
+            telemetry: Telemetry::new(config.concurrency),
             config,
             stores,
             clock: Timestamp::now,
@@ -165,6 +171,13 @@ impl Context {
     #[must_use]
     pub fn with_metrics(mut self, metrics: std::sync::Arc<Metrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// The same context recording into `telemetry` (shared with `/metrics`).
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = telemetry;
         self
     }
 

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use build_pod::BUILD_NAME_LABEL;
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
@@ -17,6 +18,8 @@ use tracing::{debug, info, warn};
 
 use crate::context::{Config, Context, Metrics};
 use crate::error::{Error, is_not_found};
+use crate::http::{Endpoints, Health};
+use crate::metrics::Telemetry;
 use crate::reconcile::{error_policy, reconcile};
 use crate::stores::{Stores, strip_for_cache};
 
@@ -45,7 +48,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
-    run_with_metrics(client, config, Arc::default(), shutdown).await
+    let endpoints = fresh_endpoints(&config);
+    run_inner(client, config, Arc::default(), endpoints, shutdown).await
 }
 
 /// [`run`], counting into `metrics` (which a metrics endpoint may read meanwhile).
@@ -55,6 +59,57 @@ pub async fn run_with_metrics(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
+    let endpoints = fresh_endpoints(&config);
+    run_inner(client, config, metrics, endpoints, shutdown).await
+}
+
+/// [`run`], recording into `endpoints`, which [`serve`](crate::serve) shows meanwhile: the
+/// Prometheus metrics (including `builds_running`, sampled from the Build cache), and
+/// readiness (not ready from the start until every watch cache has its initial list).
+///
+/// `endpoints.telemetry` should come from [`Telemetry::new`]`(config.concurrency)`: its worker
+/// slots then are the concurrency limit, and `work_queue_depth` shows the reconciles waiting
+/// for one.
+///
+/// ```no_run
+/// # async fn example(images: build_pod::Images) -> anyhow::Result<()> {
+/// use build_controller::{Config, Endpoints, Health, Telemetry, run_observed, serve};
+/// let client = kube::Client::try_default().await?;
+/// let config = Config::new(images);
+/// let endpoints = Endpoints {
+///     telemetry: Telemetry::new(config.concurrency),
+///     health: Health::default(),
+/// };
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:9090").await?;
+/// tokio::spawn(serve(listener, endpoints.clone(), std::future::pending()));
+/// run_observed(client, config, endpoints, std::future::pending()).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn run_observed(
+    client: Client,
+    config: Config,
+    endpoints: Endpoints,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    run_inner(client, config, Arc::default(), endpoints, shutdown).await
+}
+
+fn fresh_endpoints(config: &Config) -> Endpoints {
+    Endpoints {
+        telemetry: Telemetry::new(config.concurrency),
+        health: Health::default(),
+    }
+}
+
+async fn run_inner(
+    client: Client,
+    config: Config,
+    metrics: Arc<Metrics>,
+    endpoints: Endpoints,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    endpoints.health.leading();
     let namespace = config.namespace.clone();
     let builds_api: Api<Build> = scoped(&client, namespace.as_deref());
     preflight(&builds_api).await?;
@@ -74,12 +129,20 @@ pub async fn run_with_metrics(
         secrets,
     };
 
-    let build_stream =
-        cached(builds_api, watcher::Config::default(), builds_writer).applied_objects();
+    // Ready once every cache has its initial list.
+    let synced = Synced::new(CACHES, endpoints.health.clone());
+    let build_stream = cached(
+        builds_api,
+        watcher::Config::default(),
+        builds_writer,
+        &synced,
+    )
+    .applied_objects();
     let pod_stream = cached(
         scoped::<Pod>(&client, namespace.as_deref()),
         watcher::Config::default().labels(BUILD_NAME_LABEL),
         pods_writer,
+        &synced,
     )
     // Deletions too: a pod deleted under a running Build fails it.
     .touched_objects();
@@ -87,29 +150,46 @@ pub async fn run_with_metrics(
         scoped::<BuildTemplate>(&client, namespace.as_deref()),
         watcher::Config::default(),
         templates_writer,
+        &synced,
     )
     .applied_objects();
     let cluster_template_stream = cached(
         Api::<ClusterBuildTemplate>::all(client.clone()),
         watcher::Config::default(),
         cluster_templates_writer,
+        &synced,
     )
     .applied_objects();
     let account_stream = cached(
         scoped::<ServiceAccount>(&client, namespace.as_deref()),
         watcher::Config::default(),
         service_accounts_writer,
+        &synced,
     )
     .applied_objects();
     let secret_stream = cached(
         scoped::<Secret>(&client, namespace.as_deref()),
         watcher::Config::default(),
         secrets_writer,
+        &synced,
     )
     .applied_objects();
 
+    endpoints.telemetry.observe_builds(builds.clone());
+
     let concurrency = config.concurrency;
-    let ctx = Arc::new(Context::new(client, config, stores.clone()).with_metrics(metrics));
+    // The telemetry's worker slots limit the reconciles (so that those waiting for one are
+    // counted); kube-runtime's own limit only stands in when they differ.
+    let runner_limit = if endpoints.telemetry.concurrency() == concurrency {
+        0
+    } else {
+        concurrency
+    };
+    let ctx = Arc::new(
+        Context::new(client, config, stores.clone())
+            .with_metrics(metrics)
+            .with_telemetry(endpoints.telemetry.clone()),
+    );
 
     let waiting = stores.clone();
     let for_template = move |t: BuildTemplate| waiting.builds_waiting_for_template(&t);
@@ -126,7 +206,7 @@ pub async fn run_with_metrics(
         concurrency, "starting build controller"
     );
     Controller::for_stream(build_stream, builds)
-        .with_config(controller::Config::default().concurrency(concurrency))
+        .with_config(controller::Config::default().concurrency(runner_limit))
         .owns_stream(pod_stream)
         .watches_stream(template_stream, for_template)
         .watches_stream(cluster_template_stream, for_cluster_template)
@@ -150,6 +230,37 @@ pub async fn run_with_metrics(
     Ok(())
 }
 
+/// How many watch caches [`run`] fills.
+const CACHES: usize = 6;
+
+/// Counts the watch caches whose first initial list is complete, and marks `health` ready
+/// when all are. (Watching the streams rather than awaiting [`Store::wait_until_ready`]: a
+/// store wakes only one of several waiters, and the reconciles wait on it too.)
+///
+/// [`Store::wait_until_ready`]: kube::runtime::reflector::Store::wait_until_ready
+#[derive(Clone)]
+struct Synced {
+    remaining: Arc<AtomicUsize>,
+    health: Health,
+}
+
+impl Synced {
+    fn new(caches: usize, health: Health) -> Self {
+        Synced {
+            remaining: Arc::new(AtomicUsize::new(caches)),
+            health,
+        }
+    }
+
+    /// One more cache has its initial list (called once per cache).
+    fn one_done(&self) {
+        if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+            info!("watch caches synced; ready");
+            self.health.caches_synced();
+        }
+    }
+}
+
 /// Fails early, with a clear message, when the Build CRD is missing.
 async fn preflight(builds: &Api<Build>) -> Result<(), Error> {
     match builds.list(&ListParams::default().limit(1)).await {
@@ -170,11 +281,13 @@ where
     }
 }
 
-/// A watch of `api` that keeps a stripped copy of every object in `writer`'s cache.
+/// A watch of `api` that keeps a stripped copy of every object in `writer`'s cache, and tells
+/// `synced` when the cache first has its initial list.
 fn cached<K>(
     api: Api<K>,
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
+    synced: &Synced,
 ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
 where
     K: Resource<DynamicType = ()>
@@ -185,8 +298,17 @@ where
         + Sync
         + 'static,
 {
+    let synced = synced.clone();
+    let listed = AtomicBool::new(false);
     watcher(api, config)
         .default_backoff()
         .modify(strip_for_cache::<K>)
         .reflect(writer)
+        .inspect(move |event| {
+            // Later InitDones come from re-lists: the cache was already filled once.
+            if matches!(event, Ok(watcher::Event::InitDone)) && !listed.swap(true, Ordering::SeqCst)
+            {
+                synced.one_done();
+            }
+        })
 }

@@ -30,7 +30,7 @@ pub use context::{
     Clock, Config, Context, DEFAULT_CONCURRENCY, DEFAULT_CONTROLLER_NAME, DEFAULT_IMAGE_PULL_GRACE,
     Metrics,
 };
-pub use controller::{run, run_with_metrics};
+pub use controller::{run, run_observed, run_with_metrics};
 pub use error::Error;
 pub use http::{DEFAULT_METRICS_ADDRESS, Endpoints, Health, serve};
 pub use leader::{DEFAULT_LEASE_NAME, LeaderElector, Leadership, LeaseSettings};

@@ -2,16 +2,22 @@
 //!
 //! - `validate PATH…`: check YAML files offline, one line per object.
 //! - `render PATH…`: print the Pod each Build would get.
-//! - `run`: reconcile Builds on a cluster.
+//! - `run`: reconcile Builds on a cluster, serving `/healthz`, `/readyz` and `/metrics` on
+//!   `--metrics-address`; with `--leader-election`, only while holding the leader Lease.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use build_controller::{Config, Offline, release_images};
+use build_controller::{
+    Config, Endpoints, Health, LeaderElector, Leadership, Leading, LeaseSettings, Offline,
+    Telemetry, release_images,
+};
 use build_pod::Images;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use futures::FutureExt;
 
 #[derive(Parser)]
 #[command(name = "build-controller", version, about = "Knative Build, in Rust")]
@@ -101,6 +107,23 @@ struct RunArgs {
     /// Log format.
     #[arg(long, env = "BUILD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Where /healthz, /readyz and /metrics are served.
+    #[arg(long, env = "BUILD_METRICS_ADDRESS", default_value = build_controller::DEFAULT_METRICS_ADDRESS)]
+    metrics_address: SocketAddr,
+    /// Reconcile only while holding the leader Lease, so that of several replicas exactly one
+    /// reconciles. Exits when the Lease is lost.
+    #[arg(long, env = "BUILD_LEADER_ELECTION")]
+    leader_election: bool,
+    /// The namespace of the leader Lease: the controller's own.
+    #[arg(long, env = "POD_NAMESPACE", default_value = build_controller::RELEASE_NAMESPACE)]
+    leader_election_namespace: String,
+    /// The name of the leader Lease.
+    #[arg(long, env = "BUILD_LEADER_ELECTION_LEASE", default_value = build_controller::DEFAULT_LEASE_NAME)]
+    leader_election_lease: String,
+    /// This replica's name, for the Lease and the Events' reportingInstance (default: the host
+    /// name).
+    #[arg(long, env = "POD_NAME")]
+    instance: Option<String>,
     #[command(flatten)]
     images: ImageArgs,
 }
@@ -260,12 +283,55 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .image_pull_grace
         .to_std()
         .context("--image-pull-grace must not be negative")?;
+    let instance = args
+        .instance
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("build-controller-{}", std::process::id()));
+    config.instance = Some(instance.clone());
+    let endpoints = Endpoints {
+        telemetry: Telemetry::new(config.concurrency),
+        health: Health::default(),
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
+        let shutdown = shutdown_signal().shared();
+        let listener = tokio::net::TcpListener::bind(args.metrics_address)
+            .await
+            .with_context(|| format!("listening on --metrics-address {}", args.metrics_address))?;
+        let server = tokio::spawn(build_controller::serve(
+            listener,
+            endpoints.clone(),
+            shutdown.clone(),
+        ));
         let client = kube::Client::try_default()
             .await
             .context("connecting to the cluster (KUBECONFIG or in-cluster config)")?;
-        build_controller::run(client, config, shutdown_signal()).await?;
+        if !args.leader_election {
+            endpoints.telemetry.set_leader(Leading::Yes);
+            build_controller::run_observed(client, config, endpoints, shutdown).await?;
+            return anyhow::Ok(());
+        }
+        let mut settings = LeaseSettings::new(args.leader_election_namespace, instance);
+        settings.name = args.leader_election_lease;
+        let elector = LeaderElector::new(client.clone(), settings);
+        endpoints.health.standby();
+        endpoints.telemetry.set_leader(Leading::No);
+        let work = {
+            let endpoints = endpoints.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                endpoints.telemetry.set_leader(Leading::Yes);
+                build_controller::run_observed(client, config, endpoints, shutdown).await
+            }
+        };
+        match elector.run(shutdown, work).await {
+            Leadership::Stopped => {}
+            Leadership::Finished(result) => result?,
+            Leadership::Lost => {
+                server.abort();
+                anyhow::bail!("lost the leader lease; exiting so that a fresh replica stands by");
+            }
+        }
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -86,6 +86,8 @@ pub async fn reconcile(build: Arc<Build>, ctx: Arc<Context>) -> Result<Action, E
     let name = build.name_any();
     let span = info_span!("reconcile", namespace = %namespace, name = %name);
     async move {
+        // Waits for a worker slot first: the time spent waiting shows as the queue's depth.
+        let _worker = ctx.telemetry.reconcile_started().await;
         Metrics::inc(&ctx.metrics.reconciliations);
         let result = Reconcile::new(&build, &ctx)?.run().await;
         if result.is_ok() {
@@ -102,6 +104,7 @@ pub async fn reconcile(build: Arc<Build>, ctx: Arc<Context>) -> Result<Action, E
 /// `retry_max`), reset by the next successful reconcile.
 pub fn error_policy(build: Arc<Build>, error: &Error, ctx: Arc<Context>) -> Action {
     Metrics::inc(&ctx.metrics.failures);
+    ctx.telemetry.reconcile_failed(error);
     if error.is_conflict() {
         Metrics::inc(&ctx.metrics.conflicts);
         debug!(
@@ -232,6 +235,7 @@ impl<'a> Reconcile<'a> {
         let pod = match api.create(&params, &pod).await {
             Ok(created) => {
                 Metrics::inc(&self.ctx.metrics.pods_created);
+                self.ctx.telemetry.pod_created(self.build, self.now);
                 info!(pod = %self.pod_name, "created build pod");
                 let note = match composed.warnings.as_slice() {
                     [] => format!("Created pod {:?}", self.pod_name),
@@ -478,6 +482,9 @@ impl<'a> Reconcile<'a> {
                 source,
             })?;
         Metrics::inc(&self.ctx.metrics.status_patches);
+        if status.is_done() && !self.old.is_done() {
+            self.ctx.telemetry.build_finished(&status);
+        }
         if let Some((type_, reason, note)) =
             condition_event(self.old.succeeded(), status.succeeded())
         {

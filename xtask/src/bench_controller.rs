@@ -87,7 +87,9 @@ async fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
 
     let result = measure(root, args, &client, &namespace).await;
     if !args.keep {
-        let _ = namespaces.delete(&namespace, &DeleteParams::default()).await;
+        let _ = namespaces
+            .delete(&namespace, &DeleteParams::default())
+            .await;
     }
     let report = result?;
     println!("{report}");
@@ -129,7 +131,10 @@ fn plain_pod(name: String) -> Pod {
     Pod {
         metadata: ObjectMeta {
             name: Some(name),
-            labels: Some(BTreeMap::from([("bench".to_owned(), "baseline".to_owned())])),
+            labels: Some(BTreeMap::from([(
+                "bench".to_owned(),
+                "baseline".to_owned(),
+            )])),
             ..Default::default()
         },
         spec: Some(PodSpec {
@@ -319,14 +324,20 @@ async fn measure(
         .map(|i| {
             let builds = builds.clone();
             async move {
-                let build = builds.create(&PostParams::default(), &bench_build(i)).await?;
+                let build = builds
+                    .create(&PostParams::default(), &bench_build(i))
+                    .await?;
                 anyhow::Ok((build.name_any(), Instant::now()))
             }
         })
         .buffer_unordered(BUILDS_IN_FLIGHT)
         .try_collect()
         .await?;
-    eprintln!("created {} Builds in {:?}", created.len(), started.elapsed());
+    eprintln!(
+        "created {} Builds in {:?}",
+        created.len(),
+        started.elapsed()
+    );
 
     let mut pod_seen: BTreeMap<String, Instant> = BTreeMap::new();
     let mut status_seen: BTreeMap<String, Instant> = BTreeMap::new();
@@ -352,7 +363,10 @@ async fn measure(
             Ok(Some(Ok(Seen::Other))) => {}
         }
     }
-    let to_all_pods = pod_seen.values().max().map_or(Duration::ZERO, |t| *t - started);
+    let to_all_pods = pod_seen
+        .values()
+        .max()
+        .map_or(Duration::ZERO, |t| *t - started);
     let to_all_statuses = status_seen
         .values()
         .max()

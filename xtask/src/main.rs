@@ -8,8 +8,8 @@
 //! - `cargo xtask bench-controller` measures the controller on a real API server.
 //!
 //! The contents come from the library crates (`build_types::crd_files`,
-//! `build_controller::release_yaml`), so the tests that
-//! guard the committed files render them with the same code. This crate only does the I/O.
+//! `build_controller::release_yaml`), so the tests that guard the committed files render them
+//! with the same code. This crate only does the I/O.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,0 +1,448 @@
+//! The controller's Prometheus metrics: what `/metrics` shows, and the calls that record it.
+//!
+//! Labels are bounded by construction: no Build names or namespaces, outcome is `succeeded` or
+//! `failed`, a reason is one of [`FINISH_REASONS`] or `Other`, an error kind is one of
+//! [`Error::kind`]'s fixed strings.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use build_types::{Build, BuildStatus, ConditionStatus};
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::reflector::Store;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::time::Instant;
+
+use crate::error::Error;
+use crate::reconcile::{
+    REASON_CANCELLED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT, STUCK_WAITING_REASONS,
+};
+
+/// The `Content-Type` of [`Telemetry::encode`]'s output: the OpenMetrics text format, which
+/// Prometheus scrapes natively.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The prefix of every metric name.
+pub const METRICS_PREFIX: &str = "build_controller";
+
+/// The reasons a finished Build's `Succeeded` condition may carry that keep their own label
+/// value in `builds_finished_total`, besides [`STUCK_WAITING_REASONS`]; any other reason is
+/// counted as `Other`.
+pub const FINISH_REASONS: &[&str] = &[
+    build_pod::REASON_SUCCEEDED,
+    build_pod::REASON_STEP_FAILED,
+    build_pod::REASON_STEP_OOM_KILLED,
+    build_pod::REASON_BUILD_TIMEOUT,
+    build_pod::REASON_POD_EVICTED,
+    build_pod::REASON_BUILD_FAILED,
+    REASON_TIMEOUT,
+    REASON_CANCELLED,
+    REASON_INVALID,
+    REASON_POD_DELETED,
+    "CredentialsInvalid",
+];
+
+/// The label value for anything outside a fixed set.
+pub const OTHER: &str = "Other";
+
+/// The `reason` label for a finished Build's reason: itself when it is one of
+/// [`FINISH_REASONS`] or [`STUCK_WAITING_REASONS`], else [`OTHER`].
+///
+/// ```
+/// assert_eq!(build_controller::reason_label("StepFailed"), "StepFailed");
+/// assert_eq!(build_controller::reason_label("ImagePullBackOff"), "ImagePullBackOff");
+/// assert_eq!(build_controller::reason_label("build-1234 exploded"), "Other");
+/// ```
+pub fn reason_label(reason: &str) -> &'static str {
+    FINISH_REASONS
+        .iter()
+        .chain(STUCK_WAITING_REASONS)
+        .find(|known| **known == reason)
+        .copied()
+        .unwrap_or(OTHER)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FinishedLabels {
+    outcome: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    kind: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Build durations: 1 s to about 4.5 h.
+fn build_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 15))
+}
+
+/// The controller's metrics, and the worker slots whose queue it measures. Cheap to clone:
+/// clones share everything.
+///
+/// ```
+/// let telemetry = build_controller::Telemetry::new(4);
+/// let text = telemetry.encode();
+/// assert!(text.contains("# TYPE build_controller_builds_started counter"));
+/// assert!(text.ends_with("# EOF\n"));
+/// ```
+#[derive(Clone)]
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    concurrency: u16,
+    registry: Registry,
+    builds_started: Counter,
+    builds_finished: Family<FinishedLabels, Counter>,
+    build_duration: HistogramFamily<OutcomeLabels>,
+    pod_creation_delay: Histogram,
+    reconcile_duration: Histogram,
+    reconcile_errors: Family<ErrorLabels, Counter>,
+    reconciles_running: Gauge,
+    builds_running: Gauge,
+    work_queue_depth: Gauge,
+    leader: Gauge,
+    workers: Semaphore,
+    builds: Mutex<Option<Store<Build>>>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("builds_started", &self.inner.builds_started.get())
+            .field("work_queue_depth", &self.inner.work_queue_depth.get())
+            .field("reconciles_running", &self.inner.reconciles_running.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    /// Fresh metrics, with `concurrency` reconciles allowed at once by
+    /// [`reconcile_started`](Telemetry::reconcile_started) (0 for no limit).
+    pub fn new(concurrency: u16) -> Self {
+        let mut registry = Registry::with_prefix(METRICS_PREFIX);
+        let builds_started = Counter::default();
+        registry.register(
+            "builds_started",
+            "Builds whose pod the controller created",
+            builds_started.clone(),
+        );
+        let builds_finished = Family::<FinishedLabels, Counter>::default();
+        registry.register(
+            "builds_finished",
+            "Builds the controller saw finish, by outcome (succeeded, failed) and reason \
+             (the Succeeded condition's, or Other)",
+            builds_finished.clone(),
+        );
+        let build_duration: HistogramFamily<OutcomeLabels> =
+            Family::new_with_constructor(build_buckets);
+        registry.register_with_unit(
+            "build_duration",
+            "From a Build's start time to its completion time, by outcome",
+            Unit::Seconds,
+            build_duration.clone(),
+        );
+        // 10 ms to about 11 min.
+        let pod_creation_delay = Histogram::new(exponential_buckets(0.01, 4.0, 11));
+        registry.register_with_unit(
+            "pod_creation_delay",
+            "From a Build's creation to the creation of its pod",
+            Unit::Seconds,
+            pod_creation_delay.clone(),
+        );
+        // 1 ms to about 16 s.
+        let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        registry.register_with_unit(
+            "reconcile_duration",
+            "How long one reconcile of a Build took, failed ones included",
+            Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that failed, by kind of error",
+            reconcile_errors.clone(),
+        );
+        let reconciles_running = Gauge::default();
+        registry.register(
+            "reconciles_running",
+            "Reconciles running now",
+            reconciles_running.clone(),
+        );
+        let builds_running = Gauge::default();
+        registry.register(
+            "builds_running",
+            "Builds with a pod that have not finished, in this replica's cache (0 on a standby)",
+            builds_running.clone(),
+        );
+        let work_queue_depth = Gauge::default();
+        registry.register(
+            "work_queue_depth",
+            "Reconciles due that wait for a free worker",
+            work_queue_depth.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease (or runs without leader election)",
+            leader.clone(),
+        );
+        for outcome in ["succeeded", "failed"] {
+            let _ = build_duration.get_or_create(&OutcomeLabels { outcome });
+        }
+        let permits = match concurrency {
+            0 => Semaphore::MAX_PERMITS,
+            n => usize::from(n),
+        };
+        Telemetry {
+            inner: Arc::new(Inner {
+                concurrency,
+                registry,
+                builds_started,
+                builds_finished,
+                build_duration,
+                pod_creation_delay,
+                reconcile_duration,
+                reconcile_errors,
+                reconciles_running,
+                builds_running,
+                work_queue_depth,
+                leader,
+                workers: Semaphore::new(permits),
+                builds: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// How many reconciles [`reconcile_started`](Telemetry::reconcile_started) lets run at
+    /// once (0: no limit).
+    pub fn concurrency(&self) -> u16 {
+        self.inner.concurrency
+    }
+
+    /// Waits for a free worker (counted in `work_queue_depth` meanwhile), then counts a running
+    /// reconcile until the returned guard is dropped, which records its duration.
+    ///
+    /// Call it first thing in a reconcile, and let kube-runtime's own concurrency limit be
+    /// unlimited, so that reconciles due but waiting for a worker are visible here.
+    pub async fn reconcile_started(&self) -> ReconcileGuard<'_> {
+        let inner = &*self.inner;
+        inner.work_queue_depth.inc();
+        let waiting = QueueGuard(&inner.work_queue_depth);
+        // The semaphore is never closed.
+        let permit = inner.workers.acquire().await.ok();
+        drop(waiting);
+        inner.reconciles_running.inc();
+        ReconcileGuard {
+            inner,
+            _permit: permit,
+            started: Instant::now(),
+        }
+    }
+
+    /// Counts a failed reconcile under its [`Error::kind`].
+    pub fn reconcile_failed(&self, error: &Error) {
+        self.inner
+            .reconcile_errors
+            .get_or_create(&ErrorLabels { kind: error.kind() })
+            .inc();
+    }
+
+    /// Counts a started Build and records how long after its creation its pod was created.
+    pub fn pod_created(&self, build: &Build, created_at: Timestamp) {
+        self.inner.builds_started.inc();
+        if let Some(build_created) = &build.metadata.creation_timestamp {
+            let delay = created_at.duration_since(build_created.0).as_secs_f64();
+            self.inner.pod_creation_delay.observe(delay.max(0.0));
+        }
+    }
+
+    /// Counts a Build that has just finished with `status` by outcome and reason, and records
+    /// its duration (start to completion). Does nothing for a status that is not finished.
+    pub fn build_finished(&self, status: &BuildStatus) {
+        let Some(condition) = status.succeeded() else {
+            return;
+        };
+        let outcome = match condition.status {
+            ConditionStatus::True => "succeeded",
+            ConditionStatus::False => "failed",
+            ConditionStatus::Unknown => return,
+        };
+        let reason = reason_label(condition.reason.as_deref().unwrap_or_default());
+        self.inner
+            .builds_finished
+            .get_or_create(&FinishedLabels { outcome, reason })
+            .inc();
+        if let (Some(start), Some(end)) = (&status.start_time, &status.completion_time) {
+            let seconds = end.0.duration_since(start.0).as_secs_f64();
+            self.inner
+                .build_duration
+                .get_or_create(&OutcomeLabels { outcome })
+                .observe(seconds.max(0.0));
+        }
+    }
+
+    /// Samples `builds_running` from this cache at every [`encode`](Telemetry::encode).
+    pub fn observe_builds(&self, builds: Store<Build>) {
+        let mut slot = self.inner.builds.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = Some(builds);
+    }
+
+    /// Sets the `leader` gauge.
+    pub fn set_leader(&self, leading: Leading) {
+        self.inner.leader.set(match leading {
+            Leading::Yes => 1,
+            Leading::No => 0,
+        });
+    }
+
+    /// The metrics in the OpenMetrics text format ([`METRICS_CONTENT_TYPE`]), ending with
+    /// `# EOF`.
+    pub fn encode(&self) -> String {
+        let running = {
+            let slot = self.inner.builds.lock().unwrap_or_else(|e| e.into_inner());
+            slot.as_ref().map(|store| {
+                store
+                    .state()
+                    .iter()
+                    .filter(|build| build.status.as_ref().is_some_and(is_running))
+                    .count()
+            })
+        };
+        if let Some(running) = running {
+            self.inner
+                .builds_running
+                .set(i64::try_from(running).unwrap_or(i64::MAX));
+        }
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.inner.registry);
+        text
+    }
+}
+
+/// Whether this replica leads, for [`Telemetry::set_leader`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leading {
+    /// It reconciles.
+    Yes,
+    /// It stands by.
+    No,
+}
+
+/// A Build is running when it has a pod and has not finished.
+fn is_running(status: &BuildStatus) -> bool {
+    status.cluster.is_some() && !status.is_done()
+}
+
+/// Decrements the queue depth when a waiting reconcile gets its worker or is cancelled.
+struct QueueGuard<'a>(&'a Gauge);
+
+impl Drop for QueueGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// A running reconcile: holds its worker slot; records its duration when dropped.
+#[must_use = "the reconcile counts as running until this guard is dropped"]
+pub struct ReconcileGuard<'a> {
+    inner: &'a Inner,
+    _permit: Option<SemaphorePermit<'a>>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for ReconcileGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReconcileGuard")
+            .field("started", &self.started)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReconcileGuard<'_> {
+    /// How long this reconcile has been running.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Drop for ReconcileGuard<'_> {
+    fn drop(&mut self) {
+        self.inner.reconciles_running.dec();
+        self.inner
+            .reconcile_duration
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_controller_failure_reason_has_its_own_label() {
+        for reason in [
+            REASON_TIMEOUT,
+            REASON_CANCELLED,
+            REASON_INVALID,
+            REASON_POD_DELETED,
+        ]
+        .into_iter()
+        .chain(STUCK_WAITING_REASONS.iter().copied())
+        .chain(build_pod::FAIL_FAST_WAITING_REASONS)
+        {
+            assert_eq!(reason_label(reason), reason);
+        }
+        assert_eq!(reason_label(""), OTHER);
+        assert_eq!(reason_label("stepfailed"), OTHER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_queue_counts_reconciles_waiting_for_a_worker() {
+        let telemetry = Telemetry::new(1);
+        let first = telemetry.reconcile_started().await;
+        let waiting = {
+            let telemetry = telemetry.clone();
+            tokio::spawn(async move {
+                let _guard = telemetry.reconcile_started().await;
+            })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(telemetry.inner.work_queue_depth.get(), 1);
+        assert_eq!(telemetry.inner.reconciles_running.get(), 1);
+        tokio::time::advance(Duration::from_millis(20)).await;
+        drop(first);
+        waiting.await.unwrap();
+        assert_eq!(telemetry.inner.work_queue_depth.get(), 0);
+        assert_eq!(telemetry.inner.reconciles_running.get(), 0);
+        let text = telemetry.encode();
+        assert!(
+            text.contains("\nbuild_controller_reconcile_duration_seconds_count 2\n"),
+            "{text}"
+        );
+        let sum: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("build_controller_reconcile_duration_seconds_sum "))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!(sum >= 0.02, "{sum}");
+    }
+}

@@ -1,0 +1,456 @@
+//! The release's RBAC against what the controller does: every request the controller makes in
+//! mocked scenarios is allowed by `PERMISSIONS` (from which the ClusterRole and Role are
+//! generated), and every permission is used by one of them.
+//!
+//! The scenarios run the real code paths against an in-memory API server: the whole controller
+//! (`run`) starting a Build, reconciles that find a pod gone, stop a timed-out pod and repeat
+//! an Event, and leader election acquiring, renewing and releasing its Lease.
+
+#[path = "support/fake_api.rs"]
+mod fake_api;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use build_controller::{
+    ApiRequest, Config, Context, Endpoints, Health, LeaderElector, Leadership, LeaseSettings,
+    PERMISSIONS, RELEASE_NAMESPACE, Scope, Stores, Telemetry, policy_rules, reconcile,
+};
+use build_pod::Images;
+use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
+use fake_api::{FakeApi, Recorded};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::watcher::Event;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+const NS: &str = "ns";
+const UID: &str = "0d5f7a1e-5c3b-4b8e-9a61-3f2b1c0d9e8f";
+
+fn images() -> Images {
+    Images {
+        creds_init: "example.com/creds-init:test".into(),
+        git_init: "example.com/git-init:test".into(),
+        gcs_fetcher: "example.com/gcs-fetcher:test".into(),
+        nop: "example.com/nop:test".into(),
+    }
+}
+
+fn config() -> Config {
+    let mut config = Config::new(images());
+    config.instance = Some("rbac-test".into());
+    config
+}
+
+fn build_json(name: &str, spec: Value, status: Value) -> Value {
+    let mut build = json!({
+        "apiVersion": "build.knative.dev/v1alpha1",
+        "kind": "Build",
+        "metadata": {"name": name, "namespace": NS, "uid": UID, "generation": 1,
+                     "creationTimestamp": "2024-01-01T00:00:00Z"},
+        "spec": spec,
+    });
+    if !status.is_null() {
+        build["status"] = status;
+    }
+    build
+}
+
+fn one_step() -> Value {
+    json!({"steps": [{"name": "echo", "image": "busybox", "args": ["echo", "hi"]}]})
+}
+
+fn typed<T: DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).unwrap()
+}
+
+/// Caches the tests can change between reconciles, as the watches would.
+#[derive(Default)]
+struct Caches {
+    builds: Writer<Build>,
+    pods: Writer<Pod>,
+    templates: Writer<BuildTemplate>,
+    cluster_templates: Writer<ClusterBuildTemplate>,
+    service_accounts: Writer<ServiceAccount>,
+    secrets: Writer<Secret>,
+}
+
+impl Caches {
+    fn new() -> Self {
+        let mut caches = Caches::default();
+        caches.builds.apply_watcher_event(&Event::Init);
+        caches.builds.apply_watcher_event(&Event::InitDone);
+        caches.pods.apply_watcher_event(&Event::Init);
+        caches.pods.apply_watcher_event(&Event::InitDone);
+        caches.templates.apply_watcher_event(&Event::Init);
+        caches.templates.apply_watcher_event(&Event::InitDone);
+        caches.cluster_templates.apply_watcher_event(&Event::Init);
+        caches
+            .cluster_templates
+            .apply_watcher_event(&Event::InitDone);
+        caches.service_accounts.apply_watcher_event(&Event::Init);
+        caches
+            .service_accounts
+            .apply_watcher_event(&Event::InitDone);
+        caches.secrets.apply_watcher_event(&Event::Init);
+        caches.secrets.apply_watcher_event(&Event::InitDone);
+        caches
+    }
+
+    fn stores(&self) -> Stores {
+        Stores {
+            builds: self.builds.as_reader(),
+            pods: self.pods.as_reader(),
+            templates: self.templates.as_reader(),
+            cluster_templates: self.cluster_templates.as_reader(),
+            service_accounts: self.service_accounts.as_reader(),
+            secrets: self.secrets.as_reader(),
+        }
+    }
+}
+
+/// The whole controller as `build-controller run --leader-election` runs it: takes the Lease,
+/// lists and watches everything, creates the Build's pod, publishes `Started`, writes the
+/// status; once the status is written it stops and releases the Lease.
+async fn run_the_controller() -> Vec<Recorded> {
+    let api = FakeApi::default();
+    api.insert("builds", build_json("hello", one_step(), Value::Null));
+    let client = api.client("controller", "default");
+    let watching = api.clone();
+    let shutdown = async move {
+        loop {
+            let written = watching.recorded().iter().any(|r| {
+                r.api_request()
+                    .is_some_and(|q| q.resource == "builds/status" && q.verb == "patch")
+            });
+            if written {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let shutdown = futures::FutureExt::shared(shutdown);
+    let mut settings = LeaseSettings::new(RELEASE_NAMESPACE, "controller-0");
+    settings.retry_period = Duration::from_millis(50);
+    let elector = LeaderElector::new(client.clone(), settings);
+    let config = config();
+    let endpoints = Endpoints {
+        telemetry: Telemetry::new(config.concurrency),
+        health: Health::default(),
+    };
+    let work = build_controller::run_observed(client, config, endpoints, shutdown.clone());
+    let led = tokio::time::timeout(Duration::from_secs(60), elector.run(shutdown, work))
+        .await
+        .expect("the controller writes the status within a minute");
+    assert!(matches!(led, Leadership::Finished(Ok(()))), "{led:?}");
+    api.recorded()
+}
+
+/// A running Build whose pod was deleted: the pod is read once to confirm, then the Build
+/// fails with `PodDeleted`.
+async fn reconcile_a_build_whose_pod_is_gone() -> Vec<Recorded> {
+    let api = FakeApi::default();
+    let status = json!({
+        "builder": "Cluster",
+        "cluster": {"namespace": NS, "podName": "gone-pod"},
+        "startTime": "2024-01-01T00:00:01Z",
+        "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Building"}],
+    });
+    api.insert("builds", build_json("gone", one_step(), status));
+    let stored = api
+        .get("build.knative.dev", "builds", NS, "gone")
+        .expect("stored");
+    let mut caches = Caches::new();
+    caches
+        .builds
+        .apply_watcher_event(&Event::Apply(typed(stored.clone())));
+    let ctx = Arc::new(Context::new(
+        api.client("controller", NS),
+        config(),
+        caches.stores(),
+    ));
+    reconcile(Arc::new(typed(stored)), ctx)
+        .await
+        .expect("reconciled");
+    api.recorded()
+}
+
+/// A Build past its timeout with a running pod: the pod is stopped, the Build fails.
+async fn reconcile_a_timed_out_build() -> Vec<Recorded> {
+    let api = FakeApi::default();
+    let status = json!({
+        "builder": "Cluster",
+        "startTime": "2024-01-01T00:00:01Z",
+        "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Building"}],
+    });
+    api.insert("builds", build_json("slow", one_step(), status));
+    let stored = api
+        .get("build.knative.dev", "builds", NS, "slow")
+        .expect("stored");
+    let build: Build = typed(stored);
+    let pod_name = build_pod::pod_name(&build);
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": pod_name, "namespace": NS, "uid": "pod-uid",
+            "creationTimestamp": "2024-01-01T00:00:01Z",
+            "labels": {"build.knative.dev/buildName": "slow"},
+            "ownerReferences": [{"apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
+                                 "name": "slow", "uid": UID, "controller": true}],
+        },
+        "spec": {"containers": [{"name": "nop", "image": "example.com/nop:test"}]},
+        "status": {"phase": "Running", "startTime": "2024-01-01T00:00:01Z"},
+    });
+    api.insert("pods", pod);
+    let stored_pod = api.get("", "pods", NS, &pod_name).expect("stored");
+    let mut caches = Caches::new();
+    caches
+        .builds
+        .apply_watcher_event(&Event::Apply(build.clone()));
+    caches
+        .pods
+        .apply_watcher_event(&Event::Apply(typed(stored_pod)));
+    // The context's clock is the system's: long past the Build's ten minute timeout.
+    let ctx = Arc::new(Context::new(
+        api.client("controller", NS),
+        config(),
+        caches.stores(),
+    ));
+    reconcile(Arc::new(build), ctx).await.expect("reconciled");
+    api.recorded()
+}
+
+/// A Build waiting for its template, then for a Secret, then for its template again (it was
+/// deleted meanwhile): the second `TemplateNotFound` Event is a repeat, which the Recorder
+/// writes as a patch of the first one's series.
+async fn reconcile_a_build_waiting_twice_for_its_template() -> Vec<Recorded> {
+    let api = FakeApi::default();
+    let spec = json!({"template": {"name": "tpl", "kind": "BuildTemplate"},
+                      "serviceAccountName": "builder"});
+    api.insert("builds", build_json("waiting", spec, Value::Null));
+    let template: BuildTemplate = typed(json!({
+        "apiVersion": "build.knative.dev/v1alpha1", "kind": "BuildTemplate",
+        "metadata": {"name": "tpl", "namespace": NS},
+        "spec": {"steps": [{"name": "build", "image": "busybox"}]},
+    }));
+    let account: ServiceAccount = typed(json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "builder", "namespace": NS},
+        "secrets": [{"name": "creds"}],
+    }));
+    let secret: Secret = typed(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": NS,
+                     "annotations": {"build.knative.dev/docker-0": "https://index.docker.io/v1/"}},
+        "type": "kubernetes.io/basic-auth",
+        "data": {"username": "dXNlcg==", "password": "cGFzcw=="},
+    }));
+    let mut caches = Caches::new();
+    caches
+        .service_accounts
+        .apply_watcher_event(&Event::Apply(account));
+    caches
+        .secrets
+        .apply_watcher_event(&Event::Apply(secret.clone()));
+    // A minute after the Build's creation: well within its timeout.
+    let ctx = Arc::new(
+        Context::new(api.client("controller", NS), config(), caches.stores())
+            .with_clock(|| "2024-01-01T00:01:00Z".parse().unwrap()),
+    );
+
+    let reconcile_once = async |caches: &mut Caches, expected: &str| {
+        let stored = api
+            .get("build.knative.dev", "builds", NS, "waiting")
+            .expect("stored");
+        let build: Build = typed(stored);
+        caches
+            .builds
+            .apply_watcher_event(&Event::Apply(build.clone()));
+        reconcile(Arc::new(build), ctx.clone())
+            .await
+            .expect("reconciled");
+        let after: Build = typed(
+            api.get("build.knative.dev", "builds", NS, "waiting")
+                .unwrap(),
+        );
+        let reason = after
+            .status
+            .as_ref()
+            .and_then(|s| s.succeeded())
+            .and_then(|c| c.reason.clone());
+        assert_eq!(reason.as_deref(), Some(expected));
+    };
+    reconcile_once(&mut caches, "TemplateNotFound").await;
+    caches
+        .templates
+        .apply_watcher_event(&Event::Apply(template.clone()));
+    caches
+        .secrets
+        .apply_watcher_event(&Event::Delete(secret.clone()));
+    reconcile_once(&mut caches, "SecretNotFound").await;
+    caches
+        .templates
+        .apply_watcher_event(&Event::Delete(template));
+    caches.secrets.apply_watcher_event(&Event::Apply(secret));
+    reconcile_once(&mut caches, "TemplateNotFound").await;
+    api.recorded()
+}
+
+/// Leader election: creates the Lease, renews it while the work runs, releases it after.
+async fn lead_briefly() -> Vec<Recorded> {
+    let api = FakeApi::default();
+    let mut settings = LeaseSettings::new(RELEASE_NAMESPACE, "controller-0");
+    settings.lease_duration = Duration::from_secs(2);
+    settings.renew_deadline = Duration::from_secs(1);
+    settings.retry_period = Duration::from_millis(50);
+    let elector = LeaderElector::new(api.client("controller", RELEASE_NAMESPACE), settings);
+    let work = tokio::time::sleep(Duration::from_millis(200));
+    let led = elector.run(std::future::pending(), work).await;
+    assert_eq!(led, Leadership::Finished(()));
+    api.recorded()
+}
+
+fn describe(request: &ApiRequest) -> String {
+    format!(
+        "{} {}/{} in {}",
+        request.verb,
+        if request.group.is_empty() {
+            "core"
+        } else {
+            &request.group
+        },
+        request.resource,
+        request.namespace.as_deref().unwrap_or("<all namespaces>")
+    )
+}
+
+#[tokio::test]
+async fn every_request_is_allowed_and_every_permission_is_used() {
+    let mut recorded = Vec::new();
+    recorded.extend(run_the_controller().await);
+    recorded.extend(reconcile_a_build_whose_pod_is_gone().await);
+    recorded.extend(reconcile_a_timed_out_build().await);
+    recorded.extend(reconcile_a_build_waiting_twice_for_its_template().await);
+    recorded.extend(lead_briefly().await);
+
+    let mut denied = BTreeSet::new();
+    let mut used = BTreeSet::new();
+    for request in &recorded {
+        let Some(api_request) = request.api_request() else {
+            panic!("not a resource request: {} {}", request.method, request.uri);
+        };
+        match api_request.permission(RELEASE_NAMESPACE) {
+            Some(permission) => {
+                used.insert((permission.group, permission.resource, permission.verb));
+            }
+            None => {
+                denied.insert(describe(&api_request));
+            }
+        }
+    }
+    assert!(
+        denied.is_empty(),
+        "requests the release's RBAC denies: {denied:#?}"
+    );
+    let unused: Vec<String> = PERMISSIONS
+        .iter()
+        .filter(|p| !used.contains(&(p.group, p.resource, p.verb)))
+        .map(|p| format!("{} {}/{} ({})", p.verb, p.group, p.resource, p.used_by))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "granted but used by no scenario: {unused:#?}"
+    );
+
+    // And every write the scenarios made succeeded: they took the code paths they name.
+    let failed: Vec<String> = recorded
+        .iter()
+        .filter(|r| r.method != http::Method::GET && !matches!(r.status, Some(200..=299)))
+        .map(|r| format!("{} {} -> {:?}", r.method, r.uri, r.status))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+#[tokio::test]
+async fn the_controller_reads_secrets_and_pods_but_never_deletes() {
+    let recorded = run_the_controller().await;
+    let verbs: BTreeSet<(String, String)> = recorded
+        .iter()
+        .filter_map(Recorded::api_request)
+        .map(|r| (r.resource, r.verb))
+        .collect();
+    assert!(verbs.contains(&("secrets".into(), "watch".into())));
+    assert!(verbs.contains(&("pods".into(), "create".into())));
+    assert!(verbs.iter().all(|(_, verb)| !verb.starts_with("delete")));
+    assert!(verbs.iter().all(
+        |(resource, verb)| resource != "secrets" || ["list", "watch"].contains(&verb.as_str())
+    ));
+}
+
+#[test]
+fn the_permission_table() {
+    let rows: Vec<String> = PERMISSIONS
+        .iter()
+        .map(|p| {
+            format!(
+                "{:?} {}/{} {}: {}",
+                p.scope,
+                if p.group.is_empty() { "core" } else { p.group },
+                p.resource,
+                p.verb,
+                p.used_by
+            )
+        })
+        .collect();
+    insta::assert_yaml_snapshot!(rows);
+}
+
+#[test]
+fn the_rules_grant_exactly_the_table() {
+    for scope in [Scope::Cluster, Scope::OwnNamespace] {
+        let mut granted = BTreeSet::new();
+        for rule in policy_rules(scope) {
+            assert_eq!(rule.resource_names, None);
+            assert_eq!(rule.non_resource_urls, None);
+            for group in rule.api_groups.iter().flatten() {
+                for resource in rule.resources.iter().flatten() {
+                    for verb in &rule.verbs {
+                        assert!(!group.contains('*') && !resource.contains('*') && verb != "*");
+                        assert!(
+                            granted.insert((group.clone(), resource.clone(), verb.clone())),
+                            "{group} {resource} {verb} twice"
+                        );
+                    }
+                }
+            }
+        }
+        let table: BTreeSet<(String, String, String)> = PERMISSIONS
+            .iter()
+            .filter(|p| p.scope == scope)
+            .map(|p| (p.group.into(), p.resource.into(), p.verb.into()))
+            .collect();
+        assert_eq!(granted, table, "{scope:?}");
+    }
+}
+
+#[test]
+fn leases_are_granted_only_in_the_controller_namespace() {
+    let lease = |namespace: &str| {
+        let uri = format!("/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/x");
+        ApiRequest::from_http(&http::Method::PUT, &uri.parse().unwrap()).unwrap()
+    };
+    assert!(
+        lease(RELEASE_NAMESPACE)
+            .permission(RELEASE_NAMESPACE)
+            .is_some()
+    );
+    assert!(lease("default").permission(RELEASE_NAMESPACE).is_none());
+    let delete = ApiRequest::from_http(
+        &http::Method::DELETE,
+        &"/api/v1/namespaces/ns/pods/p".parse().unwrap(),
+    )
+    .unwrap();
+    assert!(delete.permission(RELEASE_NAMESPACE).is_none());
+}
