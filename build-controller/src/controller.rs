@@ -21,7 +21,7 @@ use crate::error::{Error, is_not_found};
 use crate::http::{Endpoints, Health};
 use crate::metrics::Telemetry;
 use crate::reconcile::{error_policy, reconcile};
-use crate::stores::{Stores, strip_for_cache};
+use crate::stores::{CachesSynced, Stores, strip_for_cache};
 
 /// Runs the controller until `shutdown` completes, then lets running reconciles finish.
 ///
@@ -120,6 +120,7 @@ async fn run_inner(
     let (cluster_templates, cluster_templates_writer) = reflector::store::<ClusterBuildTemplate>();
     let (service_accounts, service_accounts_writer) = reflector::store::<ServiceAccount>();
     let (secrets, secrets_writer) = reflector::store::<Secret>();
+    let (synced_sender, caches_synced) = CachesSynced::pending();
     let stores = Stores {
         builds: builds.clone(),
         pods,
@@ -127,10 +128,11 @@ async fn run_inner(
         cluster_templates,
         service_accounts,
         secrets,
+        synced: caches_synced,
     };
 
     // Ready once every cache has its initial list.
-    let synced = Synced::new(CACHES, endpoints.health.clone());
+    let synced = Synced::new(CACHES, endpoints.health.clone(), synced_sender);
     let build_stream = cached(
         builds_api,
         watcher::Config::default(),
@@ -242,13 +244,15 @@ const CACHES: usize = 6;
 struct Synced {
     remaining: Arc<AtomicUsize>,
     health: Health,
+    reconciles: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Synced {
-    fn new(caches: usize, health: Health) -> Self {
+    fn new(caches: usize, health: Health, reconciles: tokio::sync::watch::Sender<bool>) -> Self {
         Synced {
             remaining: Arc::new(AtomicUsize::new(caches)),
             health,
+            reconciles: Arc::new(reconciles),
         }
     }
 
@@ -257,6 +261,7 @@ impl Synced {
         if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
             info!("watch caches synced; ready");
             self.health.caches_synced();
+            self.reconciles.send_replace(true);
         }
     }
 }

@@ -407,7 +407,6 @@ mod tests {
         ]
         .into_iter()
         .chain(STUCK_WAITING_REASONS.iter().copied())
-        .chain(build_pod::FAIL_FAST_WAITING_REASONS)
         {
             assert_eq!(reason_label(reason), reason);
         }

@@ -26,7 +26,7 @@ use crate::context::{Context, Metrics};
 use crate::error::{Error, is_api_reason, is_not_found};
 
 /// The reason a Build is failed with when its timeout passes.
-pub const REASON_TIMEOUT: &str = "BuildTimeout";
+pub const REASON_TIMEOUT: &str = build_pod::REASON_BUILD_TIMEOUT;
 /// The reason a Build is failed with when it is cancelled.
 pub const REASON_CANCELLED: &str = "BuildCancelled";
 /// The reason a Build is failed with when its spec is invalid.
@@ -35,16 +35,9 @@ pub const REASON_INVALID: &str = "BuildValidationFailed";
 pub const REASON_POD_DELETED: &str = "PodDeleted";
 
 /// The container waiting reasons that fail a Build once they persist past
-/// [`Config::image_pull_grace`](crate::Config::image_pull_grace).
-pub const STUCK_WAITING_REASONS: &[&str] = &[
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "ErrImageNeverPull",
-    "RegistryUnavailable",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-];
+/// [`Config::image_pull_grace`](crate::Config::image_pull_grace): the pod compiler's
+/// fail-fast list, so the status mapping and the controller cannot drift apart.
+pub const STUCK_WAITING_REASONS: &[&str] = build_pod::FAIL_FAST_WAITING_REASONS;
 
 /// The `activeDeadlineSeconds` a stopped pod gets: the smallest the API server accepts.
 const STOPPED_DEADLINE_SECONDS: i64 = 1;

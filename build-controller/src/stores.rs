@@ -36,6 +36,30 @@ pub struct Stores {
     pub service_accounts: Store<ServiceAccount>,
     /// Secrets.
     pub secrets: Store<Secret>,
+    /// Whether every cache above has its initial list.
+    pub synced: CachesSynced,
+}
+
+/// Whether every watch cache has its initial list, shared by all reconciles.
+///
+/// kube-runtime's `Store::wait_until_ready` wakes only the last of several concurrent waiters
+/// (its one-shot channel keeps one waker), so at start-up, with many Builds reconciled at once,
+/// all but one reconcile would stall until the sync timeout. A `watch` channel wakes them all.
+#[derive(Clone, Debug)]
+pub struct CachesSynced(tokio::sync::watch::Receiver<bool>);
+
+impl CachesSynced {
+    /// For caches that are complete from the start: filled by hand, in tests or by an
+    /// embedding program.
+    pub fn already() -> Self {
+        CachesSynced(tokio::sync::watch::channel(true).1)
+    }
+
+    /// Not yet synced; the sender says when.
+    pub(crate) fn pending() -> (tokio::sync::watch::Sender<bool>, Self) {
+        let (sender, receiver) = tokio::sync::watch::channel(false);
+        (sender, CachesSynced(receiver))
+    }
 }
 
 impl std::fmt::Debug for Stores {
@@ -54,14 +78,10 @@ impl std::fmt::Debug for Stores {
 impl Stores {
     /// Waits until every cache has finished its initial list, at most `timeout`.
     pub async fn wait_until_ready(&self, timeout: Duration) -> Result<(), Error> {
-        let all = async {
-            // An Err means the writer was dropped: the controller is stopping; go on.
-            let _ = self.builds.wait_until_ready().await;
-            let _ = self.pods.wait_until_ready().await;
-            let _ = self.templates.wait_until_ready().await;
-            let _ = self.cluster_templates.wait_until_ready().await;
-            let _ = self.service_accounts.wait_until_ready().await;
-            let _ = self.secrets.wait_until_ready().await;
+        let mut synced = self.synced.0.clone();
+        let all = async move {
+            // An Err means the sender was dropped: the controller is stopping; go on.
+            let _ = synced.wait_for(|synced| *synced).await;
         };
         tokio::time::timeout(timeout, all)
             .await
@@ -230,6 +250,26 @@ mod tests {
         from(value)
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn every_concurrent_waiter_wakes_when_caches_sync() {
+        let (sender, synced) = CachesSynced::pending();
+        let mut all = stores();
+        all.synced = synced;
+        let waiters: Vec<_> = (0..16)
+            .map(|_| {
+                let stores = all.clone();
+                tokio::spawn(async move { stores.wait_until_ready(Duration::from_secs(30)).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        sender.send_replace(true);
+        let started = tokio::time::Instant::now();
+        for waiter in waiters {
+            assert!(waiter.await.unwrap().is_ok(), "a waiter timed out");
+        }
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
     fn stores() -> Stores {
         Stores {
             builds: store(vec![
@@ -261,6 +301,7 @@ mod tests {
                 "secrets": [{"name": "creds"}],
             }))]),
             secrets: store(vec![]),
+            synced: CachesSynced::already(),
         }
     }
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use build_controller::{
-    Context, Endpoints, Error, FINISH_REASONS, Health, Leading, METRICS_CONTENT_TYPE,
+    CachesSynced, Context, Endpoints, Error, FINISH_REASONS, Health, Leading, METRICS_CONTENT_TYPE,
     STUCK_WAITING_REASONS, Stores, Telemetry, serve,
 };
 use build_pod::Images;
@@ -599,6 +599,7 @@ async fn every_reconcile_has_a_span_with_the_builds_namespace_and_name() {
         cluster_templates: store(vec![]),
         service_accounts: store(vec![]),
         secrets: store(vec![]),
+        synced: CachesSynced::already(),
     };
     let api = fake_api::FakeApi::default();
     let images = Images {
@@ -763,6 +764,7 @@ async fn a_reconcile_that_sees_the_pod_succeed_records_the_finish() {
         cluster_templates: store(vec![]),
         service_accounts: store(vec![]),
         secrets: store(vec![]),
+        synced: CachesSynced::already(),
     };
     let config = build_controller::Config::new(Images {
         creds_init: "c".into(),

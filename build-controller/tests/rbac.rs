@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use build_controller::{
-    ApiRequest, Config, Context, Endpoints, Health, LeaderElector, Leadership, LeaseSettings,
-    PERMISSIONS, RELEASE_NAMESPACE, Scope, Stores, Telemetry, policy_rules, reconcile,
+    ApiRequest, CachesSynced, Config, Context, Endpoints, Health, LeaderElector, Leadership,
+    LeaseSettings, PERMISSIONS, RELEASE_NAMESPACE, Scope, Stores, Telemetry, policy_rules,
+    reconcile,
 };
 use build_pod::Images;
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
@@ -107,6 +108,7 @@ impl Caches {
             cluster_templates: self.cluster_templates.as_reader(),
             service_accounts: self.service_accounts.as_reader(),
             secrets: self.secrets.as_reader(),
+            synced: CachesSynced::already(),
         }
     }
 }

@@ -26,11 +26,14 @@ pub const REASON_BUILD_FAILED: &str = "BuildFailed";
 /// image that cannot be pulled, a missing ConfigMap or Secret. [`status_from_pod`] surfaces them
 /// as the `Succeeded` condition's reason (with status `Unknown`), so the controller can decide to
 /// fail the build fast instead of waiting for its timeout; see [`is_fail_fast_reason`].
-pub const FAIL_FAST_WAITING_REASONS: [&str; 4] = [
+pub const FAIL_FAST_WAITING_REASONS: &[&str] = &[
     "ErrImagePull",
     "ImagePullBackOff",
     "InvalidImageName",
+    "ErrImageNeverPull",
+    "RegistryUnavailable",
     "CreateContainerConfigError",
+    "CreateContainerError",
 ];
 
 /// Whether `reason` (a container's waiting reason, or the `Succeeded` condition's reason that

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use build_controller::{
-    ComposeInputs, Config, Context, Error, Lookup, Metrics, Stores, compose, error_policy,
-    reconcile,
+    CachesSynced, ComposeInputs, Config, Context, Error, Lookup, Metrics, Stores, compose,
+    error_policy, reconcile,
 };
 use build_pod::Images;
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
@@ -314,6 +314,7 @@ impl Cluster {
             cluster_templates: store(self.cluster_templates.clone()),
             service_accounts: store(self.service_accounts.clone()),
             secrets: store(self.secrets.clone()),
+            synced: CachesSynced::already(),
         }
     }
 }
