@@ -371,3 +371,56 @@ fn readme_shows_the_real_render_output() {
          `cargo run -p build-controller -- render examples/seed --build kubeval-buildkit`"
     );
 }
+
+#[test]
+fn validate_warns_about_template_references_and_typos() {
+    let yaml = "\
+apiVersion: build.knative.dev/v1alpha1
+kind: BuildTemplate
+metadata:
+  name: kaniko
+spec:
+  parameters:
+  - name: IMAGE
+  - name: UNUSED
+    default: x
+  steps:
+  - name: build
+    image: gcr.io/kaniko-project/executor
+    args: [\"--destination=${IMAGE}\", \"--cache-dir=${CACHE}\"]
+---
+apiVersion: build.knative.dev/v1alpha1
+kind: Build
+metadata:
+  name: typo
+spec:
+  serviceAcountName: robot
+  steps:
+  - image: busybox
+";
+    let dir = scratch(&[("t.yaml", yaml)]);
+    let output = run(&["validate", dir.path().to_str().unwrap()]);
+    let stdout = text(&output.stdout);
+    let stderr = text(&output.stderr);
+    assert!(
+        output.status.success(),
+        "warnings alone pass: {stdout}{stderr}"
+    );
+    assert!(stdout.contains("BuildTemplate kaniko: ok"), "{stdout}");
+    assert!(
+        stdout.contains("BuildTemplate kaniko: warning:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("CACHE"),
+        "unknown reference named: {stdout}"
+    );
+    assert!(
+        stdout.contains("UNUSED"),
+        "unused parameter named: {stdout}"
+    );
+    assert!(
+        stderr.contains("unknown field spec.serviceAcountName"),
+        "{stderr}"
+    );
+}
