@@ -59,7 +59,7 @@ pub(crate) fn write(root: &Path) -> anyhow::Result<()> {
 }
 
 /// Fails, naming each file and the command that refreshes them, when `config/` is not what
-/// [`write`] would make it.
+/// [`write()`] would make it.
 pub(crate) fn check(root: &Path) -> anyhow::Result<()> {
     let changes = changes(root)?;
     if changes.is_empty() {
