@@ -94,6 +94,10 @@ impl ImageArgs {
 
 #[derive(Args)]
 struct RunArgs {
+    /// The kubeconfig file to use; without it, the in-cluster configuration when running in a
+    /// pod, else the default kubeconfig (~/.kube/config).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
     /// Watch and reconcile only this namespace (default: all namespaces).
     #[arg(long, env = "BUILD_NAMESPACE")]
     namespace: Option<String>,
@@ -303,9 +307,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             endpoints.clone(),
             shutdown.clone(),
         ));
-        let client = kube::Client::try_default()
-            .await
-            .context("connecting to the cluster (KUBECONFIG or in-cluster config)")?;
+        let client = connect(args.kubeconfig.as_deref()).await?;
         if !args.leader_election {
             endpoints.telemetry.set_leader(Leading::Yes);
             build_controller::run_observed(client, config, endpoints, shutdown).await?;
@@ -345,6 +347,23 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// A client for the cluster the kubeconfig names, or the in-cluster (then default) one.
+async fn connect(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("finding the cluster (in-cluster config or ~/.kube/config)")?,
+    };
+    kube::Client::try_from(config).context("creating the API client")
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
