@@ -75,6 +75,22 @@ impl std::fmt::Debug for Stores {
     }
 }
 
+/// A cache that has finished its initial list and holds `objects`: for programs that fill
+/// [`Stores`] themselves (tests, or an embedding that already has the objects).
+pub fn ready_store<K>(objects: impl IntoIterator<Item = K>) -> Store<K>
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let mut writer = kube::runtime::reflector::store::Writer::<K>::default();
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
+    for object in objects {
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(object));
+    }
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+    writer.as_reader()
+}
+
 impl Stores {
     /// Waits until every cache has finished its initial list, at most `timeout`.
     pub async fn wait_until_ready(&self, timeout: Duration) -> Result<(), Error> {
@@ -214,25 +230,10 @@ pub fn strip_for_cache<K: Resource>(object: &mut K) {
 
 #[cfg(test)]
 mod tests {
-    use kube::runtime::reflector::store::Writer;
-    use kube::runtime::watcher::Event;
     use serde_json::json;
 
+    use super::ready_store as store;
     use super::*;
-
-    fn store<K>(objects: Vec<K>) -> Store<K>
-    where
-        K: kube::runtime::reflector::Lookup + Clone + 'static,
-        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-    {
-        let mut writer = Writer::<K>::default();
-        writer.apply_watcher_event(&Event::Init);
-        for object in objects {
-            writer.apply_watcher_event(&Event::InitApply(object));
-        }
-        writer.apply_watcher_event(&Event::InitDone);
-        writer.as_reader()
-    }
 
     fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
         serde_json::from_value(value).unwrap()

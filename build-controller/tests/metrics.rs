@@ -15,9 +15,6 @@ use build_controller::{
 };
 use build_pod::Images;
 use build_types::{Build, BuildStatus};
-use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::{Lookup, Store};
-use kube::runtime::watcher::Event;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -340,19 +337,7 @@ fn status(condition: &str, reason: &str) -> BuildStatus {
     .unwrap()
 }
 
-fn store<K>(objects: Vec<K>) -> Store<K>
-where
-    K: Lookup + Clone + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-{
-    let mut writer = Writer::<K>::default();
-    writer.apply_watcher_event(&Event::Init);
-    for object in objects {
-        writer.apply_watcher_event(&Event::InitApply(object));
-    }
-    writer.apply_watcher_event(&Event::InitDone);
-    writer.as_reader()
-}
+use build_controller::ready_store as store;
 
 fn family<'a>(exposition: &'a Exposition, name: &str, type_: &str) -> &'a MetricFamily {
     let family = exposition

@@ -19,9 +19,6 @@ use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::jiff::Timestamp;
 use kube::client::Body;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::{Lookup as CacheLookup, Store};
-use kube::runtime::watcher::Event;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
@@ -251,20 +248,7 @@ pub(crate) async fn reconcile_with(
     }
 }
 
-/// A ready cache holding `objects`.
-pub(crate) fn store<K>(objects: impl IntoIterator<Item = K>) -> Store<K>
-where
-    K: CacheLookup + Clone + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-{
-    let mut writer = Writer::<K>::default();
-    writer.apply_watcher_event(&Event::Init);
-    for object in objects {
-        writer.apply_watcher_event(&Event::InitApply(object));
-    }
-    writer.apply_watcher_event(&Event::InitDone);
-    writer.as_reader()
-}
+pub(crate) use build_controller::ready_store as store;
 
 /// What the caches hold for a test.
 #[derive(Default)]
