@@ -46,7 +46,7 @@ pub use metrics::{
 pub use offline::{Checked, IMAGE_REPOSITORY, Offline, Rendered, error_lines, release_images};
 pub use rbac::{ApiRequest, PERMISSIONS, Permission, Scope, policy_rules};
 pub use reconcile::{
-    REASON_CANCELLED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT, STUCK_WAITING_REASONS,
-    error_policy, reconcile,
+    REASON_CANCELLED, REASON_EXECUTE_FAILED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT,
+    STUCK_WAITING_REASONS, error_policy, reconcile,
 };
 pub use stores::{CachesSynced, Stores, ready_store, strip_for_cache};

@@ -21,7 +21,8 @@ use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::reconcile::{
-    REASON_CANCELLED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT, STUCK_WAITING_REASONS,
+    REASON_CANCELLED, REASON_EXECUTE_FAILED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT,
+    STUCK_WAITING_REASONS,
 };
 
 /// The `Content-Type` of [`Telemetry::encode`]'s output: the OpenMetrics text format, which
@@ -45,6 +46,7 @@ pub const FINISH_REASONS: &[&str] = &[
     REASON_CANCELLED,
     REASON_INVALID,
     REASON_POD_DELETED,
+    REASON_EXECUTE_FAILED,
     "CredentialsInvalid",
 ];
 

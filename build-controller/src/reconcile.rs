@@ -33,6 +33,9 @@ pub const REASON_CANCELLED: &str = "BuildCancelled";
 pub const REASON_INVALID: &str = "BuildValidationFailed";
 /// The reason a running Build is failed with when its pod disappears.
 pub const REASON_POD_DELETED: &str = "PodDeleted";
+/// The reason a Build is failed with when the API server rejects its pod as invalid (400/422):
+/// retrying the same pod could never succeed.
+pub const REASON_EXECUTE_FAILED: &str = "BuildExecuteFailed";
 
 /// The container waiting reasons that fail a Build once they persist past
 /// [`Config::image_pull_grace`](crate::Config::image_pull_grace): the pod compiler's
@@ -213,6 +216,28 @@ impl<'a> Reconcile<'a> {
                 return Ok(Action::await_change());
             }
         };
+        // 4. It waited for a template, ServiceAccount or Secret that appeared only after the
+        // timeout passed (while the controller was down, or a wake-up was missed): too late.
+        let waited = self.old.succeeded().is_some_and(|c| {
+            c.status == ConditionStatus::Unknown
+                && c.reason
+                    .as_deref()
+                    .is_some_and(is_missing_dependency_reason)
+        });
+        if waited && self.now >= self.creation_deadline() {
+            let waited_for = self
+                .old
+                .succeeded()
+                .and_then(|c| c.message.clone())
+                .unwrap_or_default();
+            return self
+                .fail(
+                    self.old.clone(),
+                    REASON_TIMEOUT,
+                    format!("{}; it waited for: {waited_for}", self.timeout_message()),
+                )
+                .await;
+        }
         for warning in &composed.warnings {
             info!(warning = %warning, "build compiled with a warning");
         }
@@ -258,7 +283,26 @@ impl<'a> Reconcile<'a> {
                 self.check_owner(&existing)?;
                 existing
             }
+            // The API server says the pod itself is wrong: the same pod will never be accepted.
+            Err(kube::Error::Api(response)) if matches!(response.code, 400 | 422) => {
+                let message = format!(
+                    "the API server rejected pod {:?}: {}",
+                    self.pod_name, response.message
+                );
+                return self
+                    .fail(self.old.clone(), REASON_EXECUTE_FAILED, message)
+                    .await;
+            }
+            // Anything else may pass (quota, a webhook, the network): retry with backoff, but
+            // not past the timeout.
             Err(source) => {
+                if self.now >= self.creation_deadline() {
+                    let message = format!(
+                        "{}; its pod could not be created: {source}",
+                        self.timeout_message()
+                    );
+                    return self.fail(self.old.clone(), REASON_TIMEOUT, message).await;
+                }
                 return Err(Error::CreatePod {
                     namespace: self.namespace.clone(),
                     name: self.pod_name.clone(),
@@ -269,16 +313,36 @@ impl<'a> Reconcile<'a> {
         self.follow(&pod).await
     }
 
-    /// 4. A template, ServiceAccount or Secret is missing: wait for it, until the timeout.
-    async fn wait_for(&self, missing: &ComposeError) -> Result<Action, Error> {
-        let timeout = self.build.spec.timeout_or_default();
+    /// The Build's creation time plus its timeout: the deadline while it has no pod.
+    fn creation_deadline(&self) -> Timestamp {
         let created = self
             .build
             .metadata
             .creation_timestamp
             .as_ref()
             .map_or(self.now, |t| t.0);
-        let deadline = add(created, timeout);
+        add(created, self.build.spec.timeout_or_default())
+    }
+
+    /// Fails the Build with `reason` and `message`, finishing `status`.
+    async fn fail(
+        &self,
+        mut status: BuildStatus,
+        reason: &str,
+        message: String,
+    ) -> Result<Action, Error> {
+        status.set_condition(
+            Condition::succeeded(ConditionStatus::False, reason, message),
+            Time(self.now),
+        );
+        status.completion_time = Some(Time(self.now));
+        self.write_status(status).await?;
+        Ok(Action::await_change())
+    }
+
+    /// 4. A template, ServiceAccount or Secret is missing: wait for it, until the timeout.
+    async fn wait_for(&self, missing: &ComposeError) -> Result<Action, Error> {
+        let deadline = self.creation_deadline();
         let mut status = self.old.clone();
         if self.now >= deadline {
             status.set_condition(
@@ -346,9 +410,19 @@ impl<'a> Reconcile<'a> {
 
     /// 6–8. Mirror the pod into the status; stop it on a timeout or a persistent image error.
     async fn follow(&self, pod: &Pod) -> Result<Action, Error> {
-        let assessment = self.assess(pod);
+        let mut assessment = self.assess(pod);
+        let mut pod = std::borrow::Cow::Borrowed(pod);
         if assessment.stop_pod {
-            self.stop_pod(pod).await?;
+            // About to fail the Build on the cached pod's word: read the pod itself first, so
+            // that a success the cache has not seen yet wins over a late timeout
+            // (knative/build#599).
+            if let Some(fresh) = self.get_pod().await? {
+                assessment = self.assess(&fresh);
+                pod = std::borrow::Cow::Owned(fresh);
+            }
+        }
+        if assessment.stop_pod {
+            self.stop_pod(&pod).await?;
         }
         self.write_status(assessment.status).await?;
         Ok(match assessment.requeue_at {
@@ -363,6 +437,12 @@ impl<'a> Reconcile<'a> {
         if status.is_done() {
             // The pod's own verdict wins over a timeout that passed since (knative/build#599).
             status.completion_time.get_or_insert(Time(self.now));
+            // Except where the verdict is our own stop, for an image error, read back as a
+            // deadline: a previous reconcile stopped the pod and was interrupted before it
+            // wrote why.
+            if let Some(condition) = self.stopped_for_image_error(pod, &status) {
+                status.set_condition(condition, Time(self.now));
+            }
             return Assessment {
                 status,
                 stop_pod: false,
@@ -375,10 +455,7 @@ impl<'a> Reconcile<'a> {
         if let Some((container, reason, message)) = stuck_container(pod) {
             let deadline = add(waiting_since(pod), self.ctx.config.image_pull_grace.into());
             if self.now >= deadline {
-                let mut text = format!("container {container:?} is waiting: {reason}");
-                if !message.is_empty() {
-                    text = format!("{text}: {message}");
-                }
+                let text = waiting_text(&container, &reason, &message);
                 status.set_condition(
                     Condition::succeeded(ConditionStatus::False, reason, text),
                     Time(self.now),
@@ -417,6 +494,37 @@ impl<'a> Reconcile<'a> {
             stop_pod: false,
             requeue_at: Some(grace_deadline.map_or(deadline, |g| g.min(deadline))),
         }
+    }
+
+    /// The condition to report instead of `BuildTimeout` when the pod failed on a deadline that
+    /// this controller lowered for an image error (step 8), not on the Build's own timeout.
+    fn stopped_for_image_error(&self, pod: &Pod, status: &BuildStatus) -> Option<Condition> {
+        let timed_out = status
+            .succeeded()
+            .is_some_and(|c| c.reason.as_deref() == Some(REASON_TIMEOUT));
+        let stopped_by_us = pod.spec.as_ref().and_then(|s| s.active_deadline_seconds)
+            == Some(STOPPED_DEADLINE_SECONDS);
+        let start = status.start_time.as_ref().map_or(self.now, |t| t.0);
+        let build_deadline = add(start, self.build.spec.timeout_or_default());
+        if !timed_out || !stopped_by_us || self.now >= build_deadline {
+            return None;
+        }
+        if let Some((container, reason, message)) = stuck_container(pod) {
+            return Some(Condition::succeeded(
+                ConditionStatus::False,
+                reason.clone(),
+                waiting_text(&container, &reason, &message),
+            ));
+        }
+        let old = self.old.succeeded()?;
+        let reason = old.reason.as_deref()?;
+        STUCK_WAITING_REASONS.contains(&reason).then(|| {
+            Condition::succeeded(
+                ConditionStatus::False,
+                reason,
+                old.message.clone().unwrap_or_default(),
+            )
+        })
     }
 
     /// The Build's status as its pod shows it ([`status_from_pod`]), keeping the start time
@@ -700,6 +808,23 @@ fn waiting_since(pod: &Pod) -> Timestamp {
         .chain(finished)
         .max()
         .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// The message of a Build failed for a container stuck waiting.
+fn waiting_text(container: &str, reason: &str, message: &str) -> String {
+    if message.is_empty() {
+        format!("container {container:?} is waiting: {reason}")
+    } else {
+        format!("container {container:?} is waiting: {reason}: {message}")
+    }
+}
+
+/// Whether a `Succeeded` reason says the Build waits for a template, ServiceAccount or Secret.
+fn is_missing_dependency_reason(reason: &str) -> bool {
+    matches!(
+        reason,
+        "TemplateNotFound" | "ServiceAccountNotFound" | "SecretNotFound"
+    )
 }
 
 fn add(at: Timestamp, duration: build_types::Duration) -> Timestamp {

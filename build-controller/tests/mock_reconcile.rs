@@ -638,13 +638,16 @@ async fn a_failed_step_fails_the_build() {
 async fn the_timeout_stops_the_pod_and_fails_the_build() {
     let build = with_status(simple_build(), started(&simple_build()));
     let cluster = Cluster::with(&build);
-    let cluster = Cluster::with(&build).pod(pod_for(&build, &cluster, running()));
+    let pod = pod_for(&build, &cluster, running());
+    let cluster = Cluster::with(&build).pod(pod.clone());
     let name = pod_name(&build);
     let outcome = reconcile_with(
         &build,
         cluster.stores(),
         much_later,
         vec![
+            // Before failing on the cache's word, the pod itself is read.
+            read_pod(&pod),
             stop_pod(&name),
             status_patch(&build, "100", |status| {
                 assert_condition(
@@ -698,6 +701,122 @@ async fn a_success_reported_before_the_deadline_wins_over_a_late_timeout() {
 // 8. Image pull and container configuration errors.
 
 #[tokio::test]
+async fn a_success_the_cache_has_not_seen_wins_over_a_late_timeout() {
+    // The cache still shows the pod running past the deadline; the server knows it succeeded.
+    let build = with_status(simple_build(), started(&simple_build()));
+    let cluster = Cluster::with(&build);
+    let cached = pod_for(&build, &cluster, running());
+    let fresh = pod_for(&build, &cluster, succeeded_pod());
+    let cluster = Cluster::with(&build).pod(cached);
+    reconcile_with(
+        &build,
+        cluster.stores(),
+        much_later,
+        vec![
+            read_pod(&fresh),
+            status_patch(&build, "100", |status| {
+                assert_condition(status, "True", "Succeeded", &[]);
+            }),
+            event("Normal", "Succeeded", ""),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_interrupted_stop_for_an_image_error_is_not_taken_for_a_timeout() {
+    // A previous reconcile stopped the pod for ImagePullBackOff and died before writing the
+    // status; the kubelet then failed the pod with DeadlineExceeded.
+    let mut status = started(&simple_build());
+    status["conditions"][0]["reason"] = json!("ImagePullBackOff");
+    status["conditions"][0]["message"] =
+        json!("build step \"build-step-build\" is waiting: ImagePullBackOff: Back-off");
+    let build = with_status(simple_build(), status);
+    let cluster = Cluster::with(&build);
+    let mut pod = pod_for(
+        &build,
+        &cluster,
+        json!({"phase": "Failed", "reason": "DeadlineExceeded", "startTime": NOW,
+               "message": "Pod was active on the node longer than the specified deadline"}),
+    );
+    pod.spec.as_mut().unwrap().active_deadline_seconds = Some(1);
+    let cluster = Cluster::with(&build).pod(pod);
+    reconcile_with(
+        &build,
+        cluster.stores(),
+        seven_minutes_in,
+        vec![
+            status_patch(&build, "100", |status| {
+                assert_condition(status, "False", "ImagePullBackOff", &["Back-off"]);
+            }),
+            event("Warning", "Failed", "ImagePullBackOff"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_pod_the_api_server_rejects_fails_the_build() {
+    let build = simple_build();
+    let name = pod_name(&build);
+    let message = format!("Pod \"{name}\" is invalid: spec.containers[0].image: Required value");
+    let body = api_status(422, "Invalid", "pods", &name, &message);
+    let outcome = reconcile_with(
+        &build,
+        Cluster::with(&build).stores(),
+        now,
+        vec![
+            Exchange::new(Method::POST, pods_create_path()).respond(422, body),
+            status_patch(&build, "100", |status| {
+                assert_condition(
+                    status,
+                    "False",
+                    "BuildExecuteFailed",
+                    &["the API server rejected pod", "Required value"],
+                );
+            }),
+            event("Warning", "Failed", "BuildExecuteFailed"),
+        ],
+    )
+    .await;
+    assert_eq!(outcome.action(), Action::await_change(), "no retry");
+}
+
+#[tokio::test]
+async fn a_template_that_appears_after_the_timeout_is_too_late() {
+    let waiting = json!({
+        "observedGeneration": 1,
+        "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "TemplateNotFound",
+                        "message": "BuildTemplate \"kaniko\" not found in namespace \"ns\"",
+                        "lastTransitionTime": CREATED}],
+        "stepsCompleted": [],
+    });
+    let build = with_status(templated(), waiting);
+    let cluster = Cluster::with(&build).template(template("kaniko"));
+    reconcile_with(
+        &build,
+        cluster.stores(),
+        much_later,
+        vec![
+            status_patch(&build, "100", |status| {
+                assert_condition(
+                    status,
+                    "False",
+                    "BuildTimeout",
+                    &[
+                        "failed to finish within \"10m0s\"",
+                        "it waited for",
+                        "kaniko",
+                    ],
+                );
+            }),
+            event("Warning", "BuildTimeout", "it waited for"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn an_image_pull_error_within_the_grace_period_is_waited_on() {
     let build = with_status(simple_build(), started(&simple_build()));
     let cluster = Cluster::with(&build);
@@ -720,13 +839,15 @@ async fn an_image_pull_error_within_the_grace_period_is_waited_on() {
 async fn an_image_pull_error_past_the_grace_period_fails_the_build() {
     let build = with_status(simple_build(), started(&simple_build()));
     let cluster = Cluster::with(&build);
-    let cluster = Cluster::with(&build).pod(pod_for(&build, &cluster, image_pull_backoff()));
+    let pod = pod_for(&build, &cluster, image_pull_backoff());
+    let cluster = Cluster::with(&build).pod(pod.clone());
     let name = pod_name(&build);
     reconcile_with(
         &build,
         cluster.stores(),
         seven_minutes_in,
         vec![
+            read_pod(&pod),
             stop_pod(&name),
             status_patch(&build, "100", |status| {
                 assert_condition(

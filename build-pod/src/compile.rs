@@ -281,6 +281,18 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
     })
 }
 
+/// Whether `name` is an RFC 1123 label, as Kubernetes requires of container names (length is
+/// checked separately).
+fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let inner = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+    let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !bytes.is_empty()
+        && bytes.iter().all(inner)
+        && bytes.first().is_some_and(edge)
+        && bytes.last().is_some_and(edge)
+}
+
 /// The init containers in order, each with the field path it came from.
 #[derive(Default)]
 struct Containers {
@@ -301,6 +313,14 @@ impl Containers {
                     format!("{path}.name"),
                     format!(
                         "container name {name:?} is longer than {MAX_CONTAINER_NAME_LEN} characters"
+                    ),
+                ));
+            }
+            if !is_dns_label(name) {
+                problems.push(Problem::new(
+                    format!("{path}.name"),
+                    format!(
+                        "container name {name:?} is not a DNS label (lower-case letters, digits and '-', starting and ending with a letter or digit): the API server would reject the pod"
                     ),
                 ));
             }

@@ -287,7 +287,7 @@ fn failure(status: &PodStatus, build: &Build, logs: &LogsHint<'_>) -> Condition 
             return failed(
                 REASON_BUILD_TIMEOUT,
                 format!(
-                    "build {name:?} failed to finish within {:?}",
+                    "Build {name:?} failed to finish within {:?}",
                     timeout.to_string()
                 ),
             );

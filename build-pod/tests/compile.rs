@@ -222,3 +222,24 @@ fn offline_build_gets_the_placeholder_uid() {
     assert_eq!(owner.controller, Some(true));
     assert_eq!(pod.metadata.name, Some(build_pod::pod_name(&build)));
 }
+
+/// The API server rejects a pod whose container name is not a DNS label; the compiler says so
+/// up front, naming the step, instead of leaving the controller to retry a doomed create.
+#[test]
+fn container_names_must_be_dns_labels() {
+    let build = build_with_steps(vec![step("Build_Step"), step("push-"), step("ok-1")]);
+    let problems = problems(compile(&build, &CredentialPlan::default()));
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].starts_with(
+            "spec.steps[0].name: container name \"build-step-Build_Step\" is not a DNS label"
+        ),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with(
+            "spec.steps[1].name: container name \"build-step-push-\" is not a DNS label"
+        ),
+        "{problems:?}"
+    );
+}

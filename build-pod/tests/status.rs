@@ -440,7 +440,7 @@ fn deadline_exceeded() {
         Expect {
             status: ConditionStatus::False,
             reason: "BuildTimeout",
-            message: Some("build \"app\" failed to finish within \"10m0s\""),
+            message: Some("Build \"app\" failed to finish within \"10m0s\""),
             step_states: &STEPS[..2],
             steps_completed: &STEPS[..2],
             completion: Some(601),

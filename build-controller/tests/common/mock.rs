@@ -461,6 +461,13 @@ pub(crate) fn assert_condition(status: &Value, expected: &str, reason: &str, wor
     }
 }
 
+/// A GET of `pod` that the API server answers with `pod` as it has it.
+pub(crate) fn read_pod(pod: &Pod) -> Exchange {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    Exchange::new(Method::GET, pod_path(&name))
+        .respond(200, serde_json::to_value(pod).expect("a pod serializes"))
+}
+
 /// The stop patch of a pod.
 pub(crate) fn stop_pod(name: &str) -> Exchange {
     Exchange::new(Method::PATCH, pod_patch_path(name))
