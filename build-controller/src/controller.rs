@@ -21,7 +21,7 @@ use crate::error::{Error, is_not_found};
 use crate::http::{Endpoints, Health};
 use crate::metrics::Telemetry;
 use crate::reconcile::{error_policy, reconcile};
-use crate::stores::{CachesSynced, Stores, strip_for_cache};
+use crate::stores::{CachesSynced, Stores, strip_for_cache, strip_secret_for_cache};
 
 /// Runs the controller until `shutdown` completes, then lets running reconciles finish.
 ///
@@ -138,6 +138,7 @@ async fn run_inner(
         watcher::Config::default(),
         builds_writer,
         &synced,
+        strip_for_cache,
     )
     .applied_objects();
     let pod_stream = cached(
@@ -145,6 +146,7 @@ async fn run_inner(
         watcher::Config::default().labels(BUILD_NAME_LABEL),
         pods_writer,
         &synced,
+        strip_for_cache,
     )
     // Deletions too: a pod deleted under a running Build fails it.
     .touched_objects();
@@ -153,6 +155,7 @@ async fn run_inner(
         watcher::Config::default(),
         templates_writer,
         &synced,
+        strip_for_cache,
     )
     .applied_objects();
     let cluster_template_stream = cached(
@@ -160,6 +163,7 @@ async fn run_inner(
         watcher::Config::default(),
         cluster_templates_writer,
         &synced,
+        strip_for_cache,
     )
     .applied_objects();
     let account_stream = cached(
@@ -167,6 +171,7 @@ async fn run_inner(
         watcher::Config::default(),
         service_accounts_writer,
         &synced,
+        strip_for_cache,
     )
     .applied_objects();
     let secret_stream = cached(
@@ -174,6 +179,7 @@ async fn run_inner(
         watcher::Config::default(),
         secrets_writer,
         &synced,
+        strip_secret_for_cache,
     )
     .applied_objects();
 
@@ -286,13 +292,14 @@ where
     }
 }
 
-/// A watch of `api` that keeps a stripped copy of every object in `writer`'s cache, and tells
-/// `synced` when the cache first has its initial list.
+/// A watch of `api` that keeps a copy of every object, as `strip` leaves it, in `writer`'s
+/// cache, and tells `synced` when the cache first has its initial list.
 fn cached<K>(
     api: Api<K>,
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
     synced: &Synced,
+    strip: fn(&mut K),
 ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
 where
     K: Resource<DynamicType = ()>
@@ -307,7 +314,7 @@ where
     let listed = AtomicBool::new(false);
     watcher(api, config)
         .default_backoff()
-        .modify(strip_for_cache::<K>)
+        .modify(strip)
         .reflect(writer)
         .inspect(move |event| {
             // Later InitDones come from re-lists: the cache was already filled once.

@@ -228,6 +228,24 @@ pub fn strip_for_cache<K: Resource>(object: &mut K) {
     }
 }
 
+/// [`strip_for_cache`], and for a Secret also its values: the controller plans credentials
+/// from key names alone (which keys a Secret has), and the values are read only by
+/// `creds-init` inside the pod, from the mounted volume. So no Secret value is held in the
+/// controller's memory, where a heap dump or a stray `Debug` could show it.
+pub fn strip_secret_for_cache(secret: &mut Secret) {
+    strip_for_cache(secret);
+    for value in secret.data.iter_mut().flat_map(|data| data.values_mut()) {
+        value.0.clear();
+    }
+    for value in secret
+        .string_data
+        .iter_mut()
+        .flat_map(|data| data.values_mut())
+    {
+        value.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -249,6 +267,32 @@ mod tests {
                 json!({"conditions": [{"type": "Succeeded", "status": "True", "reason": "Done"}]});
         }
         from(value)
+    }
+
+    #[test]
+    fn cached_secrets_keep_their_keys_not_their_values() {
+        let mut secret: Secret = from(json!({
+            "metadata": {"name": "hub", "namespace": "ns",
+                         "annotations": {"build.knative.dev/docker-0": "https://index.docker.io/v1/"}},
+            "type": "kubernetes.io/basic-auth",
+            "data": {"username": "c2VudGluZWwtdXNlcg==", "password": "c2VudGluZWwtcGFzcw=="},
+            "stringData": {"extra": "sentinel-extra"},
+        }));
+        strip_secret_for_cache(&mut secret);
+        let data = secret.data.as_ref().unwrap();
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["password", "username"]);
+        assert!(data.values().all(|v| v.0.is_empty()));
+        assert_eq!(secret.string_data.as_ref().unwrap()["extra"], "");
+        // The planner needs only the keys.
+        let account: ServiceAccount = from(json!({
+            "metadata": {"name": "bot", "namespace": "ns"}, "secrets": [{"name": "hub"}]
+        }));
+        let plan = build_auth::plan(&build_auth::PlanInputs {
+            service_account: &account,
+            secrets: std::slice::from_ref(&secret),
+        })
+        .expect("plans from key names alone");
+        assert_eq!(plan.args, ["-basic-docker=hub=https://index.docker.io/v1/"]);
     }
 
     #[tokio::test(start_paused = true)]
