@@ -206,14 +206,9 @@ impl<'a> Reconcile<'a> {
             Err(error) if error.is_missing_dependency() => return self.wait_for(&error).await,
             Err(error) => {
                 // 3. Invalid: every problem is in the message.
-                let mut status = self.old.clone();
-                status.set_condition(
-                    Condition::succeeded(ConditionStatus::False, error.reason(), error.to_string()),
-                    Time(self.now),
-                );
-                status.completion_time = Some(Time(self.now));
-                self.write_status(status).await?;
-                return Ok(Action::await_change());
+                return self
+                    .fail(self.old.clone(), error.reason(), error.to_string())
+                    .await;
             }
         };
         // 4. It waited for a template, ServiceAccount or Secret that appeared only after the
@@ -324,39 +319,36 @@ impl<'a> Reconcile<'a> {
         add(created, self.build.spec.timeout_or_default())
     }
 
-    /// Fails the Build with `reason` and `message`, finishing `status`.
+    /// Fails the Build with `reason` and `message`, finishing `status`, and writes it.
     async fn fail(
         &self,
         mut status: BuildStatus,
         reason: &str,
         message: String,
     ) -> Result<Action, Error> {
+        self.finish(&mut status, reason, message);
+        self.write_status(status).await?;
+        Ok(Action::await_change())
+    }
+
+    /// Marks `status` failed now: `Succeeded` False with `reason` and `message`, and
+    /// `completionTime`.
+    fn finish(&self, status: &mut BuildStatus, reason: &str, message: String) {
         status.set_condition(
             Condition::succeeded(ConditionStatus::False, reason, message),
             Time(self.now),
         );
         status.completion_time = Some(Time(self.now));
-        self.write_status(status).await?;
-        Ok(Action::await_change())
     }
 
     /// 4. A template, ServiceAccount or Secret is missing: wait for it, until the timeout.
     async fn wait_for(&self, missing: &ComposeError) -> Result<Action, Error> {
         let deadline = self.creation_deadline();
-        let mut status = self.old.clone();
         if self.now >= deadline {
-            status.set_condition(
-                Condition::succeeded(
-                    ConditionStatus::False,
-                    REASON_TIMEOUT,
-                    format!("{}; still waiting: {missing}", self.timeout_message()),
-                ),
-                Time(self.now),
-            );
-            status.completion_time = Some(Time(self.now));
-            self.write_status(status).await?;
-            return Ok(Action::await_change());
+            let message = format!("{}; still waiting: {missing}", self.timeout_message());
+            return self.fail(self.old.clone(), REASON_TIMEOUT, message).await;
         }
+        let mut status = self.old.clone();
         status.set_condition(
             Condition::succeeded(
                 ConditionStatus::Unknown,
@@ -376,36 +368,18 @@ impl<'a> Reconcile<'a> {
             self.stop_pod(pod).await?;
             status = self.mirror(pod);
         }
-        status.set_condition(
-            Condition::succeeded(
-                ConditionStatus::False,
-                REASON_CANCELLED,
-                format!("Build {:?} was cancelled", self.name),
-            ),
-            Time(self.now),
-        );
-        status.completion_time = Some(Time(self.now));
-        self.write_status(status).await?;
-        Ok(Action::await_change())
+        let message = format!("Build {:?} was cancelled", self.name);
+        self.fail(status, REASON_CANCELLED, message).await
     }
 
     /// 9. The pod went away before the Build finished.
     async fn pod_deleted(&self) -> Result<Action, Error> {
-        let mut status = self.old.clone();
-        status.set_condition(
-            Condition::succeeded(
-                ConditionStatus::False,
-                REASON_POD_DELETED,
-                format!(
-                    "pod {:?} was deleted before build {:?} finished",
-                    self.pod_name, self.name
-                ),
-            ),
-            Time(self.now),
+        let message = format!(
+            "pod {:?} was deleted before build {:?} finished",
+            self.pod_name, self.name
         );
-        status.completion_time = Some(Time(self.now));
-        self.write_status(status).await?;
-        Ok(Action::await_change())
+        self.fail(self.old.clone(), REASON_POD_DELETED, message)
+            .await
     }
 
     /// 6–8. Mirror the pod into the status; stop it on a timeout or a persistent image error.
@@ -456,11 +430,7 @@ impl<'a> Reconcile<'a> {
             let deadline = add(waiting_since(pod), self.ctx.config.image_pull_grace.into());
             if self.now >= deadline {
                 let text = waiting_text(&container, &reason, &message);
-                status.set_condition(
-                    Condition::succeeded(ConditionStatus::False, reason, text),
-                    Time(self.now),
-                );
-                status.completion_time = Some(Time(self.now));
+                self.finish(&mut status, &reason, text);
                 return Assessment {
                     status,
                     stop_pod: true,
@@ -474,15 +444,7 @@ impl<'a> Reconcile<'a> {
         let start = status.start_time.as_ref().map_or(self.now, |t| t.0);
         let deadline = add(start, self.build.spec.timeout_or_default());
         if self.now >= deadline {
-            status.set_condition(
-                Condition::succeeded(
-                    ConditionStatus::False,
-                    REASON_TIMEOUT,
-                    self.timeout_message(),
-                ),
-                Time(self.now),
-            );
-            status.completion_time = Some(Time(self.now));
+            self.finish(&mut status, REASON_TIMEOUT, self.timeout_message());
             return Assessment {
                 status,
                 stop_pod: true,
