@@ -22,12 +22,14 @@ mod flag;
 mod plan;
 mod render;
 mod target;
+mod termination;
 
 pub use creds_init::{DIR_MODE, FILE_MODE, RunInputs, SECRETS_DIR_ENV, run};
 pub use error::{AuthError, AuthReport};
 pub use flag::{CredentialFlag, CredentialKind, parse_args};
 pub use plan::{CredentialPlan, PlanInputs, Warning, plan, volume_name};
 pub use render::{Summary, WrittenFile};
+pub use termination::{TERMINATION_LOG, TERMINATION_LOG_ENV, write_termination_message};
 
 /// Re-exported so that callers name the same `k8s-openapi` version.
 pub use k8s_openapi;

@@ -385,3 +385,32 @@ fn errors() {
         insta::assert_snapshot!(*name, run.to_string());
     }
 }
+
+/// A failing creds-init leaves why in its termination message, which the kubelet copies into
+/// the container's status and the controller into the Build's failure message; a successful
+/// one leaves it empty.
+#[test]
+fn failure_is_the_termination_message() {
+    let f = Fixture::new();
+    f.secret("key", &[("ssh-privatekey", "fake-key")]);
+    let log = f.home.parent().unwrap().join("termination-log");
+    let run = |args: &[&str]| {
+        std::fs::write(&log, "").unwrap();
+        Command::new(env!("CARGO_BIN_EXE_creds-init"))
+            .args(args)
+            .env_clear()
+            .env("HOME", &f.home)
+            .env(SECRETS_DIR_ENV, &f.secrets)
+            .env(build_auth::TERMINATION_LOG_ENV, &log)
+            .output()
+            .unwrap();
+        f.scrub(&std::fs::read(&log).unwrap())
+    };
+    let message = run(&["-basic-git=absent=github.com"]);
+    assert!(
+        message.starts_with("creds-init: ") && message.contains("absent"),
+        "{message:?}"
+    );
+    assert!(!message.contains("fake-key"), "{message:?}");
+    assert_eq!(run(&["-ssh-git=key=github.com"]), "");
+}

@@ -10,9 +10,9 @@ use build_pod::Images;
 use build_types::Build;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 
+use crate::events::Recorder;
 use crate::metrics::Telemetry;
 use crate::stores::Stores;
 
@@ -144,12 +144,12 @@ impl Context {
     /// (`config.concurrency` worker slots), the system clock, and an Event recorder that
     /// reports as `config.controller_name`.
     pub fn new(client: Client, config: Config, stores: Stores) -> Self {
-        let reporter = Reporter {
-            controller: config.controller_name.clone(),
-            instance: config.instance.clone(),
-        };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(
+                client.clone(),
+                config.controller_name.clone(),
+                config.instance.clone(),
+            ),
             client,
             metrics: Default::default(),
             telemetry: Telemetry::new(config.concurrency),

@@ -8,6 +8,7 @@ use build_pod::BUILD_NAME_LABEL;
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector;
@@ -133,6 +134,7 @@ async fn run_inner(
 
     // Ready once every cache has its initial list.
     let synced = Synced::new(CACHES, endpoints.health.clone(), synced_sender);
+    let telemetry = endpoints.telemetry.clone();
     let build_stream = cached(
         builds_api,
         watcher::Config::default(),
@@ -140,7 +142,13 @@ async fn run_inner(
         &synced,
         strip_for_cache,
     )
-    .applied_objects();
+    .applied_objects()
+    // When the watch delivers a new Build: the start of its pod_creation_delay.
+    .inspect(move |build| {
+        if let Ok(build) = build {
+            telemetry.build_seen(build, Timestamp::now());
+        }
+    });
     let pod_stream = cached(
         scoped::<Pod>(&client, namespace.as_deref()),
         watcher::Config::default().labels(BUILD_NAME_LABEL),

@@ -13,6 +13,7 @@ mod compose;
 mod context;
 mod controller;
 mod error;
+mod events;
 mod http;
 mod leader;
 mod manifests;
@@ -32,6 +33,7 @@ pub use context::{
 };
 pub use controller::{run, run_observed, run_with_metrics};
 pub use error::Error;
+pub use events::{REPEAT_WINDOW, Recorder};
 pub use http::{DEFAULT_METRICS_ADDRESS, Endpoints, Health, serve};
 pub use leader::{DEFAULT_LEASE_NAME, LeaderElector, Leadership, LeaseSettings};
 pub use manifests::{

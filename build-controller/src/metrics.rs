@@ -4,11 +4,12 @@
 //! `failed`, a reason is one of [`FINISH_REASONS`] or `Other`, an error kind is one of
 //! [`Error::kind`]'s fixed strings.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use build_types::{Build, BuildStatus, ConditionStatus};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::runtime::reflector::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,6 +25,11 @@ use crate::reconcile::{
     REASON_CANCELLED, REASON_EXECUTE_FAILED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT,
     STUCK_WAITING_REASONS,
 };
+
+/// How many first sightings [`Telemetry::build_seen`] keeps before dropping old ones.
+const MAX_FIRST_SEEN: usize = 10_000;
+/// How long a first sighting is kept once there are [`MAX_FIRST_SEEN`] of them.
+const FIRST_SEEN_KEPT: SignedDuration = SignedDuration::from_mins(10);
 
 /// The `Content-Type` of [`Telemetry::encode`]'s output: the OpenMetrics text format, which
 /// Prometheus scrapes natively.
@@ -122,6 +128,9 @@ struct Inner {
     leader: Gauge,
     workers: Semaphore,
     builds: Mutex<Option<Store<Build>>>,
+    /// When this replica's Build watch first delivered each Build that has no pod yet, by UID:
+    /// a finer start for `pod_creation_delay` than the whole-second `creationTimestamp`.
+    first_seen: Mutex<HashMap<String, Timestamp>>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -229,6 +238,7 @@ impl Telemetry {
                 leader,
                 workers: Semaphore::new(permits),
                 builds: Mutex::new(None),
+                first_seen: Mutex::default(),
             }),
         }
     }
@@ -267,13 +277,68 @@ impl Telemetry {
             .inc();
     }
 
-    /// Counts a started Build and records how long after its creation its pod was created.
+    /// Notes that the Build watch delivered `build` at `now`: the first sighting of a Build
+    /// that has not started is where its `pod_creation_delay` is measured from.
+    pub fn build_seen(&self, build: &Build, now: Timestamp) {
+        let started = build
+            .status
+            .as_ref()
+            .is_some_and(|s| s.cluster.is_some() || s.is_done());
+        let Some(uid) = build.metadata.uid.as_ref().filter(|_| !started) else {
+            return;
+        };
+        let mut seen = self
+            .inner
+            .first_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_FIRST_SEEN && !seen.contains_key(uid) {
+            // Builds deleted before they started leave entries behind: drop the old ones.
+            seen.retain(|_, at| *at + FIRST_SEEN_KEPT > now);
+        }
+        seen.entry(uid.clone()).or_insert(now);
+    }
+
+    /// Counts a started Build and records how long after its creation its pod was created
+    /// (`created_at`).
+    ///
+    /// The delay runs from when this replica's watch first delivered the Build
+    /// ([`build_seen`](Telemetry::build_seen)) when that was within a second of the Build's
+    /// `creationTimestamp`, which the API server keeps in whole seconds only; otherwise (a Build
+    /// created while the controller was down or far behind) from the `creationTimestamp`.
     pub fn pod_created(&self, build: &Build, created_at: Timestamp) {
         self.inner.builds_started.inc();
-        if let Some(build_created) = &build.metadata.creation_timestamp {
-            let delay = created_at.duration_since(build_created.0).as_secs_f64();
+        let seen = build.metadata.uid.as_ref().and_then(|uid| {
+            let mut seen = self
+                .inner
+                .first_seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            seen.remove(uid)
+        });
+        let created = build.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let from = match (created, seen) {
+            (Some(created), Some(seen)) if seen < created + SignedDuration::from_secs(1) => {
+                Some(seen)
+            }
+            (Some(created), _) => Some(created),
+            (None, seen) => seen,
+        };
+        if let Some(from) = from {
+            let delay = created_at.duration_since(from).as_secs_f64();
             self.inner.pod_creation_delay.observe(delay.max(0.0));
         }
+    }
+
+    /// Forgets the first sighting of a Build that finished without a pod (invalid, timed out
+    /// waiting for a template).
+    pub fn build_forgotten(&self, uid: &str) {
+        let mut seen = self
+            .inner
+            .first_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        seen.remove(uid);
     }
 
     /// Counts a Build that has just finished with `status` by outcome and reason, and records

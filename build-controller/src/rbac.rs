@@ -129,16 +129,16 @@ pub const PERMISSIONS: &[Permission] = &[
     grant("", "secrets", "list", "run: the Secret reflector"),
     grant("", "secrets", "watch", "run: the Secret reflector"),
     grant(
-        "events.k8s.io",
+        "",
         "events",
         "create",
-        "reconcile: Recorder::publish, the first Event of its kind on a Build",
+        "reconcile: Recorder::publish, the first Event of its kind on a Build (core/v1, for its legacy timestamps)",
     ),
     grant(
-        "events.k8s.io",
+        "",
         "events",
         "patch",
-        "reconcile: Recorder::publish, a repeat of an Event (its series count)",
+        "reconcile: Recorder::publish, a repeat of an Event (its count and lastTimestamp)",
     ),
     Permission {
         group: "coordination.k8s.io",
@@ -339,8 +339,8 @@ mod tests {
         );
         check(
             Method::POST,
-            "/apis/events.k8s.io/v1/namespaces/ns/events?",
-            Some(("events.k8s.io", "events", "create", Some("ns"))),
+            "/api/v1/namespaces/ns/events?",
+            Some(("", "events", "create", Some("ns"))),
         );
         check(
             Method::PUT,
@@ -421,7 +421,7 @@ mod tests {
                 r#"["build.knative.dev"] ["builds/status"] ["patch"]"#,
                 r#"[""] ["pods"] ["list", "watch", "get", "create", "patch"]"#,
                 r#"[""] ["secrets", "serviceaccounts"] ["list", "watch"]"#,
-                r#"["events.k8s.io"] ["events"] ["create", "patch"]"#,
+                r#"[""] ["events"] ["create", "patch"]"#,
             ]
         );
     }

@@ -51,7 +51,8 @@ const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 
 /// Reconciles one Build, in this order:
 ///
-/// 1. A finished Build (`Succeeded` `True` or `False`) is left alone.
+/// 1. A finished Build (`Succeeded` `True` or `False`) keeps its condition and
+///    `completionTime`; only its `stepStates` and `stepsCompleted` follow its pod as it ends.
 /// 2. Cancelled (`spec.status: BuildCancelled`): its pod is stopped and the Build fails with
 ///    `BuildCancelled` — unless the pod has already succeeded.
 /// 3. An invalid spec fails with `BuildValidationFailed` and every problem in the message.
@@ -158,14 +159,18 @@ impl<'a> Reconcile<'a> {
     }
 
     async fn run(&self) -> Result<Action, Error> {
-        // 1. A finished Build is left alone; a deleted one takes its pod with it.
-        if self.old.is_done() || self.build.metadata.deletion_timestamp.is_some() {
+        // A deleted Build takes its pod with it.
+        if self.build.metadata.deletion_timestamp.is_some() {
             return Ok(Action::await_change());
         }
         self.ctx
             .stores
             .wait_until_ready(self.ctx.config.cache_sync_timeout)
             .await?;
+        // 1. A finished Build keeps its verdict; only its step states follow the pod.
+        if self.old.is_done() {
+            return self.settle().await;
+        }
 
         // The pod, from the cache. Only when the status records a pod that the cache lacks is
         // it read from the API server: it is gone, or the cache has not caught up yet.
@@ -339,6 +344,30 @@ impl<'a> Reconcile<'a> {
             Time(self.now),
         );
         status.completion_time = Some(Time(self.now));
+    }
+
+    /// Rule 1. The verdict of a finished Build (its `Succeeded` condition and `completionTime`)
+    /// never changes, but a pod stopped for a timeout or a cancel goes on ending after it was
+    /// given: its killed step terminates (exit 137 or 143) seconds later. The step states follow
+    /// the pod (from the cache only) until it has finished too.
+    async fn settle(&self) -> Result<Action, Error> {
+        let Some(pod) = self.ctx.stores.pod(&self.namespace, &self.pod_name) else {
+            return Ok(Action::await_change());
+        };
+        if pod.owner_references().iter().all(|o| o.uid != self.uid) {
+            return Ok(Action::await_change());
+        }
+        let mirrored = status_from_pod(&pod, self.build);
+        if mirrored.step_states == self.old.step_states
+            && mirrored.steps_completed == self.old.steps_completed
+        {
+            return Ok(Action::await_change());
+        }
+        let mut status = self.old.clone();
+        status.step_states = mirrored.step_states;
+        status.steps_completed = mirrored.steps_completed;
+        self.write_status(status).await?;
+        Ok(Action::await_change())
     }
 
     /// 4. A template, ServiceAccount or Secret is missing: wait for it, until the timeout.
@@ -547,10 +576,15 @@ impl<'a> Reconcile<'a> {
         Metrics::inc(&self.ctx.metrics.status_patches);
         if status.is_done() && !self.old.is_done() {
             self.ctx.telemetry.build_finished(&status);
+            self.ctx.telemetry.build_forgotten(&self.uid);
         }
         if let Some((type_, reason, note)) =
             condition_event(self.old.succeeded(), status.succeeded())
         {
+            let note = match type_ {
+                EventType::Normal => success_note(&self.name, &status),
+                EventType::Warning => note,
+            };
             self.publish(type_, reason, note).await;
         }
         Ok(())
@@ -569,7 +603,7 @@ impl<'a> Reconcile<'a> {
         match self
             .ctx
             .recorder
-            .publish(&event, &self.build.object_ref(&()))
+            .publish(&event, &self.build.object_ref(&()), self.now)
             .await
         {
             Ok(()) => Metrics::inc(&self.ctx.metrics.events_published),
@@ -719,6 +753,27 @@ fn condition_event(
             Some((EventType::Warning, waiting, note))
         }
     }
+}
+
+/// The note of a Build's `Succeeded` Event: what succeeded, how long it took and how many steps
+/// it ran (`Build "app" succeeded in 1m23s (3 steps)`).
+fn success_note(name: &str, status: &BuildStatus) -> String {
+    let took = match (&status.start_time, &status.completion_time) {
+        (Some(start), Some(end)) => {
+            let nanos = end.0.duration_since(start.0).as_nanos().max(0);
+            // Whole seconds: the pod's timestamps have no finer grain.
+            let seconds = std::time::Duration::from_secs(
+                u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX),
+            );
+            format!(" in {}", build_types::Duration::from(seconds))
+        }
+        _ => String::new(),
+    };
+    let steps = match status.step_states.len() {
+        1 => " (1 step)".to_owned(),
+        n => format!(" ({n} steps)"),
+    };
+    format!("Build {name:?} succeeded{took}{steps}")
 }
 
 /// The pod's phase, or `""`.
@@ -878,6 +933,24 @@ mod tests {
         let (_, _, note) =
             condition_event(None, Some(&condition(ConditionStatus::False, "PodDeleted"))).unwrap();
         assert_eq!(note, "PodDeleted: PodDeleted happened");
+    }
+
+    #[test]
+    fn success_note_says_what_succeeded_and_how_long_it_took() {
+        let status: BuildStatus = serde_json::from_value(json!({
+            "startTime": "2024-01-01T00:00:05Z",
+            "completionTime": "2024-01-01T00:01:28Z",
+            "stepStates": [{"terminated": {"exitCode": 0}}, {"terminated": {"exitCode": 0}}],
+        }))
+        .unwrap();
+        assert_eq!(
+            success_note("app", &status),
+            "Build \"app\" succeeded in 1m23s (2 steps)"
+        );
+        assert_eq!(
+            success_note("app", &BuildStatus::default()),
+            "Build \"app\" succeeded (0 steps)"
+        );
     }
 
     #[test]

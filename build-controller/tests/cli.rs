@@ -424,3 +424,26 @@ spec:
         "{stderr}"
     );
 }
+
+/// Text logs written to a file or a pipe carry no colour codes: `run` logs its start, then
+/// fails on the missing kubeconfig.
+#[test]
+fn text_logs_to_a_pipe_have_no_colour() {
+    let out = Command::new(env!("CARGO_BIN_EXE_build-controller"))
+        .args([
+            "run",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+            "--metrics-address",
+            "127.0.0.1:0",
+        ])
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let logs = text(&out.stdout);
+    assert!(logs.contains("starting build-controller"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "colour codes in {logs:?}");
+    assert!(text(&out.stderr).contains("/nonexistent/kubeconfig"));
+}

@@ -25,6 +25,10 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_plane_scenarios() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
     let Some(control_plane) = ControlPlane::start() else {
         return;
     };
@@ -110,7 +114,39 @@ async fn seed_builds_succeed(client: &Client) {
             status.cluster.as_ref().map(|c| c.pod_name.as_str()),
             pod.metadata.name.as_deref()
         );
+        events_read_in_order_by_legacy_clients(client, &ns, &name).await;
     }
+}
+
+/// The Build's Events, as `kubectl get events --sort-by=.lastTimestamp` reads them (core/v1):
+/// each has `firstTimestamp`, `lastTimestamp` and `count`, `Started` sorts before `Succeeded`,
+/// and the success note says what succeeded.
+async fn events_read_in_order_by_legacy_clients(client: &Client, ns: &str, build: &str) {
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    let selector = format!("involvedObject.kind=Build,involvedObject.name={build}");
+    let mut events = eventually("the Build has its Started and Succeeded Events", || {
+        let api = api.clone();
+        let params = ListParams::default().fields(&selector);
+        async move {
+            let events = api.list(&params).await.ok()?.items;
+            let reasons = |r: &str| events.iter().any(|e| e.reason.as_deref() == Some(r));
+            (reasons("Started") && reasons("Succeeded")).then_some(events)
+        }
+    })
+    .await;
+    for event in &events {
+        assert!(event.first_timestamp.is_some(), "{event:?}");
+        assert!(event.last_timestamp.is_some(), "{event:?}");
+        assert_eq!(event.count, Some(1), "{event:?}");
+    }
+    events.sort_by_key(|e| e.last_timestamp.clone());
+    let reasons: Vec<&str> = events.iter().filter_map(|e| e.reason.as_deref()).collect();
+    assert_eq!(reasons, ["Started", "Succeeded"], "{events:?}");
+    let note = events[1].message.as_deref().unwrap_or_default();
+    assert!(
+        note.starts_with(&format!("Build {build:?} succeeded")),
+        "{note}"
+    );
 }
 
 /// A step exiting 1 fails the Build.
@@ -158,7 +194,62 @@ async fn a_build_past_its_timeout_is_stopped(client: &Client) {
     );
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let stopped = pods.get(&pod.name_any()).await.expect("the pod is kept");
-    assert_eq!(stopped.spec.unwrap().active_deadline_seconds, Some(1));
+    assert_eq!(
+        stopped.spec.as_ref().unwrap().active_deadline_seconds,
+        Some(1)
+    );
+    let state = |status: &build_types::BuildStatus| status.step_states.last().cloned();
+    assert!(
+        state(&status).is_some_and(|s| s.running.is_some()),
+        "{status:?}"
+    );
+
+    // The kubelet kills the step (SIGKILL after the grace period): its state settles, the
+    // verdict stays.
+    let init: Vec<Value> = stopped_statuses(&stopped);
+    patch_pod_status(
+        client,
+        &stopped,
+        json!({"status": {"phase": "Failed", "reason": "DeadlineExceeded",
+                          "initContainerStatuses": init}}),
+    )
+    .await;
+    let builds: Api<Build> = Api::namespaced(client.clone(), &ns);
+    let settled = eventually("the killed step's state settles", || {
+        let builds = builds.clone();
+        async move {
+            let status = builds.get("slow").await.ok()?.status?;
+            let terminated = state(&status)?.terminated?;
+            Some((status, terminated.exit_code))
+        }
+    })
+    .await;
+    assert_eq!(settled.1, 137);
+    assert_eq!(settled.0.succeeded(), status.succeeded());
+    assert_eq!(settled.0.completion_time, status.completion_time);
+}
+
+/// The init container statuses of a pod whose running container was killed (exit 137).
+fn stopped_statuses(pod: &Pod) -> Vec<Value> {
+    let statuses = pod
+        .status
+        .clone()
+        .unwrap_or_default()
+        .init_container_statuses;
+    statuses
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| {
+            let running = s.state.as_ref().is_some_and(|st| st.running.is_some());
+            let state = if running {
+                json!({"terminated": {"exitCode": 137, "reason": "Error",
+                                      "startedAt": now(), "finishedAt": now()}})
+            } else {
+                serde_json::to_value(&s.state).unwrap()
+            };
+            container_status(&s.name, &s.image, state)
+        })
+        .collect()
 }
 
 /// A Build naming a template that does not exist yet waits (Unknown, TemplateNotFound), and

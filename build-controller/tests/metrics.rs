@@ -783,3 +783,30 @@ async fn a_reconcile_that_sees_the_pod_succeed_records_the_finish() {
         60.0
     );
 }
+
+/// `creationTimestamp` has whole seconds only: a Build created at 00:00:00.9 shows 00:00:00.
+/// Measured from when the watch delivered it, a pod created 100 ms later counts 0.1 s, not 1.1 s.
+/// A Build first seen long after its creation (the controller was down) counts from its
+/// creation.
+#[test]
+fn pod_creation_delay_runs_from_the_first_sighting() {
+    let at = |t: &str| -> k8s_openapi::jiff::Timestamp { t.parse().unwrap() };
+    let telemetry = Telemetry::new(4);
+    let fresh = build("fresh", Value::Null);
+    telemetry.build_seen(&fresh, at("2024-01-01T00:00:00.9Z"));
+    telemetry.build_seen(&fresh, at("2024-01-01T00:00:00.95Z"));
+    telemetry.pod_created(&fresh, at("2024-01-01T00:00:01Z"));
+    let late = build("late", Value::Null);
+    telemetry.build_seen(&late, at("2024-01-01T00:00:30Z"));
+    telemetry.pod_created(&late, at("2024-01-01T00:00:31Z"));
+
+    let exposition = parse(&telemetry.encode()).unwrap();
+    let p = "build_controller_";
+    let delay = family(
+        &exposition,
+        &format!("{p}pod_creation_delay_seconds"),
+        "histogram",
+    );
+    let sum = value(delay, &format!("{p}pod_creation_delay_seconds_sum"), &[]);
+    assert!((sum - 31.1).abs() < 1e-9, "sum of delays {sum}");
+}

@@ -90,14 +90,15 @@ fn seven_minutes_in() -> Timestamp {
     at("2024-01-01T00:07:00Z")
 }
 
-// 1. A finished Build is left alone.
+// 1. A finished Build keeps its verdict; its step states follow the pod.
 
 #[tokio::test]
 async fn finished_builds_are_left_alone() {
     for status in ["True", "False"] {
         let build = with_status(
             simple_build(),
-            json!({"conditions": [{"type": "Succeeded", "status": status, "reason": "Done"}]}),
+            json!({"conditions": [{"type": "Succeeded", "status": status, "reason": "Done"}],
+                   "stepStates": [{"running": {"startedAt": "2024-01-01T00:01:06Z"}}]}),
         );
         // Even with a pod that says otherwise, and long past the timeout.
         let cluster = Cluster::with(&build);
@@ -105,6 +106,46 @@ async fn finished_builds_are_left_alone() {
         let outcome = reconcile_with(&build, cluster.stores(), much_later, vec![]).await;
         assert_eq!(outcome.action(), Action::await_change());
     }
+}
+
+/// A Build that timed out while its step ran: the verdict was written when the pod was stopped,
+/// with the step still running. When the pod ends (the step killed, exit 137), the step states
+/// follow, and the condition and completionTime stay as they were: no Event either.
+#[tokio::test]
+async fn step_states_settle_after_the_verdict() {
+    let verdict = json!({"type": "Succeeded", "status": "False", "reason": "BuildTimeout",
+                         "message": "Build \"hello\" failed to finish within \"10m0s\"",
+                         "lastTransitionTime": "2024-01-01T00:11:00Z"});
+    let mut status = started(&simple_build());
+    status["conditions"] = json!([verdict]);
+    status["completionTime"] = json!("2024-01-01T00:11:00Z");
+    status["stepStates"] = json!([{"running": {"startedAt": "2024-01-01T00:01:06Z"}}]);
+    let build = with_status(simple_build(), status);
+    let killed = json!({"terminated": {"exitCode": 137, "reason": "Error",
+                        "startedAt": "2024-01-01T00:01:06Z", "finishedAt": "2024-01-01T00:11:05Z"}});
+    let stopped = json!({
+        "phase": "Failed", "reason": "DeadlineExceeded", "startTime": NOW,
+        "initContainerStatuses": [
+            container(CREDS_INIT, terminated(0, "2024-01-01T00:01:05Z")),
+            container(STEP, killed.clone()),
+        ],
+        "containerStatuses": [container("nop", waiting("PodInitializing", ""))],
+    });
+    let cluster = Cluster::with(&build);
+    let cluster = Cluster::with(&build).pod(pod_for(&build, &cluster, stopped));
+    let outcome = reconcile_with(
+        &build,
+        cluster.stores(),
+        much_later,
+        vec![status_patch(&build, "100", move |status| {
+            assert_eq!(status["stepStates"], json!([killed.clone()]), "{status}");
+            assert_eq!(status["stepsCompleted"], json!([STEP]), "{status}");
+            assert_eq!(succeeded(status), &verdict, "{status}");
+            assert_eq!(status["completionTime"], "2024-01-01T00:11:00Z", "{status}");
+        })],
+    )
+    .await;
+    assert_eq!(outcome.action(), Action::await_change());
 }
 
 #[tokio::test]
@@ -182,7 +223,11 @@ async fn a_build_that_succeeded_before_its_cancel_was_seen_succeeds() {
             status_patch(&build, "100", |status| {
                 assert_condition(status, "True", "Succeeded", &[]);
             }),
-            event("Normal", "Succeeded", "Succeeded"),
+            event(
+                "Normal",
+                "Succeeded",
+                "Build \"hello\" succeeded in 4m1s (1 step)",
+            ),
         ],
     )
     .await;

@@ -97,7 +97,7 @@ async fn fake_api(
                 seen.created_pods.push(body);
                 send.send_response(respond(201, &pod));
             }
-            Method::POST if path == format!("/apis/events.k8s.io/v1/namespaces/{NS}/events") => {
+            Method::POST if path == format!("/api/v1/namespaces/{NS}/events") => {
                 seen.events.push(body.clone());
                 send.send_response(respond(201, &body));
             }

@@ -34,6 +34,16 @@ pub const ISTIO_INJECT_ANNOTATION: &str = "sidecar.istio.io/inject";
 /// The longest name a container may have (a DNS label).
 pub const MAX_CONTAINER_NAME_LEN: usize = 63;
 
+/// How long a stopped build's containers get between SIGTERM and SIGKILL: the pod's
+/// `terminationGracePeriodSeconds`. A Build reports `BuildTimeout` or `BuildCancelled` the moment
+/// its pod is stopped, and a step that ignores SIGTERM runs on for at most this long afterwards
+/// (Kubernetes' default, which Knative Build kept, is 30 s).
+pub const TERMINATION_GRACE_SECONDS: i64 = 5;
+/// The `terminationMessagePolicy` of every init container: a container that fails without
+/// writing `/dev/termination-log` reports the tail of its log instead, so the Build's failure
+/// message can say why a step failed.
+pub const TERMINATION_MESSAGE_POLICY: &str = "FallbackToLogsOnError";
+
 /// `kubectl apply`'s record of the Build, meaningless on the pod; not copied.
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -77,7 +87,9 @@ pub struct PodInputs<'a> {
 ///   source is one of those).
 /// - The one regular container is [`NOP_CONTAINER`]; `restartPolicy: Never`;
 ///   `activeDeadlineSeconds` is the Build's timeout, rounded up to a second, so the kubelet stops
-///   an overdue build even while the controller is down.
+///   an overdue build even while the controller is down;
+///   `terminationGracePeriodSeconds` is [`TERMINATION_GRACE_SECONDS`], and every init container
+///   without a policy of its own gets [`TERMINATION_MESSAGE_POLICY`].
 /// - The pod is named by [`pod_name`], in the Build's namespace, with a controller owner
 ///   reference to the Build (UID [`OFFLINE_UID`] when it has none), the Build's labels plus
 ///   [`BUILD_NAME_LABEL`], and the Build's annotations (but `kubectl`'s
@@ -265,6 +277,7 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
         spec: Some(PodSpec {
             restart_policy: Some("Never".to_owned()),
             active_deadline_seconds: Some(timeout.as_secs_ceil()),
+            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
             init_containers: Some(containers.into_containers()),
             containers: vec![Container {
                 name: NOP_CONTAINER.to_owned(),
@@ -333,10 +346,17 @@ impl Containers {
         }
     }
 
+    /// The containers, each reporting the tail of its log as its termination message when it
+    /// fails without writing one (unless it chose a policy of its own).
     fn into_containers(self) -> Vec<Container> {
         self.entries
             .into_iter()
-            .map(|(_, container)| container)
+            .map(|(_, mut container)| {
+                container
+                    .termination_message_policy
+                    .get_or_insert_with(|| TERMINATION_MESSAGE_POLICY.to_owned());
+                container
+            })
             .collect()
     }
 }

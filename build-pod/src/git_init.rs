@@ -152,7 +152,7 @@ pub struct Checkout {
 /// back to the same without `--depth`, then to fetching every branch and tag and finding the
 /// revision among them (a branch, a tag or an abbreviated SHA); `git reset --hard` to the commit,
 /// which leaves the repository's default branch pointing at it as Knative Build's `git-init` did;
-/// `git submodule update --init --recursive`, shallow first.
+/// when the commit has a `.gitmodules`, `git submodule update --init --recursive`, shallow first.
 ///
 /// Fails with [`PodError::GitFetch`] when the URL or the revision cannot be fetched — unlike the
 /// original, which ignored git's failures and went on — and with [`PodError::GitCommand`] when a
@@ -231,20 +231,25 @@ pub fn git_init(git: &mut dyn Git, args: &GitInitArgs) -> Result<Checkout, PodEr
         &["-C", dir, "reset", "-q", "--hard", &commit],
         &format!("check out commit {commit}"),
     )?;
-    let shallow_submodules = session.run(&[
-        "-C",
-        dir,
-        "submodule",
-        "update",
-        "--init",
-        "--recursive",
-        "--depth=1",
-    ])?;
-    if !shallow_submodules.success {
-        session.require(
-            &["-C", dir, "submodule", "update", "--init", "--recursive"],
-            "update the submodules",
-        )?;
+    // Only a repository that has submodules updates them: an image without `git-submodule`
+    // can still fetch every other repository.
+    let gitmodules = session.run(&["-C", dir, "ls-files", "--error-unmatch", ".gitmodules"])?;
+    if gitmodules.success {
+        let shallow_submodules = session.run(&[
+            "-C",
+            dir,
+            "submodule",
+            "update",
+            "--init",
+            "--recursive",
+            "--depth=1",
+        ])?;
+        if !shallow_submodules.success {
+            session.require(
+                &["-C", dir, "submodule", "update", "--init", "--recursive"],
+                "update the submodules",
+            )?;
+        }
     }
     let head = session.require(
         &["-C", dir, "rev-parse", "HEAD"],
@@ -622,6 +627,22 @@ mod tests {
         let (result, _) = run(vec!["submodule"]);
         assert!(
             matches!(result.unwrap_err(), PodError::GitCommand { action, .. } if action == "update the submodules")
+        );
+    }
+
+    #[test]
+    fn repositories_without_submodules_never_run_git_submodule() {
+        let (result, fake) = run(vec!["ls-files --error-unmatch .gitmodules"]);
+        assert!(result.is_ok());
+        assert!(
+            fake.ran
+                .iter()
+                .any(|l| l.ends_with("ls-files --error-unmatch .gitmodules"))
+        );
+        assert!(
+            !fake.ran.iter().any(|l| l.contains("submodule")),
+            "{:?}",
+            fake.ran
         );
     }
 

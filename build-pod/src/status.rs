@@ -121,7 +121,7 @@ pub fn status_from_pod(pod: &Pod, build: &Build) -> BuildStatus {
     };
     let condition = match phase {
         "Succeeded" => Condition::succeeded(ConditionStatus::True, REASON_SUCCEEDED, ""),
-        "Failed" => failure(pod_status, build, &logs),
+        "Failed" => failure(pod, pod_status, build, &logs),
         _ => in_progress(pod_status, phase),
     };
     status.set_condition(condition, now);
@@ -275,7 +275,7 @@ fn waiting_message(container: &str, reason: &str, message: Option<&str>) -> Stri
     }
 }
 
-fn failure(status: &PodStatus, build: &Build, logs: &LogsHint<'_>) -> Condition {
+fn failure(pod: &Pod, status: &PodStatus, build: &Build, logs: &LogsHint<'_>) -> Condition {
     let pod_message = status.message.as_deref().filter(|m| !m.is_empty());
     let failed = |reason: &str, message: String| {
         Condition::succeeded(ConditionStatus::False, reason, message)
@@ -307,16 +307,18 @@ fn failure(status: &PodStatus, build: &Build, logs: &LogsHint<'_>) -> Condition 
         let Some(terminated) = container.state.as_ref().and_then(|s| s.terminated.as_ref()) else {
             continue;
         };
-        let image = if container.image_id.is_empty() {
-            &container.image
-        } else {
-            &container.image_id
-        };
+        let image = image_text(pod, container);
+        let said = terminated
+            .message
+            .as_deref()
+            .and_then(termination_line)
+            .map(|line| format!(": {line}"))
+            .unwrap_or_default();
         if terminated.reason.as_deref() == Some("OOMKilled") {
             return failed(
                 REASON_STEP_OOM_KILLED,
                 format!(
-                    "build step {:?} was killed for using more memory than its limit (OOMKilled; image: {image:?}); for logs run: {}",
+                    "build step {:?} was killed for using more memory than its limit (OOMKilled; {image}); for logs run: {}",
                     container.name,
                     logs.command(&container.name)
                 ),
@@ -326,7 +328,7 @@ fn failure(status: &PodStatus, build: &Build, logs: &LogsHint<'_>) -> Condition 
             return failed(
                 REASON_STEP_FAILED,
                 format!(
-                    "build step {:?} exited with code {} (image: {image:?}); for logs run: {}",
+                    "build step {:?} exited with code {}{said} ({image}); for logs run: {}",
                     container.name,
                     terminated.exit_code,
                     logs.command(&container.name)
@@ -340,6 +342,45 @@ fn failure(status: &PodStatus, build: &Build, logs: &LogsHint<'_>) -> Condition 
             .unwrap_or("build failed for unspecified reasons")
             .to_owned(),
     )
+}
+
+/// The longest part of a container's termination message a failure message quotes.
+const MAX_TERMINATION_LINE: usize = 300;
+
+/// The last non-empty line of a container's termination message (what `git-init` and
+/// `creds-init` write, or the tail of a step's log under `FallbackToLogsOnError`), shortened to
+/// [`MAX_TERMINATION_LINE`] bytes.
+fn termination_line(message: &str) -> Option<String> {
+    let line = message.lines().map(str::trim).rfind(|l| !l.is_empty())?;
+    if line.len() <= MAX_TERMINATION_LINE {
+        return Some(line.to_owned());
+    }
+    let mut end = MAX_TERMINATION_LINE;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(format!("{}...", &line[..end]))
+}
+
+/// The image of a container as the user wrote it (from the pod's spec), followed by the digest
+/// the kubelet ran when it reports one: `image: "busybox:1.36", digest sha256:…`.
+fn image_text(pod: &Pod, container: &ContainerStatus) -> String {
+    let spec = pod.spec.as_ref();
+    let written = spec
+        .into_iter()
+        .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers))
+        .find(|c| c.name == container.name)
+        .and_then(|c| c.image.as_deref())
+        .filter(|image| !image.is_empty())
+        .unwrap_or(&container.image);
+    let digest = [container.image_id.as_str(), container.image.as_str()]
+        .into_iter()
+        .find_map(|id| id.find("sha256:").map(|at| &id[at..]))
+        .filter(|digest| !written.contains(digest));
+    match digest {
+        Some(digest) => format!("image: {written:?}, digest {digest}"),
+        None => format!("image: {written:?}"),
+    }
 }
 
 /// The latest timestamp the pod carries: when this status was, at the latest, observed.

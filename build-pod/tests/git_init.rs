@@ -350,3 +350,64 @@ fn bad_command_line_exits_2() {
     );
     assert!(run.stderr().contains("usage: git-init"), "{}", run.stderr());
 }
+
+/// An image with git but without `git-submodule` (distroless images often leave it out) still
+/// fetches a repository that has no submodules.
+#[test]
+fn no_submodules_needs_no_git_submodule() {
+    let f = Fixture::new();
+    let up = f.upstream();
+    // git's own helper programs, all but git-submodule.
+    let exec_path = String::from_utf8(
+        Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let helpers = f.path("git-core");
+    std::fs::create_dir(&helpers).unwrap();
+    for entry in std::fs::read_dir(exec_path.trim()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "git-submodule" {
+            std::os::unix::fs::symlink(entry.path(), helpers.join(entry.file_name())).unwrap();
+        }
+    }
+    let cwd = f.path("ws");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = f
+        .command(Path::new(env!("CARGO_BIN_EXE_git-init")))
+        .env("GIT_EXEC_PATH", &helpers)
+        .current_dir(&cwd)
+        .args(["-url", &f.url("upstream"), "-revision", "main"])
+        .output()
+        .unwrap();
+    Run { out }.succeeded_with(&up.main);
+}
+
+/// A failing git-init leaves git's reason in its termination message, where the Build's failure
+/// message can quote it.
+#[test]
+fn failure_is_the_termination_message() {
+    let f = Fixture::new();
+    f.upstream();
+    let log = f.path("termination-log");
+    std::fs::write(&log, "").unwrap();
+    let cwd = f.path("ws");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = f
+        .command(Path::new(env!("CARGO_BIN_EXE_git-init")))
+        .env(build_auth::TERMINATION_LOG_ENV, &log)
+        .current_dir(&cwd)
+        .args(["-url", &f.url("upstream"), "-revision", "no-such-branch"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let message = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        message.starts_with("git-init: cannot fetch revision \"no-such-branch\"")
+            && message.contains("no branch, tag or commit of that name"),
+        "{message}"
+    );
+}

@@ -393,7 +393,7 @@ fn non_zero_exit_in_step_two() {
             status: ConditionStatus::False,
             reason: "StepFailed",
             message: Some(
-                "build step \"build-step-build\" exited with code 2 (image: \"docker.io/example/build-step-build@sha256:0123\"); for logs run: kubectl -n ci logs {pod} -c build-step-build",
+                "build step \"build-step-build\" exited with code 2 (image: \"example/build\", digest sha256:0123); for logs run: kubectl -n ci logs {pod} -c build-step-build",
             ),
             step_states: &STEPS,
             steps_completed: &["build-step-fetch-deps", "build-step-build"],
@@ -402,13 +402,40 @@ fn non_zero_exit_in_step_two() {
     );
 }
 
+/// containerd reports an imported image by its content digest alone (`image: sha256:…`): the
+/// message still names the image as the step wrote it.
+#[test]
+fn failed_step_names_the_image_as_written() {
+    let mut init = prelude();
+    let mut build = exited(STEPS[0], 1, "Error", 6);
+    build.image = "sha256:ab07f1e5".into();
+    build.image_id = "sha256:ab07f1e5".into();
+    init.push(build);
+    check(
+        "image reported by digest",
+        Some(pod_status("Failed", init)),
+        Expect {
+            status: ConditionStatus::False,
+            reason: "StepFailed",
+            message: Some(
+                "build step \"build-step-fetch-deps\" exited with code 1 (image: \"example/fetch-deps\", digest sha256:ab07f1e5); for logs run: kubectl -n ci logs {pod} -c build-step-fetch-deps",
+            ),
+            step_states: &STEPS[..1],
+            steps_completed: &["build-step-fetch-deps"],
+            completion: Some(6),
+        },
+    );
+}
+
 #[test]
 fn source_failure_is_a_failed_step() {
-    let init = vec![
-        done(CREDS, 2),
-        exited(GIT, 1, "Error", 3),
-        waiting(CUSTOM, "PodInitializing", ""),
-    ];
+    let mut git = exited(GIT, 1, "Error", 3);
+    let terminated = git.state.as_mut().unwrap().terminated.as_mut().unwrap();
+    terminated.message = Some(
+        "git-init: cannot fetch revision \"nope\" from https://github.com/a/b.git: no branch, tag or commit of that name\n"
+            .into(),
+    );
+    let init = vec![done(CREDS, 2), git, waiting(CUSTOM, "PodInitializing", "")];
     check(
         "git-init fails",
         Some(pod_status("Failed", init)),
@@ -416,7 +443,7 @@ fn source_failure_is_a_failed_step() {
             status: ConditionStatus::False,
             reason: "StepFailed",
             message: Some(
-                "build step \"build-step-git-source-0\" exited with code 1 (image: \"docker.io/example/build-step-git-source-0@sha256:0123\"); for logs run: kubectl -n ci logs {pod} -c build-step-git-source-0",
+                "build step \"build-step-git-source-0\" exited with code 1: git-init: cannot fetch revision \"nope\" from https://github.com/a/b.git: no branch, tag or commit of that name (image: \"git-init\", digest sha256:0123); for logs run: kubectl -n ci logs {pod} -c build-step-git-source-0",
             ),
             step_states: &[],
             steps_completed: &[],
@@ -488,7 +515,7 @@ fn oom_killed() {
             status: ConditionStatus::False,
             reason: "StepOOMKilled",
             message: Some(
-                "build step \"build-step-build\" was killed for using more memory than its limit (OOMKilled; image: \"docker.io/example/build-step-build@sha256:0123\"); for logs run: kubectl -n ci logs {pod} -c build-step-build",
+                "build step \"build-step-build\" was killed for using more memory than its limit (OOMKilled; image: \"example/build\", digest sha256:0123); for logs run: kubectl -n ci logs {pod} -c build-step-build",
             ),
             step_states: &STEPS[..2],
             steps_completed: &STEPS[..2],

@@ -11,7 +11,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use build_auth::{AuthError, RunInputs, SECRET_MOUNT_BASE, SECRETS_DIR_ENV, run};
+use build_auth::{
+    AuthError, RunInputs, SECRET_MOUNT_BASE, SECRETS_DIR_ENV, run, write_termination_message,
+};
 
 const USAGE: &str = "\
 usage: creds-init [flags]
@@ -56,9 +58,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(report) => {
+            let mut message = String::new();
             for error in &report {
                 eprintln!("creds-init: error: {error}");
+                message.push_str(&format!("creds-init: {error}\n"));
             }
+            write_termination_message(&message);
             let usage = report.errors().iter().any(|error| {
                 matches!(
                     error,

@@ -389,7 +389,7 @@ pub(crate) fn pod_patch_path(name: &str) -> String {
 
 /// The path Events are created at.
 pub(crate) fn events_path() -> String {
-    format!("/apis/events.k8s.io/v1/namespaces/{NS}/events?")
+    format!("/api/v1/namespaces/{NS}/events?")
 }
 
 /// An Event POST: asserts its type, reason and that its note contains `note`.
@@ -403,8 +403,19 @@ pub(crate) fn event(
         .body(move |body| {
             assert_eq!(body["type"], type_, "{body}");
             assert_eq!(body["reason"], reason, "{body}");
-            assert_eq!(body["regarding"]["kind"], "Build", "{body}");
-            let text = body["note"].as_str().unwrap_or_default();
+            assert_eq!(body["involvedObject"]["kind"], "Build", "{body}");
+            // Legacy clients (`kubectl get events --sort-by=.lastTimestamp`) order by these.
+            for legacy in ["firstTimestamp", "lastTimestamp"] {
+                assert!(body[legacy].is_string(), "no {legacy} in {body}");
+            }
+            assert_eq!(body["count"], 1, "{body}");
+            assert_eq!(
+                body["eventTime"].as_str().map(|t| t.len() > 20),
+                Some(true),
+                "{body}"
+            );
+            assert_eq!(body["reportingComponent"], "build-controller", "{body}");
+            let text = body["message"].as_str().unwrap_or_default();
             assert!(text.contains(&note), "event note {text:?} lacks {note:?}");
         })
         .echo(201)

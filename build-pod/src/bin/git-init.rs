@@ -79,6 +79,7 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             eprintln!("git-init: error: {err}");
+            build_auth::write_termination_message(&format!("git-init: {err}"));
             ExitCode::FAILURE
         }
     }

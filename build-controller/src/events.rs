@@ -1,0 +1,177 @@
+//! Events on Builds, readable by old and new clients alike.
+//!
+//! kube's `Recorder` writes `events.k8s.io/v1` Events with only `eventTime`, so the
+//! `core/v1` view of them (what `kubectl get events` and `kubectl describe` read) has no
+//! `firstTimestamp`, `lastTimestamp` or `count`: `kubectl get events
+//! --sort-by=.lastTimestamp` then lists a Build's `Succeeded` before its `Started`. The
+//! `events.k8s.io/v1` API refuses those legacy fields ("needs to be unset"), so this recorder
+//! writes through `core/v1`, with both the legacy fields and the newer ones (`eventTime`,
+//! `action`, `reportingComponent`, `reportingInstance`). A repeat within [`REPEAT_WINDOW`]
+//! patches the first Event's `count` and `lastTimestamp` instead of creating another, as
+//! client-go's recorder does.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::{Event as K8sEvent, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType};
+use serde_json::json;
+
+/// How long after an Event the same Event (same type, action, reason and object) counts as a
+/// repeat of it: kube's and client-go's window.
+pub const REPEAT_WINDOW: SignedDuration = SignedDuration::from_mins(6);
+
+/// Publishes Events as one controller (and one replica of it).
+pub struct Recorder {
+    client: Client,
+    controller: String,
+    instance: String,
+    /// The Events published in the last [`REPEAT_WINDOW`], by what makes a repeat.
+    recent: Mutex<HashMap<Key, Published>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("controller", &self.controller)
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What makes two Events one Event seen twice.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    type_: &'static str,
+    action: String,
+    reason: String,
+    kind: Option<String>,
+    namespace: Option<String>,
+    name: Option<String>,
+    uid: Option<String>,
+}
+
+/// An Event as it was last written.
+#[derive(Clone, Debug)]
+struct Published {
+    name: String,
+    namespace: String,
+    count: i32,
+    last: Timestamp,
+}
+
+impl Recorder {
+    /// A recorder reporting as `controller` (the Events' `reportingController` and legacy
+    /// `source.component`), from replica `instance` (`reportingInstance`; the controller's name
+    /// when `None`).
+    pub fn new(client: Client, controller: String, instance: Option<String>) -> Self {
+        Recorder {
+            client,
+            instance: instance.unwrap_or_else(|| controller.clone()),
+            controller,
+            recent: Mutex::default(),
+        }
+    }
+
+    /// Publishes `event` about `regarding`, as observed at `now`: a new `core/v1` Event (with
+    /// `firstTimestamp`, `lastTimestamp`, `count` and `eventTime`), or a patch of the `count` and
+    /// `lastTimestamp` of the same Event published less than [`REPEAT_WINDOW`] ago.
+    pub async fn publish(
+        &self,
+        event: &Event,
+        regarding: &ObjectReference,
+        now: Timestamp,
+    ) -> Result<(), kube::Error> {
+        let key = Key {
+            type_: type_name(event.type_),
+            action: event.action.clone(),
+            reason: event.reason.clone(),
+            kind: regarding.kind.clone(),
+            namespace: regarding.namespace.clone(),
+            name: regarding.name.clone(),
+            uid: regarding.uid.clone(),
+        };
+        // The lock is never held across a request: Events of other Builds do not wait.
+        let repeat = {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            recent.retain(|_, published| published.last + REPEAT_WINDOW > now);
+            recent.get_mut(&key).map(|published| {
+                published.count += 1;
+                published.last = now;
+                published.clone()
+            })
+        };
+        if let Some(published) = repeat {
+            let patch = json!({
+                "count": published.count,
+                "lastTimestamp": Time(now),
+            });
+            let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &published.namespace);
+            api.patch(
+                &published.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+            return Ok(());
+        }
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        // Named by the wall clock, not `now`: one reconcile may publish two Events at one `now`.
+        let name = format!(
+            "{}.{:x}",
+            regarding.name.as_deref().unwrap_or(&self.controller),
+            Timestamp::now().as_nanosecond()
+        );
+        let object = K8sEvent {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            involved_object: regarding.clone(),
+            related: event.secondary.clone(),
+            reason: Some(event.reason.clone()),
+            message: event.note.clone(),
+            type_: Some(type_name(event.type_).to_owned()),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            count: Some(1),
+            source: Some(EventSource {
+                component: Some(self.controller.clone()),
+                host: None,
+            }),
+            event_time: Some(MicroTime(now)),
+            action: Some(event.action.clone()),
+            reporting_component: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            series: None,
+        };
+        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
+        api.create(&PostParams::default(), &object).await?;
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.insert(
+            key,
+            Published {
+                name,
+                namespace,
+                count: 1,
+                last: now,
+            },
+        );
+        Ok(())
+    }
+}
+
+fn type_name(type_: EventType) -> &'static str {
+    match type_ {
+        EventType::Normal => "Normal",
+        EventType::Warning => "Warning",
+    }
+}
