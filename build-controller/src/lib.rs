@@ -18,6 +18,7 @@ mod leader;
 mod manifests;
 mod metrics;
 mod offline;
+mod plugin;
 mod rbac;
 mod reconcile;
 mod stores;
@@ -44,6 +45,11 @@ pub use metrics::{
     Telemetry, reason_label,
 };
 pub use offline::{Checked, IMAGE_REPOSITORY, Offline, Rendered, error_lines, release_images};
+pub use plugin::{
+    CancelArgs, ClusterArgs, DEFAULT_POLL, DescribeArgs, Format, ImageArgs, Io, LogsArgs,
+    PluginCli, PluginCommand, PluginError, PluginExit, RenderArgs, RunArgs, Session, ShowArgs,
+    Style, ValidateArgs, execute, execute_offline, render_files, report, validate_files,
+};
 pub use rbac::{ApiRequest, PERMISSIONS, Permission, Scope, policy_rules};
 pub use reconcile::{
     REASON_CANCELLED, REASON_EXECUTE_FAILED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT,
