@@ -78,6 +78,7 @@ pub(crate) async fn logs(
         streamed: false,
         started: false,
         said: None,
+        failed: false,
         seen_pod: false,
         gone: false,
     };
@@ -127,6 +128,8 @@ struct Follower<'a> {
     started: bool,
     /// The last waiting message, so that each is said once.
     said: Option<String>,
+    /// Whether a container exited non-zero: none after it will start.
+    failed: bool,
     seen_pod: bool,
     gone: bool,
 }
@@ -189,6 +192,10 @@ impl Follower<'_> {
             let status = container_status(pod, &container.container);
             match phase(status) {
                 Phase::NotStarted => {
+                    // After the end, or after a failed step, nothing more will start.
+                    if last || self.failed {
+                        return Ok(());
+                    }
                     if self.cursor == 0
                         && let Some(why) = unscheduled(pod)
                     {
@@ -246,6 +253,7 @@ impl Follower<'_> {
                         };
                         io.progress(&line)?;
                     }
+                    self.failed |= exit_code != 0;
                     self.cursor += 1;
                     self.streamed = false;
                     self.started = false;
