@@ -4,7 +4,8 @@
 //! (looked up through [`Lookup`]) become the Pod that runs it. The controller ([`run`],
 //! [`reconcile`]) answers lookups from its watch caches and writes the Pod and the Build's status
 //! back to the cluster; [`Offline`] answers them from YAML files, for the `validate` and `render`
-//! subcommands and for programs that compile Builds without a cluster.
+//! subcommands and for programs that compile Builds without a cluster. The `kubectl build` plugin
+//! ([`PluginCli`], [`execute`]) follows, describes, starts and cancels Builds on a cluster.
 //!
 //! This crate holds no build logic of its own: substitution, credentials, pod layout and status
 //! mapping live in `build-template`, `build-auth` and `build-pod`.
