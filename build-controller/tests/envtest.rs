@@ -65,15 +65,7 @@ async fn seed_builds_succeed(client: &Client) {
     let ns = namespace(client, "seed").await;
     let seed = build_types::load_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/seed"));
     assert!(seed.is_ok(), "the seed loads: {:?}", seed.errors);
-    for (_, template) in seed.build_templates() {
-        create(client, &ns, template).await;
-    }
-    for (_, secret) in seed.secrets() {
-        create::<Secret>(client, &ns, secret).await;
-    }
-    for (_, account) in seed.service_accounts() {
-        create::<ServiceAccount>(client, &ns, account).await;
-    }
+    apply_templates_and_credentials(client, &ns, &seed).await;
     let builds: Vec<Build> = seed.builds().map(|(_, b)| b.clone()).collect();
     assert_eq!(builds.len(), 2, "the seed has two Builds");
     for build in &builds {
@@ -198,15 +190,7 @@ async fn a_build_waits_for_its_template(client: &Client) {
 async fn the_plugin_runs_describes_and_cancels(client: &Client) {
     let ns = namespace(client, "plugin").await;
     let seed = build_types::load_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/seed"));
-    for (_, template) in seed.build_templates() {
-        create(client, &ns, template).await;
-    }
-    for (_, secret) in seed.secrets() {
-        create::<Secret>(client, &ns, secret).await;
-    }
-    for (_, account) in seed.service_accounts() {
-        create::<ServiceAccount>(client, &ns, account).await;
-    }
+    apply_templates_and_credentials(client, &ns, &seed).await;
     let mut session = Session::new(client.clone(), &ns);
     session.poll = Duration::from_millis(200);
 
@@ -306,6 +290,19 @@ async fn kubectl_build(session: &Session, args: &[&str]) -> (PluginExit, String,
         String::from_utf8(out).unwrap(),
         String::from_utf8(err).unwrap(),
     )
+}
+
+/// Creates the seed's BuildTemplates, Secrets and ServiceAccounts in `ns`.
+async fn apply_templates_and_credentials(client: &Client, ns: &str, seed: &build_types::Loaded) {
+    for (_, template) in seed.build_templates() {
+        create(client, ns, template).await;
+    }
+    for (_, secret) in seed.secrets() {
+        create::<Secret>(client, ns, secret).await;
+    }
+    for (_, account) in seed.service_accounts() {
+        create::<ServiceAccount>(client, ns, account).await;
+    }
 }
 
 async fn install_crds(client: &Client) {

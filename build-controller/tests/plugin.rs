@@ -208,6 +208,25 @@ fn pod(build: &Build, phase: &str, states: &[Value]) -> Pod {
     pod
 }
 
+/// Every container of the seed's pod exited 0.
+fn all_done() -> [Value; 4] {
+    [
+        done(0, T0, T0),
+        done(0, T0, T1),
+        done(0, T1, T2),
+        done(0, T2, T3),
+    ]
+}
+
+/// The kubelet and the controller at the end of a successful `build`: every container done,
+/// the pod `Succeeded`, the Build's `Succeeded` condition `True`.
+fn succeed(api: &FakeApi, build: &Build) {
+    put_pod(api, &pod(build, "Succeeded", &all_done()));
+    let mut finished = build.clone();
+    finished.status = Some(mock::from(status(build, ("True", "Succeeded", ""), true)));
+    put_build(api, &finished);
+}
+
 /// The seed's world in `api`: template, ServiceAccount, Secrets.
 fn seed(api: &FakeApi) {
     api.insert("buildtemplates", img_template());
@@ -316,23 +335,7 @@ async fn logs_follow_streams_each_step_as_it_starts_and_exits_0() {
     });
     let last = build.clone();
     api.after(2, Method::GET, log_path(&pod_name), move |api| {
-        put_pod(
-            api,
-            &pod(
-                &last,
-                "Succeeded",
-                &[
-                    done(0, T0, T0),
-                    done(0, T0, T1),
-                    done(0, T1, T2),
-                    done(0, T2, T3),
-                ],
-            ),
-        );
-        put_build(
-            api,
-            &img_build(status(&last, ("True", "Succeeded", ""), true)),
-        );
+        succeed(api, &last);
     });
 
     let ran = kubectl_build(&api, &["logs", "-f", "kubeval-img"]).await;
@@ -381,23 +384,7 @@ async fn logs_follow_says_once_why_a_step_waits_for_its_image() {
     seed_logs(&api, &pod_name);
     let last = build.clone();
     api.after(3, Method::GET, pod_path(&pod_name), move |api| {
-        put_pod(
-            api,
-            &pod(
-                &last,
-                "Succeeded",
-                &[
-                    done(0, T0, T0),
-                    done(0, T0, T1),
-                    done(0, T1, T2),
-                    done(0, T2, T3),
-                ],
-            ),
-        );
-        put_build(
-            api,
-            &img_build(status(&last, ("True", "Succeeded", ""), true)),
-        );
+        succeed(api, &last);
     });
     let ran = kubectl_build(&api, &["logs", "-f", "kubeval-img"]).await;
     assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
@@ -424,23 +411,7 @@ async fn logs_follow_waits_for_the_pod_and_says_why() {
     seed_logs(&api, &pod_name);
     api.after(3, Method::GET, build_path("kubeval-img"), move |api| {
         seed(api);
-        put_pod(
-            api,
-            &pod(
-                &build,
-                "Succeeded",
-                &[
-                    done(0, T0, T0),
-                    done(0, T0, T1),
-                    done(0, T1, T2),
-                    done(0, T2, T3),
-                ],
-            ),
-        );
-        put_build(
-            api,
-            &img_build(status(&build, ("True", "Succeeded", ""), true)),
-        );
+        succeed(api, &build);
     });
     let ran = kubectl_build(&api, &["logs", "-f", "kubeval-img"]).await;
     assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
@@ -584,19 +555,7 @@ async fn logs_pass_step_tail_since_and_timestamps_to_the_api_server() {
     let pod_name = build_pod::pod_name(&build);
     let build = img_build(status(&build, ("True", "Succeeded", ""), true));
     put_build(&api, &build);
-    put_pod(
-        &api,
-        &pod(
-            &build,
-            "Succeeded",
-            &[
-                done(0, T0, T0),
-                done(0, T0, T1),
-                done(0, T1, T2),
-                done(0, T2, T3),
-            ],
-        ),
-    );
+    put_pod(&api, &pod(&build, "Succeeded", &all_done()));
     seed_logs(&api, &pod_name);
     let ran = kubectl_build(
         &api,
@@ -829,24 +788,8 @@ async fn run_follows_the_build_it_created() {
                 api.get("build.knative.dev", "builds", NS, &names[0])
                     .unwrap(),
             );
-            let pod_name = build_pod::pod_name(&stored);
-            put_pod(
-                api,
-                &pod(
-                    &stored,
-                    "Succeeded",
-                    &[
-                        done(0, T0, T0),
-                        done(0, T0, T1),
-                        done(0, T1, T2),
-                        done(0, T2, T3),
-                    ],
-                ),
-            );
-            seed_logs(api, &pod_name);
-            let mut finished = stored.clone();
-            finished.status = Some(mock::from(status(&stored, ("True", "Succeeded", ""), true)));
-            put_build(api, &finished);
+            seed_logs(api, &build_pod::pod_name(&stored));
+            succeed(api, &stored);
         },
     );
     let ran = kubectl_build(&api, RUN_IMG).await;
