@@ -59,7 +59,7 @@ pub struct PluginCli {
 #[derive(Subcommand, Clone, Debug)]
 pub enum PluginCommand {
     /// Show the logs of every step of a Build, in the order the steps run, each line prefixed
-    /// [step]. With -f, wait for the pod, stream each step as it starts, say why a step waits,
+    /// `[step]`. With -f, wait for the pod, stream each step as it starts, say why a step waits,
     /// and exit when the Build finishes: 0 succeeded, 1 failed.
     #[command(after_help = EXIT_CODES)]
     Logs(LogsArgs),
@@ -69,8 +69,8 @@ pub enum PluginCommand {
     Describe(DescribeArgs),
     /// Create a Build (from a file, or from a template and flags) and follow it like logs -f.
     ///
-    /// Example: kubectl build run --template img --arg IMAGE=garethr/kubeval
-    /// --git https://github.com/garethr/kubeval.git@master --service-account build-bot
+    /// Example: `kubectl build run --template img --arg IMAGE=garethr/kubeval
+    /// --git https://github.com/garethr/kubeval.git@master --service-account build-bot`
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
     /// Cancel a Build (spec.status: BuildCancelled) and wait until it reports it.
