@@ -4,7 +4,8 @@
 //! (looked up through [`Lookup`]) become the Pod that runs it. The controller ([`run`],
 //! [`reconcile`]) answers lookups from its watch caches and writes the Pod and the Build's status
 //! back to the cluster; [`Offline`] answers them from YAML files, for the `validate` and `render`
-//! subcommands and for programs that compile Builds without a cluster.
+//! subcommands and for programs that compile Builds without a cluster. The `kubectl build` plugin
+//! ([`PluginCli`], [`execute`]) follows, describes, starts and cancels Builds on a cluster.
 //!
 //! This crate holds no build logic of its own: substitution, credentials, pod layout and status
 //! mapping live in `build-template`, `build-auth` and `build-pod`.
@@ -19,6 +20,7 @@ mod leader;
 mod manifests;
 mod metrics;
 mod offline;
+mod plugin;
 mod rbac;
 mod reconcile;
 mod stores;
@@ -46,6 +48,11 @@ pub use metrics::{
     Telemetry, reason_label,
 };
 pub use offline::{Checked, IMAGE_REPOSITORY, Offline, Rendered, error_lines, release_images};
+pub use plugin::{
+    CancelArgs, ClusterArgs, DEFAULT_POLL, DescribeArgs, Format, ImageArgs, Io, LogsArgs,
+    PluginCli, PluginCommand, PluginError, PluginExit, RenderArgs, RunArgs, Session, ShowArgs,
+    Style, ValidateArgs, execute, execute_offline, render_files, report, validate_files,
+};
 pub use rbac::{ApiRequest, PERMISSIONS, Permission, Scope, policy_rules};
 pub use reconcile::{
     REASON_CANCELLED, REASON_EXECUTE_FAILED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT,

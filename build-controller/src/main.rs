@@ -5,17 +5,15 @@
 //! - `run`: reconcile Builds on a cluster, serving `/healthz`, `/readyz` and `/metrics` on
 //!   `--metrics-address`; with `--leader-election`, only while holding the leader Lease.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use build_controller::{
-    Config, Endpoints, Health, LeaderElector, Leadership, Leading, LeaseSettings, Offline,
-    Telemetry, release_images,
+    Config, Endpoints, Health, ImageArgs, Io, LeaderElector, Leadership, Leading, LeaseSettings,
+    PluginError, PluginExit, RenderArgs, Style, Telemetry, ValidateArgs,
 };
-use build_pod::Images;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::FutureExt;
 
@@ -31,65 +29,12 @@ enum Command {
     /// Check Builds, BuildTemplates, ClusterBuildTemplates, ServiceAccounts and Secrets in YAML
     /// files or directories, without a cluster. Prints one line per object; exits 1 on any
     /// problem.
-    Validate {
-        /// YAML files, or directories searched for .yaml and .yml files.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        #[command(flatten)]
-        images: ImageArgs,
-    },
+    Validate(ValidateArgs),
     /// Print the Pod each Build in the files would get, exactly as the controller would create
     /// it. Exits 1 when a Build cannot be compiled.
-    Render {
-        /// YAML files, or directories searched for .yaml and .yml files.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// Render only the Build of this name.
-        #[arg(long)]
-        build: Option<String>,
-        /// The output format.
-        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
-        output: Format,
-        #[command(flatten)]
-        images: ImageArgs,
-    },
+    Render(RenderArgs),
     /// Reconcile Builds on the cluster named by KUBECONFIG (or the in-cluster config).
     Run(RunArgs),
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Yaml,
-    Json,
-}
-
-/// The images of the helper containers.
-#[derive(Args)]
-struct ImageArgs {
-    /// The credential initializer image (build-auth's creds-init).
-    #[arg(long, env = "BUILD_CREDS_INIT_IMAGE")]
-    creds_init_image: Option<String>,
-    /// The git source image (build-pod's git-init).
-    #[arg(long, env = "BUILD_GIT_INIT_IMAGE")]
-    git_init_image: Option<String>,
-    /// The GCS source fetcher image.
-    #[arg(long, env = "BUILD_GCS_FETCHER_IMAGE")]
-    gcs_fetcher_image: Option<String>,
-    /// The no-op image of the pod's one regular container.
-    #[arg(long, env = "BUILD_NOP_IMAGE")]
-    nop_image: Option<String>,
-}
-
-impl ImageArgs {
-    fn images(self) -> Images {
-        let release = release_images();
-        Images {
-            creds_init: self.creds_init_image.unwrap_or(release.creds_init),
-            git_init: self.git_init_image.unwrap_or(release.git_init),
-            gcs_fetcher: self.gcs_fetcher_image.unwrap_or(release.gcs_fetcher),
-            nop: self.nop_image.unwrap_or(release.nop),
-        }
-    }
 }
 
 #[derive(Args)]
@@ -141,13 +86,8 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate { paths, images } => validate(&paths, &images.images()),
-        Command::Render {
-            paths,
-            build,
-            output,
-            images,
-        } => render(&paths, build.as_deref(), output, &images.images()),
+        Command::Validate(args) => offline(|io| build_controller::validate_files(&args, io)),
+        Command::Render(args) => offline(|io| build_controller::render_files(&args, io)),
         Command::Run(args) => run(args),
     };
     match result {
@@ -159,123 +99,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints the load's errors and warnings; returns whether it had errors.
-fn report_load(offline: &Offline) -> bool {
-    let loaded = offline.loaded();
-    for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
-    }
-    for error in &loaded.errors {
-        eprintln!("error: {error}");
-    }
-    !loaded.errors.is_empty()
-}
-
-fn validate(paths: &[PathBuf], images: &Images) -> anyhow::Result<ExitCode> {
-    let offline = Offline::load(paths);
-    let mut failed = report_load(&offline);
-    let mut stdout = std::io::stdout().lock();
-    for checked in offline.validate(images) {
-        let subject = format!("{}: {} {}", checked.origin, checked.kind, checked.name);
-        if checked.is_ok() {
-            writeln!(stdout, "{subject}: ok")?;
-        }
-        for problem in &checked.problems {
-            writeln!(stdout, "{subject}: {problem}")?;
-        }
-        for warning in &checked.warnings {
-            writeln!(stdout, "{subject}: warning: {warning}")?;
-        }
-        failed |= !checked.is_ok();
-    }
-    if offline.loaded().objects.is_empty() && !failed {
-        eprintln!("error: no objects found in {}", display_paths(paths));
-        failed = true;
-    }
-    Ok(exit(failed))
-}
-
-fn render(
-    paths: &[PathBuf],
-    only: Option<&str>,
-    format: Format,
-    images: &Images,
+/// Runs an offline command on stdout and stderr; its exit code.
+fn offline(
+    command: impl FnOnce(&mut Io<'_>) -> Result<PluginExit, PluginError>,
 ) -> anyhow::Result<ExitCode> {
-    let offline = Offline::load(paths);
-    let mut failed = report_load(&offline);
-    let rendered = offline.render(images, only);
-    if rendered.is_empty() {
-        match only {
-            Some(name) => eprintln!("error: no Build named {name:?} in {}", display_paths(paths)),
-            None => eprintln!("error: no Build in {}", display_paths(paths)),
-        }
-        return Ok(ExitCode::FAILURE);
-    }
-    let mut pods = Vec::new();
-    for one in &rendered {
-        match &one.result {
-            Ok(composed) => {
-                for warning in &composed.warnings {
-                    eprintln!(
-                        "{}: Build {}: warning: {warning}",
-                        one.origin,
-                        name(one.build)
-                    );
-                }
-                pods.push(&composed.pod);
-            }
-            Err(error) => {
-                failed = true;
-                for line in build_controller::error_lines(error) {
-                    eprintln!("{}: Build {}: {line}", one.origin, name(one.build));
-                }
-            }
-        }
-    }
-    let mut stdout = std::io::stdout().lock();
-    match format {
-        Format::Yaml => {
-            for (i, pod) in pods.iter().enumerate() {
-                if i > 0 {
-                    writeln!(stdout, "---")?;
-                }
-                write!(stdout, "{}", serde_yaml_ng::to_string(pod)?)?;
-            }
-        }
-        Format::Json => {
-            let text = if pods.len() == 1 {
-                serde_json::to_string_pretty(pods[0])?
-            } else {
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "apiVersion": "v1",
-                    "kind": "List",
-                    "items": pods,
-                }))?
-            };
-            writeln!(stdout, "{text}")?;
-        }
-    }
-    Ok(exit(failed))
-}
-
-fn name(build: &build_types::Build) -> &str {
-    build.metadata.name.as_deref().unwrap_or("<unnamed>")
-}
-
-fn display_paths(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn exit(failed: bool) -> ExitCode {
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let mut io = Io {
+        out: &mut out,
+        err: &mut err,
+        style: Style::default(),
+    };
+    Ok(ExitCode::from(command(&mut io)?.code()))
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

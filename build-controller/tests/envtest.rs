@@ -1,6 +1,7 @@
 //! The controller against a real kube-apiserver (envtest): CRDs installed, the seed applied,
 //! pods created by the controller, pod statuses written the way a kubelet would, Builds
-//! reaching their end. Skipped, with a one-line message, when `KUBEBUILDER_ASSETS` is unset.
+//! reaching their end; and `kubectl build` run, describe and cancel. Skipped, with a one-line
+//! message, when `KUBEBUILDER_ASSETS` is unset.
 //!
 //! One control plane serves every scenario (each in its own namespace); starting one takes
 //! several seconds.
@@ -11,7 +12,7 @@ mod envtest;
 use std::future::Future;
 use std::time::Duration;
 
-use build_controller::Config;
+use build_controller::{Config, Io, PluginCli, PluginExit, Session, Style, execute, report};
 use build_pod::Images;
 use build_types::{Build, BuildTemplate, ConditionStatus};
 use envtest::ControlPlane;
@@ -51,6 +52,7 @@ async fn control_plane_scenarios() {
     a_failing_step_fails_the_build(&client).await;
     a_build_past_its_timeout_is_stopped(&client).await;
     a_build_waits_for_its_template(&client).await;
+    the_plugin_runs_describes_and_cancels(&client).await;
 
     let _ = stop.send(());
     tokio::time::timeout(WAIT, controller)
@@ -67,15 +69,7 @@ async fn seed_builds_succeed(client: &Client) {
     let ns = namespace(client, "seed").await;
     let seed = build_types::load_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/seed"));
     assert!(seed.is_ok(), "the seed loads: {:?}", seed.errors);
-    for (_, template) in seed.build_templates() {
-        create(client, &ns, template).await;
-    }
-    for (_, secret) in seed.secrets() {
-        create::<Secret>(client, &ns, secret).await;
-    }
-    for (_, account) in seed.service_accounts() {
-        create::<ServiceAccount>(client, &ns, account).await;
-    }
+    apply_templates_and_credentials(client, &ns, &seed).await;
     let builds: Vec<Build> = seed.builds().map(|(_, b)| b.clone()).collect();
     assert_eq!(builds.len(), 2, "the seed has two Builds");
     for build in &builds {
@@ -280,6 +274,126 @@ async fn a_build_waits_for_its_template(client: &Client) {
     .unwrap();
     create(client, &ns, &template).await;
     wait_for_pod(client, &ns, "early").await;
+}
+
+/// `kubectl build run --detach`, `describe` and `cancel` against the real API server, with the
+/// seed's img template, ServiceAccount and Secret.
+async fn the_plugin_runs_describes_and_cancels(client: &Client) {
+    let ns = namespace(client, "plugin").await;
+    let seed = build_types::load_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/seed"));
+    apply_templates_and_credentials(client, &ns, &seed).await;
+    let mut session = Session::new(client.clone(), &ns);
+    session.poll = Duration::from_millis(200);
+
+    let (exit, out, err) = kubectl_build(
+        &session,
+        &[
+            "run",
+            "--template",
+            "img",
+            "--arg",
+            "IMAGE=garethr/kubeval",
+            "--git",
+            "https://github.com/garethr/kubeval.git@master",
+            "--service-account",
+            "build-bot",
+            "--timeout",
+            "20m",
+            "--detach",
+        ],
+    )
+    .await;
+    println!("kubectl build run --detach:\n{out}{err}");
+    assert_eq!(exit, PluginExit::Succeeded, "{err}");
+    let name = out
+        .trim()
+        .strip_prefix("build.build.knative.dev/")
+        .and_then(|rest| rest.strip_suffix(" created"))
+        .unwrap_or_else(|| panic!("run prints the generated name: {out}"))
+        .to_owned();
+    assert!(name.starts_with("img-"), "{name}");
+    let pod = wait_for_pod(client, &ns, &name).await;
+    kubelet_runs(client, &pod).await;
+
+    let (exit, out, err) = kubectl_build(&session, &["describe", &name]).await;
+    println!("kubectl build describe:\n{out}{err}");
+    assert_eq!(exit, PluginExit::Succeeded, "{err}");
+    for expected in [
+        "Service Account:  build-bot",
+        "Secret docker-hub (kubernetes.io/basic-auth): basic-docker https://index.docker.io/v1/",
+        "git https://github.com/garethr/kubeval.git @ master",
+        "IMAGE = garethr/kubeval",
+        "git-source-0",
+        "Running",
+    ] {
+        assert!(
+            out.contains(expected),
+            "describe lacks {expected:?}:\n{out}"
+        );
+    }
+    for value in ["<your username>", "<your password>"] {
+        assert!(
+            !out.contains(value) && !err.contains(value),
+            "a Secret value was printed"
+        );
+    }
+
+    let (exit, out, err) = kubectl_build(&session, &["cancel", &name]).await;
+    println!("kubectl build cancel:\n{out}{err}");
+    assert_eq!(exit, PluginExit::Succeeded, "{err}");
+    let builds: Api<Build> = Api::namespaced(client.clone(), &ns);
+    let condition = builds
+        .get(&name)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .succeeded()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        condition.reason.as_deref(),
+        Some("BuildCancelled"),
+        "{condition:?}"
+    );
+}
+
+/// Runs `kubectl build ARGS…` in `session`, colour and progress off.
+async fn kubectl_build(session: &Session, args: &[&str]) -> (PluginExit, String, String) {
+    use clap::Parser as _;
+    let cli =
+        PluginCli::try_parse_from(std::iter::once("kubectl-build").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut io = Io {
+        out: &mut out,
+        err: &mut err,
+        style: Style::default(),
+    };
+    let exit = tokio::time::timeout(WAIT, async {
+        let result = execute(&cli.command, session, &mut io).await;
+        report(result, &mut io)
+    })
+    .await
+    .unwrap_or_else(|_| panic!("kubectl build {args:?} did not finish within {WAIT:?}"));
+    (
+        exit,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+/// Creates the seed's BuildTemplates, Secrets and ServiceAccounts in `ns`.
+async fn apply_templates_and_credentials(client: &Client, ns: &str, seed: &build_types::Loaded) {
+    for (_, template) in seed.build_templates() {
+        create(client, ns, template).await;
+    }
+    for (_, secret) in seed.secrets() {
+        create::<Secret>(client, ns, secret).await;
+    }
+    for (_, account) in seed.service_accounts() {
+        create::<ServiceAccount>(client, ns, account).await;
+    }
 }
 
 async fn install_crds(client: &Client) {

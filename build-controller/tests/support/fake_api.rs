@@ -1,9 +1,13 @@
 //! An in-memory stand-in for a kube-apiserver, served to `kube::Client`s through
-//! `tower_test` mock pairs: it keeps objects by resource, answers get, list, create, replace
-//! (PUT, with resourceVersion-based optimistic concurrency) and patch the way the API server
-//! does (201 on create, 409 `AlreadyExists`, 409 `Conflict` on a stale resourceVersion, 404
-//! `NotFound` as a `Status`), parks watches (they never send an event), and records every
-//! request with the status it got.
+//! `tower_test` mock pairs: it keeps objects by resource, answers get, list, create (with
+//! `generateName`), replace (PUT, with resourceVersion-based optimistic concurrency) and patch
+//! the way the API server does (201 on create, 409 `AlreadyExists`, 409 `Conflict` on a stale
+//! resourceVersion, 404 `NotFound` as a `Status`), serves pod logs (`pods/log`, plain text; 400
+//! `BadRequest` for a container that has not started), parks watches (they never send an
+//! event), and records every request with the status it got.
+//!
+//! [`FakeApi::after`] scripts the world's changes: after the n-th request of a kind, a function
+//! changes the stored objects (a kubelet finishing a step, a controller writing a status).
 //!
 //! Several clients may share one server state (two controller replicas on one cluster). Each
 //! test binary uses a subset of it.
@@ -45,13 +49,26 @@ pub(crate) enum Link {
     Down,
 }
 
+type Action = Box<dyn FnOnce(&FakeApi) + Send>;
+
+/// A scripted change: after `remaining` more requests `method path`, `action` runs.
+struct Trigger {
+    method: Method,
+    path: String,
+    remaining: usize,
+    action: Option<Action>,
+}
+
 #[derive(Default)]
 struct State {
     /// (group, resource) → (namespace, name) → object.
     objects: BTreeMap<(String, String), BTreeMap<(String, String), Value>>,
+    /// (namespace, pod, container) → the container's log.
+    logs: BTreeMap<(String, String, String), String>,
     next_version: u64,
     recorded: Vec<Recorded>,
     links: BTreeMap<&'static str, Link>,
+    triggers: Vec<Trigger>,
 }
 
 /// The shared server state. Cheap to clone.
@@ -95,6 +112,63 @@ impl FakeApi {
             .cloned()
     }
 
+    /// Sets the log of `container` in pod `namespace/pod` (the container has started).
+    pub(crate) fn set_log(&self, namespace: &str, pod: &str, container: &str, text: &str) {
+        self.lock().logs.insert(
+            (namespace.to_owned(), pod.to_owned(), container.to_owned()),
+            text.to_owned(),
+        );
+    }
+
+    /// Runs `action` once the server has answered the `count`-th request `method path` (the
+    /// path without its query) from now on.
+    pub(crate) fn after(
+        &self,
+        count: usize,
+        method: Method,
+        path: impl Into<String>,
+        action: impl FnOnce(&FakeApi) + Send + 'static,
+    ) {
+        self.lock().triggers.push(Trigger {
+            method,
+            path: path.into(),
+            remaining: count,
+            action: Some(Box::new(action)),
+        });
+    }
+
+    /// The actions due after a request `method path`.
+    fn due(&self, method: &Method, path: &str) -> Vec<Action> {
+        let mut state = self.lock();
+        let mut due = Vec::new();
+        for trigger in &mut state.triggers {
+            if trigger.method == method && trigger.path == path && trigger.remaining > 0 {
+                trigger.remaining -= 1;
+                if trigger.remaining == 0
+                    && let Some(action) = trigger.action.take()
+                {
+                    due.push(action);
+                }
+            }
+        }
+        due
+    }
+
+    /// The names of the stored objects of a resource in a namespace.
+    pub(crate) fn names(&self, group: &str, resource: &str, namespace: &str) -> Vec<String> {
+        self.lock()
+            .objects
+            .get(&(group.to_owned(), resource.to_owned()))
+            .map(|objects| {
+                objects
+                    .keys()
+                    .filter(|(ns, _)| ns == namespace)
+                    .map(|(_, name)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Every request so far.
     pub(crate) fn recorded(&self) -> Vec<Recorded> {
         self.lock().recorded.clone()
@@ -117,12 +191,22 @@ impl FakeApi {
                 let (status, response) = api.answer(name, &method, &uri, &body);
                 api.lock().recorded.push(Recorded {
                     client: name,
-                    method,
-                    uri,
+                    method: method.clone(),
+                    uri: uri.clone(),
                     body,
                     status,
                 });
+                for action in api.due(&method, uri.path()) {
+                    action(&api);
+                }
                 match (status, response) {
+                    (Some(status), Value::String(text)) => send.send_response(
+                        Response::builder()
+                            .status(status)
+                            .header("content-type", "text/plain")
+                            .body(Body::from(text.into_bytes()))
+                            .unwrap(),
+                    ),
                     (Some(status), response) => send.send_response(
                         Response::builder()
                             .status(status)
@@ -176,6 +260,42 @@ impl FakeApi {
         } else {
             format!("{resource}.{}", request.group)
         };
+        if resource == "pods" && subresource.as_deref() == Some("log") {
+            let pod = request.name.clone().unwrap_or_default();
+            let container = query_value(uri, "container").unwrap_or_default();
+            let exists = state
+                .objects
+                .get(&key)
+                .is_some_and(|pods| pods.contains_key(&(namespace.clone(), pod.clone())));
+            if !exists {
+                return (
+                    Some(404),
+                    status(
+                        404,
+                        "NotFound",
+                        "pods",
+                        &pod,
+                        &format!("pods {pod:?} not found"),
+                    ),
+                );
+            }
+            return match state.logs.get(&(namespace, pod.clone(), container.clone())) {
+                Some(text) => (Some(200), Value::String(text.clone())),
+                None => (
+                    Some(400),
+                    status(
+                        400,
+                        "BadRequest",
+                        "",
+                        "",
+                        &format!(
+                            "container {container:?} in pod {pod:?} is waiting to start: PodInitializing"
+                        ),
+                    ),
+                ),
+            };
+        }
+        let upcoming_version = state.next_version + 1;
         let objects = state.objects.entry(key).or_default();
         let not_found = |name: &str| {
             status(
@@ -210,10 +330,24 @@ impl FakeApi {
             }
             "create" => {
                 let mut object = body.clone();
-                let name = object["metadata"]["name"]
+                let mut name = object["metadata"]["name"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
+                if name.is_empty()
+                    && let Some(prefix) = object["metadata"]["generateName"].as_str()
+                {
+                    // Five characters, as the API server's, but derived from the version.
+                    let alphabet = b"bcdfghjklmnpqrstvwxz2456789";
+                    let mut n = upcoming_version;
+                    let mut suffix = String::new();
+                    for _ in 0..5 {
+                        suffix.push(char::from(alphabet[(n % 27) as usize]));
+                        n = n / 27 + 7;
+                    }
+                    name = format!("{prefix}{suffix}");
+                    object["metadata"]["name"] = json!(name);
+                }
                 if objects.contains_key(&(namespace.clone(), name.clone())) {
                     return (
                         Some(409),
@@ -326,6 +460,14 @@ fn merge(target: &mut Value, patch: &Value, subresource: Option<&str>) {
         }
         (target, patch) => *target = patch.clone(),
     }
+}
+
+/// The value of `key` in the URI's query, percent-decoding left aside (test values need none).
+fn query_value(uri: &Uri, key: &str) -> Option<String> {
+    uri.query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        .map(str::to_owned)
 }
 
 fn group_of(object: &Value) -> String {

@@ -1,0 +1,157 @@
+//! `kubectl build`, the kubectl plugin: follow, describe, start and cancel Builds on a cluster,
+//! and the offline `validate` and `render`.
+//!
+//! The binary `kubectl-build` only parses [`PluginCli`], connects ([`Session::connect`]) and
+//! calls [`execute`]; everything else lives here so that tests drive it with a mocked client
+//! and in-memory output ([`Io`]). It reads Builds, pods, templates, ServiceAccounts, Secrets'
+//! names, types and annotations (never their values) and Events; it writes only `create` of a
+//! Build (`run`) and the `spec.status` of one (`cancel`).
+
+mod cancel;
+mod describe;
+mod error;
+mod io;
+mod logs;
+mod offline;
+mod run;
+mod session;
+mod steps;
+
+use clap::{Parser, Subcommand};
+
+pub use cancel::CancelArgs;
+pub use describe::DescribeArgs;
+pub use error::PluginError;
+pub use io::{Io, Style};
+pub use logs::{LogsArgs, ShowArgs};
+pub use offline::{Format, ImageArgs, RenderArgs, ValidateArgs, render_files, validate_files};
+pub use run::RunArgs;
+pub use session::{ClusterArgs, DEFAULT_POLL, Session};
+
+/// The exit codes, as `--help` shows them.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the command succeeded; for logs -f, run and cancel: the Build succeeded (or was cancelled)
+  1  the Build failed (the last line names the failed step, the reason and the message);
+     validate and render: a problem was found
+  2  usage error, the Build cannot be found or read, or the cluster cannot be reached";
+
+/// Follow, describe, start and cancel Knative Builds (build.knative.dev/v1alpha1).
+///
+/// kubeconfig, context and namespace are taken as kubectl takes them: --kubeconfig or
+/// KUBECONFIG, --context or the current context, -n or the context's namespace.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "kubectl-build", bin_name = "kubectl build", version, after_help = EXIT_CODES)]
+pub struct PluginCli {
+    /// Where the cluster is.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Never colour the output (colour is also off when stdout is not a terminal or NO_COLOR
+    /// is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: PluginCommand,
+}
+
+/// The subcommands of `kubectl build`.
+#[derive(Subcommand, Clone, Debug)]
+pub enum PluginCommand {
+    /// Show the logs of every step of a Build, in the order the steps run, each line prefixed
+    /// `[step]`. With -f, wait for the pod, stream each step as it starts, say why a step waits,
+    /// and exit when the Build finishes: 0 succeeded, 1 failed.
+    #[command(after_help = EXIT_CODES)]
+    Logs(LogsArgs),
+    /// Show a Build: status, times, pod, ServiceAccount and the credentials it brings (names,
+    /// types, URLs; never values), sources, template and arguments, steps and recent Events.
+    #[command(after_help = EXIT_CODES)]
+    Describe(DescribeArgs),
+    /// Create a Build (from a file, or from a template and flags) and follow it like logs -f.
+    ///
+    /// Example: `kubectl build run --template img --arg IMAGE=garethr/kubeval
+    /// --git https://github.com/garethr/kubeval.git@master --service-account build-bot`
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Cancel a Build (spec.status: BuildCancelled) and wait until it reports it.
+    #[command(after_help = EXIT_CODES)]
+    Cancel(CancelArgs),
+    /// Check Builds, BuildTemplates, ClusterBuildTemplates, ServiceAccounts and Secrets in YAML
+    /// files or directories, without a cluster. Prints one line per object; exits 1 on any
+    /// problem.
+    Validate(ValidateArgs),
+    /// Print the Pod each Build in the files would get, exactly as the controller would create
+    /// it, without a cluster. Exits 1 when a Build cannot be compiled.
+    Render(RenderArgs),
+}
+
+/// How a plugin command ended, as its exit code says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PluginExit {
+    /// 0: done; the Build succeeded, or was cancelled.
+    Succeeded,
+    /// 1: the Build failed (or `validate`/`render` found a problem).
+    Failed,
+    /// 2: a usage or access error; the Build cannot be found or read.
+    Error,
+}
+
+impl PluginExit {
+    /// The process exit code: 0, 1 or 2.
+    pub fn code(self) -> u8 {
+        match self {
+            PluginExit::Succeeded => 0,
+            PluginExit::Failed => 1,
+            PluginExit::Error => 2,
+        }
+    }
+}
+
+/// Runs one command against the session's cluster (`validate` and `render` ignore it).
+///
+/// # Errors
+///
+/// A [`PluginError`] when the command could not do its work (exit code 2): the Build is not
+/// found, the API server refuses, a flag is wrong. A failed Build is not an error but
+/// [`PluginExit::Failed`].
+pub async fn execute(
+    command: &PluginCommand,
+    session: &Session,
+    io: &mut Io<'_>,
+) -> Result<PluginExit, PluginError> {
+    if let Some(result) = execute_offline(command, io) {
+        return result;
+    }
+    match command {
+        PluginCommand::Logs(args) => logs::logs(session, args, io).await,
+        PluginCommand::Describe(args) => describe::describe(session, args, io).await,
+        PluginCommand::Run(args) => run::run(session, args, io).await,
+        PluginCommand::Cancel(args) => cancel::cancel(session, args, io).await,
+        PluginCommand::Validate(_) | PluginCommand::Render(_) => {
+            unreachable!("execute_offline runs the offline commands")
+        }
+    }
+}
+
+/// Runs `validate` or `render`, which need no cluster; `None` for the other commands.
+pub fn execute_offline(
+    command: &PluginCommand,
+    io: &mut Io<'_>,
+) -> Option<Result<PluginExit, PluginError>> {
+    match command {
+        PluginCommand::Validate(args) => Some(validate_files(args, io)),
+        PluginCommand::Render(args) => Some(render_files(args, io)),
+        _ => None,
+    }
+}
+
+/// The exit of `result`, writing its error (if any) to `io.err` as `error: …`.
+pub fn report(result: Result<PluginExit, PluginError>, io: &mut Io<'_>) -> PluginExit {
+    match result {
+        Ok(exit) => exit,
+        Err(error) => {
+            let _ = writeln!(io.err, "error: {error}");
+            PluginExit::Error
+        }
+    }
+}
