@@ -27,10 +27,9 @@ pub(crate) const ROOTS: &[(&str, &str)] = &[
     ("git", "git, with git-remote-https (libcurl)"),
     ("openssh-client", "ssh, for git over SSH"),
     ("ca-certificates", "the CA bundle for https"),
-    (
-        "dash",
-        "/bin/sh, for git's shell scripts such as git-submodule",
-    ),
+    ("dash", "/bin/sh, for git's shell scripts (git-submodule)"),
+    ("sed", "for git-submodule and git-sh-setup"),
+    ("coreutils", "basename and uname, for git-submodule"),
 ];
 
 /// Dependencies left out of the closure, and why: none of them is needed to fetch and check

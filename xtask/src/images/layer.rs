@@ -138,9 +138,12 @@ impl Layer {
     }
 
     /// The layer as an uncompressed tar stream: entries in path order (parents first), mtime
-    /// 0, numeric owners only, no user or group names.
+    /// 0, numeric owners only, no user or group names. A file identical (contents, mode and
+    /// owner) to one before it becomes a hard link to that one: Debian's git ships the same
+    /// binaries under several names.
     pub(crate) fn to_tar(&self) -> anyhow::Result<Vec<u8>> {
         let mut builder = tar::Builder::new(Vec::new());
+        let mut first_copies: BTreeMap<(&[u8], u32, u64, u64), &str> = BTreeMap::new();
         for (path, entry) in &self.entries {
             let mut header = Header::new_gnu();
             header.set_mode(entry.mode);
@@ -152,6 +155,24 @@ impl Layer {
                     header.set_entry_type(EntryType::Directory);
                     header.set_size(0);
                     builder.append_data(&mut header, format!("{path}/"), std::io::empty())
+                }
+                Node::File(data) if !data.is_empty() => {
+                    let key = (
+                        data.as_slice(),
+                        entry.mode,
+                        entry.owner.uid,
+                        entry.owner.gid,
+                    );
+                    if let Some(first) = first_copies.get(&key) {
+                        header.set_entry_type(EntryType::Link);
+                        header.set_size(0);
+                        builder.append_link(&mut header, path, first)
+                    } else {
+                        first_copies.insert(key, path);
+                        header.set_entry_type(EntryType::Regular);
+                        header.set_size(data.len() as u64);
+                        builder.append_data(&mut header, path, data.as_slice())
+                    }
                 }
                 Node::File(data) => {
                     header.set_entry_type(EntryType::Regular);
@@ -273,6 +294,30 @@ mod tests {
             .map(|(path, kind, mode, uid)| (path.to_string(), *kind, *mode, *uid, 0))
             .collect();
         assert_eq!(listing, expected);
+    }
+
+    #[test]
+    fn identical_files_become_hard_links_to_the_first() {
+        let mut layer = Layer::default();
+        layer.file("usr/lib/git-core/git", 0o755, "elf");
+        layer.file("usr/bin/git", 0o755, "elf");
+        layer.file("usr/bin/other", 0o644, "elf");
+        let tar = layer.to_tar().unwrap();
+        let links: Vec<_> = tar::Archive::new(tar.as_slice())
+            .entries()
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|entry| entry.header().entry_type() == EntryType::Link)
+            .map(|entry| {
+                let path = entry.path().unwrap().to_string_lossy().into_owned();
+                let target = entry.link_name().unwrap().unwrap();
+                (path, target.to_string_lossy().into_owned())
+            })
+            .collect();
+        assert_eq!(
+            links,
+            [("usr/lib/git-core/git".to_owned(), "usr/bin/git".to_owned())]
+        );
     }
 
     #[test]
