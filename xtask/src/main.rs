@@ -5,6 +5,8 @@
 //! - `cargo xtask manifests` writes the release manifests to `config/release.yaml`
 //!   (`--check` likewise).
 //! - `cargo xtask test` runs every check (the README's test command).
+//! - `cargo xtask images` builds the release's images as OCI archives in `target/images/`,
+//!   without a registry or a container daemon.
 //! - `cargo xtask bench-controller` measures the controller on a real API server.
 //!
 //! The contents come from the library crates (`build_types::crd_files`,
@@ -18,6 +20,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod bench_controller;
 mod crds;
+mod images;
 mod manifests;
 mod test;
 
@@ -42,6 +45,9 @@ enum Command {
     /// Measure the controller against the cluster KUBECONFIG names: N Builds to pods and
     /// statuses, against a baseline of N plain pod creates.
     BenchController(bench_controller::BenchArgs),
+    /// Build the images (controller, creds-init, git-init, nop) as OCI image archives in
+    /// target/images/, offline and reproducibly, and print each one's digest.
+    Images(images::ImagesArgs),
 }
 
 /// The options every generating subcommand takes.
@@ -72,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manifests(CheckArgs { check: true }) => manifests::check(&root),
         Command::Test => test::run(&root),
         Command::BenchController(args) => bench_controller::run(&root, &args),
+        Command::Images(args) => images::run(&root, &args),
     }
 }
 
