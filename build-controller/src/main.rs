@@ -181,26 +181,16 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// Logs go to stdout, as text (coloured only on a terminal, and never with `NO_COLOR` set) or
 /// as JSON lines.
 fn init_logging(format: LogFormat) {
-    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let colour = log_colour(
-        std::io::stdout().is_terminal(),
-        std::env::var_os("NO_COLOR").as_deref(),
-    );
+    // The plugin's rule: colour on a terminal only, never with NO_COLOR.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(colour);
+        .with_ansi(Style::detect(false).color);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-/// Whether text logs are coloured: only on a terminal, and not when `NO_COLOR` is set to
-/// anything but the empty string (<https://no-color.org>).
-fn log_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
-    terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// A client for the cluster the kubeconfig names, or the in-cluster (then default) one.
@@ -239,19 +229,5 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::log_colour;
-    use std::ffi::OsStr;
-
-    #[test]
-    fn colour_only_on_a_terminal_without_no_color() {
-        assert!(log_colour(true, None));
-        assert!(log_colour(true, Some(OsStr::new(""))));
-        assert!(!log_colour(true, Some(OsStr::new("1"))));
-        assert!(!log_colour(false, None));
     }
 }
