@@ -111,8 +111,12 @@ pub type Clock = fn() -> Timestamp;
 pub struct Context {
     /// The API client; the only writes are pod creates and stops, status patches and Events.
     pub client: Client,
-    /// Publishes Events on Builds.
+    /// Publishes the Events that may repeat for a Build (waiting for a template,
+    /// ServiceAccount or Secret), so that a repeat within six minutes becomes the first one's
+    /// series; the others go through [`Context::one_off_recorder`].
     pub recorder: Recorder,
+    /// Who publishes the Events.
+    reporter: Reporter,
     /// What the controller did.
     pub metrics: std::sync::Arc<Metrics>,
     /// The Prometheus metrics, and the worker slots that limit concurrent reconciles.
@@ -126,6 +130,9 @@ pub struct Context {
     /// Failures in a row per Build, for the exponential backoff; reset by a successful
     /// reconcile.
     backoff: Mutex<HashMap<ObjectRef<Build>, u32>>,
+    /// Per Build, the `resourceVersion` its last status patch was made against, until the
+    /// cache shows a newer one: see [`Context::cache_lags_own_write`].
+    written: Mutex<HashMap<ObjectRef<Build>, String>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -149,7 +156,8 @@ impl Context {
             instance: config.instance.clone(),
         };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            reporter,
             client,
             metrics: Default::default(),
             telemetry: Telemetry::new(config.concurrency),
@@ -157,6 +165,7 @@ impl Context {
             stores,
             clock: Timestamp::now,
             backoff: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -179,6 +188,50 @@ impl Context {
     pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
         self.telemetry = telemetry;
         self
+    }
+
+    /// An Event recorder reporting like [`Context::recorder`], for one Event that cannot
+    /// repeat (a Build's `Started`, its success or failure).
+    ///
+    /// kube's `Recorder` keeps every Event it published for six minutes, to turn a repeat
+    /// into a series, and scans that whole cache on every publish. For Events that never
+    /// repeat the cache only costs: one entry (about 1 KiB) per Build and change, and a
+    /// publish that gets slower with every Build, so those go through a fresh recorder.
+    pub fn one_off_recorder(&self) -> Recorder {
+        Recorder::new(self.client.clone(), self.reporter.clone())
+    }
+
+    /// Notes that a status patch against `build` (as cached) succeeded.
+    pub(crate) fn wrote_status(&self, build: &Build) {
+        let Some(version) = build.metadata.resource_version.clone() else {
+            return;
+        };
+        let mut map = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 4096 {
+            // Builds deleted before their cache caught up leave entries behind; drop those.
+            map.retain(|key, _| self.stores.builds.get(key).is_some());
+        }
+        map.insert(ObjectRef::from_obj(build), version);
+    }
+
+    /// Whether `build`, as cached, is still the version this controller last patched the
+    /// status of: the patch succeeded, but its watch event has not reached the cache yet.
+    ///
+    /// A reconcile of such a Build (woken by its pod's watch event, which often comes first)
+    /// would compute a status from a stale one and be refused with a 409 Conflict, as the
+    /// patch carries the cached `resourceVersion`; the reconcile after the Build's own watch
+    /// event does the work instead. Once the cache shows another version, the note is dropped.
+    pub(crate) fn cache_lags_own_write(&self, build: &Build) -> bool {
+        let mut map = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let key = ObjectRef::from_obj(build);
+        match map.get(&key) {
+            None => false,
+            Some(version) if Some(version) == build.metadata.resource_version.as_ref() => true,
+            Some(_) => {
+                map.remove(&key);
+                false
+            }
+        }
     }
 
     /// Records one more failure for `build`; returns how many in a row.
