@@ -207,11 +207,19 @@ impl Context {
             return;
         };
         let mut map = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 4096 {
+        if self.worth_pruning(map.len()) {
             // Builds deleted before their cache caught up leave entries behind; drop those.
             map.retain(|key, _| self.stores.builds.get(key).is_some());
         }
         map.insert(ObjectRef::from_obj(build), version);
+    }
+
+    /// Whether a per-Build map of `entries` may hold many entries of deleted Builds: more than
+    /// 4096, and more than twice the Builds cached. A map of live Builds is never scanned,
+    /// however many there are; after a scan it holds at most one entry per cached Build, so
+    /// the next scan comes only after as many inserts again (amortised constant time).
+    fn worth_pruning(&self, entries: usize) -> bool {
+        entries > 4096 && entries > 2 * self.stores.builds.len()
     }
 
     /// Whether `build`, as cached, is still the version this controller last patched the
@@ -237,7 +245,7 @@ impl Context {
     /// Records one more failure for `build`; returns how many in a row.
     pub(crate) fn record_failure(&self, build: ObjectRef<Build>) -> u32 {
         let mut map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 4096 {
+        if self.worth_pruning(map.len()) {
             // Builds deleted while failing leave entries behind; drop those.
             map.retain(|key, _| self.stores.builds.get(key).is_some());
         }
