@@ -143,19 +143,27 @@ async fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     eprintln!("namespace {namespace}");
 
     let result = measure(root, args, &client, &namespace).await;
+    // The report first: a clean-up that hangs (an API server gone bad) must not lose it.
+    let written = result.and_then(|(text, json)| {
+        println!("{text}");
+        if let Some(path) = &args.json {
+            let mut body = serde_json::to_string_pretty(&json)?;
+            body.push('\n');
+            std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    });
     if !args.keep {
-        let _ = namespaces
-            .delete(&namespace, &DeleteParams::default())
-            .await;
+        let params = DeleteParams::default();
+        let delete = namespaces.delete(&namespace, &params);
+        if tokio::time::timeout(Duration::from_secs(10), delete)
+            .await
+            .is_err()
+        {
+            eprintln!("namespace {namespace} not deleted: the API server did not answer in 10 s");
+        }
     }
-    let (text, json) = result?;
-    println!("{text}");
-    if let Some(path) = &args.json {
-        let mut body = serde_json::to_string_pretty(&json)?;
-        body.push('\n');
-        std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    written
 }
 
 async fn install_crds(client: &Client) -> anyhow::Result<()> {
@@ -510,7 +518,7 @@ async fn burst(
     let created = loop {
         tokio::select! {
             created = &mut creating => break created?,
-            seen = events.next(target, started + Duration::from_secs(args.timeout_seconds), || String::new()) => {
+            seen = events.next(target, started + Duration::from_secs(args.timeout_seconds), String::new) => {
                 timeline.record(seen?);
             }
         }
@@ -559,7 +567,7 @@ struct Kubelet {
 }
 
 impl Kubelet {
-    async fn finish(&self, batch: Vec<Box<Pod>>) -> anyhow::Result<()> {
+    async fn finish(&self, batch: Vec<Pod>) -> anyhow::Result<()> {
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
         stream::iter(batch)
             .map(|pod| {
@@ -625,7 +633,7 @@ async fn sustained(
     let mut creator = Some(creator);
     let mut timeline = Timeline::default();
     let mut create_latencies = Vec::new();
-    let mut to_finish: Vec<Box<Pod>> = Vec::new();
+    let mut to_finish: Vec<Pod> = Vec::new();
     let mut finishing = tokio::task::JoinSet::new();
     let mut kubelet_tick = tokio::time::interval(Duration::from_secs(1));
     let deadline = Instant::now() + duration + Duration::from_secs(args.timeout_seconds);
@@ -642,7 +650,7 @@ async fn sustained(
             }
             seen = events.next(target, deadline, || timeline.waiting(count)) => {
                 if let Some(pod) = timeline.record(seen?) {
-                    to_finish.push(pod);
+                    to_finish.push(*pod);
                 }
             }
             _ = kubelet_tick.tick() => {
@@ -694,7 +702,7 @@ async fn hold(
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout_seconds);
     let mut timeline = Timeline::default();
-    let mut to_finish: Vec<Box<Pod>> = Vec::new();
+    let mut to_finish: Vec<Pod> = Vec::new();
     let mut finishing = tokio::task::JoinSet::new();
     let mut creating = std::pin::pin!(create_builds(&builds, 0..count));
     let mut created = false;
@@ -707,7 +715,7 @@ async fn hold(
             }
             seen = events.next(target, deadline, || timeline.waiting(count)) => {
                 if let Some(pod) = timeline.record(seen?) {
-                    to_finish.push(pod);
+                    to_finish.push(*pod);
                     if to_finish.len() >= KUBELET_BATCH || timeline.pod.len() == count {
                         let kubelet = kubelet.clone();
                         let batch = std::mem::take(&mut to_finish);
