@@ -111,7 +111,9 @@ pub type Clock = fn() -> Timestamp;
 pub struct Context {
     /// The API client; the only writes are pod creates and stops, status patches and Events.
     pub client: Client,
-    /// Publishes Events on Builds.
+    /// Publishes Events on Builds: those that may repeat (waiting for a template,
+    /// ServiceAccount or Secret) remembered so that a repeat within six minutes counts on the
+    /// first one, the others without being remembered.
     pub recorder: Recorder,
     /// What the controller did.
     pub metrics: std::sync::Arc<Metrics>,
@@ -126,6 +128,9 @@ pub struct Context {
     /// Failures in a row per Build, for the exponential backoff; reset by a successful
     /// reconcile.
     backoff: Mutex<HashMap<ObjectRef<Build>, u32>>,
+    /// Per Build, the `resourceVersion` its last status patch was made against, until the
+    /// cache shows a newer one: see [`Context::cache_lags_own_write`].
+    written: Mutex<HashMap<ObjectRef<Build>, String>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -157,6 +162,7 @@ impl Context {
             stores,
             clock: Timestamp::now,
             backoff: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -181,10 +187,52 @@ impl Context {
         self
     }
 
+
+    /// Notes that a status patch against `build` (as cached) succeeded.
+    pub(crate) fn wrote_status(&self, build: &Build) {
+        let Some(version) = build.metadata.resource_version.clone() else {
+            return;
+        };
+        let mut map = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if self.worth_pruning(map.len()) {
+            // Builds deleted before their cache caught up leave entries behind; drop those.
+            map.retain(|key, _| self.stores.builds.get(key).is_some());
+        }
+        map.insert(ObjectRef::from_obj(build), version);
+    }
+
+    /// Whether a per-Build map of `entries` may hold many entries of deleted Builds: more than
+    /// 4096, and more than twice the Builds cached. A map of live Builds is never scanned,
+    /// however many there are; after a scan it holds at most one entry per cached Build, so
+    /// the next scan comes only after as many inserts again (amortised constant time).
+    fn worth_pruning(&self, entries: usize) -> bool {
+        entries > 4096 && entries > 2 * self.stores.builds.len()
+    }
+
+    /// Whether `build`, as cached, is still the version this controller last patched the
+    /// status of: the patch succeeded, but its watch event has not reached the cache yet.
+    ///
+    /// A reconcile of such a Build (woken by its pod's watch event, which often comes first)
+    /// would compute a status from a stale one and be refused with a 409 Conflict, as the
+    /// patch carries the cached `resourceVersion`; the reconcile after the Build's own watch
+    /// event does the work instead. Once the cache shows another version, the note is dropped.
+    pub(crate) fn cache_lags_own_write(&self, build: &Build) -> bool {
+        let mut map = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let key = ObjectRef::from_obj(build);
+        match map.get(&key) {
+            None => false,
+            Some(version) if Some(version) == build.metadata.resource_version.as_ref() => true,
+            Some(_) => {
+                map.remove(&key);
+                false
+            }
+        }
+    }
+
     /// Records one more failure for `build`; returns how many in a row.
     pub(crate) fn record_failure(&self, build: ObjectRef<Build>) -> u32 {
         let mut map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 4096 {
+        if self.worth_pruning(map.len()) {
             // Builds deleted while failing leave entries behind; drop those.
             map.retain(|key, _| self.stores.builds.get(key).is_some());
         }

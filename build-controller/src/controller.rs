@@ -22,7 +22,10 @@ use crate::error::{Error, is_not_found};
 use crate::http::{Endpoints, Health};
 use crate::metrics::Telemetry;
 use crate::reconcile::{error_policy, reconcile};
-use crate::stores::{CachesSynced, Stores, strip_for_cache, strip_secret_for_cache};
+use crate::stores::{
+    CachesSynced, Stores, strip_build_for_cache, strip_for_cache, strip_pod_for_cache,
+    strip_secret_for_cache,
+};
 
 /// Runs the controller until `shutdown` completes, then lets running reconciles finish.
 ///
@@ -140,7 +143,7 @@ async fn run_inner(
         watcher::Config::default(),
         builds_writer,
         &synced,
-        strip_for_cache,
+        strip_build_for_cache,
     )
     .applied_objects()
     // When the watch delivers a new Build: the start of its pod_creation_delay.
@@ -154,7 +157,7 @@ async fn run_inner(
         watcher::Config::default().labels(BUILD_NAME_LABEL),
         pods_writer,
         &synced,
-        strip_for_cache,
+        strip_pod_for_cache,
     )
     // Deletions too: a pod deleted under a running Build fails it.
     .touched_objects();

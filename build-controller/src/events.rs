@@ -77,9 +77,11 @@ impl Recorder {
         }
     }
 
-    /// Publishes `event` about `regarding`, as observed at `now`: a new `core/v1` Event (with
-    /// `firstTimestamp`, `lastTimestamp`, `count` and `eventTime`), or a patch of the `count` and
-    /// `lastTimestamp` of the same Event published less than [`REPEAT_WINDOW`] ago.
+    /// Publishes `event` about `regarding`, as observed at `now`, and remembers it for
+    /// [`REPEAT_WINDOW`]: a new `core/v1` Event (with `firstTimestamp`, `lastTimestamp`,
+    /// `count` and `eventTime`), or a patch of the `count` and `lastTimestamp` of the same Event
+    /// published less than [`REPEAT_WINDOW`] ago. For Events that may repeat (a Build waiting for
+    /// a template, ServiceAccount or Secret).
     pub async fn publish(
         &self,
         event: &Event,
@@ -111,14 +113,34 @@ impl Recorder {
                 "lastTimestamp": Time(now),
             });
             let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &published.namespace);
-            api.patch(
-                &published.name,
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
+            api.patch(&published.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
             return Ok(());
         }
+        let published = self.create(event, regarding, now).await?;
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.insert(key, published);
+        Ok(())
+    }
+
+    /// Publishes `event` about `regarding` as a new Event, remembering nothing: for Events a
+    /// Build gets once (`Started`, its verdict), so that holding many Builds costs no memory.
+    pub async fn publish_one_off(
+        &self,
+        event: &Event,
+        regarding: &ObjectReference,
+        now: Timestamp,
+    ) -> Result<(), kube::Error> {
+        self.create(event, regarding, now).await.map(|_| ())
+    }
+
+    /// Creates a new `core/v1` Event.
+    async fn create(
+        &self,
+        event: &Event,
+        regarding: &ObjectReference,
+        now: Timestamp,
+    ) -> Result<Published, kube::Error> {
         let namespace = regarding
             .namespace
             .clone()
@@ -155,17 +177,12 @@ impl Recorder {
         };
         let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
         api.create(&PostParams::default(), &object).await?;
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent.insert(
-            key,
-            Published {
-                name,
-                namespace,
-                count: 1,
-                last: now,
-            },
-        );
-        Ok(())
+        Ok(Published {
+            name,
+            namespace,
+            count: 1,
+            last: now,
+        })
     }
 }
 

@@ -58,4 +58,7 @@ pub use reconcile::{
     REASON_CANCELLED, REASON_EXECUTE_FAILED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT,
     STUCK_WAITING_REASONS, error_policy, reconcile,
 };
-pub use stores::{CachesSynced, Stores, ready_store, strip_for_cache, strip_secret_for_cache};
+pub use stores::{
+    CachesSynced, Stores, ready_store, strip_build_for_cache, strip_for_cache, strip_pod_for_cache,
+    strip_secret_for_cache,
+};

@@ -82,17 +82,26 @@ pub async fn reconcile(build: Arc<Build>, ctx: Arc<Context>) -> Result<Action, E
     let namespace = build.namespace().unwrap_or_default();
     let name = build.name_any();
     let span = info_span!("reconcile", namespace = %namespace, name = %name);
-    async move {
-        // Waits for a worker slot first: the time spent waiting shows as the queue's depth.
-        let _worker = ctx.telemetry.reconcile_started().await;
-        Metrics::inc(&ctx.metrics.reconciliations);
-        let result = Reconcile::new(&build, &ctx)?.run().await;
-        if result.is_ok() {
-            ctx.reset_backoff(&ObjectRef::from_obj(&*build));
+    // Waits for a worker slot first: the time spent waiting shows as the queue's depth.
+    let _worker = ctx
+        .telemetry
+        .reconcile_started()
+        .instrument(span.clone())
+        .await;
+    // The reconcile itself is a large future (every request it may make is a state in it);
+    // boxing it only once it has a worker keeps each of the reconciles waiting for one small,
+    // which matters when thousands are due at once.
+    Box::pin(
+        async {
+            Metrics::inc(&ctx.metrics.reconciliations);
+            let result = Reconcile::new(&build, &ctx)?.run().await;
+            if result.is_ok() {
+                ctx.reset_backoff(&ObjectRef::from_obj(&*build));
+            }
+            result
         }
-        result
-    }
-    .instrument(span)
+        .instrument(span),
+    )
     .await
 }
 
@@ -159,6 +168,13 @@ impl<'a> Reconcile<'a> {
     }
 
     async fn run(&self) -> Result<Action, Error> {
+        // The cache has not seen this controller's last status write yet: the Build's watch
+        // event will wake it with the written status; a patch now would only be a Conflict.
+        // (Checked first, so that the note is dropped once the cache catches up.)
+        if self.ctx.cache_lags_own_write(self.build) {
+            debug!("cache lags the last status write; waiting for the Build's watch event");
+            return Ok(Action::requeue(self.ctx.config.conflict_retry));
+        }
         // A deleted Build takes its pod with it.
         if self.build.metadata.deletion_timestamp.is_some() {
             return Ok(Action::await_change());
@@ -573,6 +589,7 @@ impl<'a> Reconcile<'a> {
                 name: self.name.clone(),
                 source,
             })?;
+        self.ctx.wrote_status(self.build);
         Metrics::inc(&self.ctx.metrics.status_patches);
         if status.is_done() && !self.old.is_done() {
             self.ctx.telemetry.build_finished(&status);
@@ -600,12 +617,14 @@ impl<'a> Reconcile<'a> {
             action: "Reconcile".to_owned(),
             secondary: None,
         };
-        match self
-            .ctx
-            .recorder
-            .publish(&event, &self.build.object_ref(&()), self.now)
-            .await
-        {
+        let regarding = self.build.object_ref(&());
+        let recorder = &self.ctx.recorder;
+        let published = if is_missing_dependency_reason(reason) {
+            recorder.publish(&event, &regarding, self.now).await
+        } else {
+            recorder.publish_one_off(&event, &regarding, self.now).await
+        };
+        match published {
             Ok(()) => Metrics::inc(&self.ctx.metrics.events_published),
             Err(error) => warn!(reason, "publishing event failed: {error}"),
         }

@@ -3,8 +3,13 @@
 
 use std::time::Duration;
 
-use build_types::{Build, BuildTemplate, BuildTemplateSpec, ClusterBuildTemplate, TemplateKind};
-use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use build_types::{
+    Build, BuildSpec, BuildTemplate, BuildTemplateSpec, ClusterBuildTemplate, TemplateKind,
+};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerStatus, Pod, PodSpec, PodStatus, Secret, ServiceAccount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -228,6 +233,120 @@ pub fn strip_for_cache<K: Resource>(object: &mut K) {
     }
 }
 
+/// [`strip_for_cache`], and for a Pod everything the controller never reads: its cache keeps
+/// the identity (name, namespace, UID, labels, owner references, creation and deletion times),
+/// `spec.activeDeadlineSeconds`, the containers' names (the order of the steps) and images, and the
+/// status the Build's status is mapped from (phase, reason, message, start time, conditions,
+/// and per container its name, image, state, last state and restart count).
+///
+/// A build pod's spec (every step's image, arguments, environment, mounts and volumes) is
+/// most of its size and is only ever written, never read back; with it goes what the kubelet
+/// adds (IPs, QoS class, resources, volume mounts per container).
+///
+/// ```
+/// use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+/// let mut pod = Pod {
+///     spec: Some(PodSpec {
+///         init_containers: Some(vec![Container {
+///             name: "build-step-build".into(),
+///             image: Some("busybox".into()),
+///             args: Some(vec!["echo".into(), "hello".into()]),
+///             ..Container::default()
+///         }]),
+///         active_deadline_seconds: Some(600),
+///         ..PodSpec::default()
+///     }),
+///     ..Pod::default()
+/// };
+/// build_controller::strip_pod_for_cache(&mut pod);
+/// let spec = pod.spec.unwrap();
+/// assert_eq!(spec.active_deadline_seconds, Some(600));
+/// let step = &spec.init_containers.unwrap()[0];
+/// assert_eq!(step.name, "build-step-build");
+/// assert_eq!((step.image.as_deref(), &step.args), (Some("busybox"), &None));
+/// ```
+pub fn strip_pod_for_cache(pod: &mut Pod) {
+    let meta = std::mem::take(&mut pod.metadata);
+    pod.metadata = ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        uid: meta.uid,
+        resource_version: meta.resource_version,
+        generation: meta.generation,
+        labels: meta.labels,
+        owner_references: meta.owner_references,
+        creation_timestamp: meta.creation_timestamp,
+        deletion_timestamp: meta.deletion_timestamp,
+        ..ObjectMeta::default()
+    };
+    if let Some(spec) = pod.spec.take() {
+        // Names give the steps' order; images name a failed step's image as its Build wrote it.
+        let names_and_images = |containers: Vec<Container>| -> Vec<Container> {
+            containers
+                .into_iter()
+                .map(|c| Container {
+                    name: c.name,
+                    image: c.image,
+                    ..Container::default()
+                })
+                .collect()
+        };
+        pod.spec = Some(PodSpec {
+            init_containers: spec.init_containers.map(names_and_images),
+            containers: names_and_images(spec.containers),
+            active_deadline_seconds: spec.active_deadline_seconds,
+            ..PodSpec::default()
+        });
+    }
+    if let Some(status) = pod.status.take() {
+        let containers = |statuses: Option<Vec<ContainerStatus>>| {
+            statuses.map(|statuses| {
+                statuses
+                    .into_iter()
+                    .map(|s| ContainerStatus {
+                        name: s.name,
+                        image: s.image,
+                        image_id: s.image_id,
+                        ready: s.ready,
+                        restart_count: s.restart_count,
+                        started: s.started,
+                        state: s.state,
+                        last_state: s.last_state,
+                        ..ContainerStatus::default()
+                    })
+                    .collect()
+            })
+        };
+        pod.status = Some(PodStatus {
+            phase: status.phase,
+            reason: status.reason,
+            message: status.message,
+            start_time: status.start_time,
+            conditions: status.conditions,
+            init_container_statuses: containers(status.init_container_statuses),
+            container_statuses: containers(status.container_statuses),
+            ..PodStatus::default()
+        });
+    }
+}
+
+/// [`strip_for_cache`], and for a finished Build (`Succeeded` `True` or `False`) also its
+/// spec but its sources: a finished Build's verdict is final, and the mappers that wake Builds
+/// look at unfinished ones only; what is still read is its identity, its status and how many
+/// sources it has (which of its pod's init containers are steps, for the step states that
+/// settle after the verdict). A Build that is not finished keeps its spec.
+pub fn strip_build_for_cache(build: &mut Build) {
+    strip_for_cache(build);
+    if build.status.as_ref().is_some_and(|s| s.is_done()) {
+        let spec = std::mem::take(&mut build.spec);
+        build.spec = BuildSpec {
+            source: spec.source,
+            sources: spec.sources,
+            ..BuildSpec::default()
+        };
+    }
+}
+
 /// [`strip_for_cache`], and for a Secret also its values: the controller plans credentials
 /// from key names alone (which keys a Secret has), and the values are read only by
 /// `creds-init` inside the pod, from the mounted volume. So no Secret value is held in the
@@ -248,6 +367,7 @@ pub fn strip_secret_for_cache(secret: &mut Secret) {
 
 #[cfg(test)]
 mod tests {
+    use build_types::ConditionStatus;
     use serde_json::json;
 
     use super::ready_store as store;
@@ -443,6 +563,132 @@ mod tests {
             ["build.knative.dev/docker-0"]
         );
         assert!(secret.data.is_some(), "the data itself is kept");
+    }
+
+    /// A build pod as the API server returns it once the kubelet has run it.
+    fn full_pod() -> Pod {
+        from(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": "b-pod-1", "namespace": "ns", "uid": "pod-uid", "resourceVersion": "7",
+                "creationTimestamp": "2024-01-01T00:00:00Z",
+                "labels": {"build.knative.dev/buildName": "b"},
+                "annotations": {"sidecar.istio.io/inject": "false"},
+                "ownerReferences": [{"apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
+                                     "name": "b", "uid": "build-uid", "controller": true}],
+                "managedFields": [{"manager": "build-controller", "operation": "Update"}],
+            },
+            "spec": {
+                "activeDeadlineSeconds": 600,
+                "initContainers": [
+                    {"name": "build-step-credential-initializer", "image": "creds-init",
+                     "args": ["-basic-docker=hub=https://index.docker.io/v1/"],
+                     "env": [{"name": "HOME", "value": "/builder/home"}],
+                     "volumeMounts": [{"name": "workspace", "mountPath": "/workspace"}]},
+                    {"name": "build-step-build", "image": "busybox", "args": ["echo", "hi"],
+                     "env": [{"name": "HOME", "value": "/builder/home"}],
+                     "volumeMounts": [{"name": "workspace", "mountPath": "/workspace"}]},
+                ],
+                "containers": [{"name": "nop", "image": "nop"}],
+                "volumes": [{"name": "workspace", "emptyDir": {}}],
+            },
+            "status": {
+                "phase": "Failed", "startTime": "2024-01-01T00:00:01Z",
+                "hostIP": "10.0.0.1", "podIP": "10.1.0.1", "qosClass": "BestEffort",
+                "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted",
+                                "lastTransitionTime": "2024-01-01T00:00:09Z"}],
+                "initContainerStatuses": [
+                    {"name": "build-step-credential-initializer", "image": "creds-init",
+                     "imageID": "sha256:1", "ready": false, "restartCount": 0,
+                     "containerID": "containerd://1",
+                     "volumeMounts": [{"name": "workspace", "mountPath": "/workspace"}],
+                     "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                               "startedAt": "2024-01-01T00:00:02Z", "finishedAt": "2024-01-01T00:00:03Z"}}},
+                    {"name": "build-step-build", "image": "busybox", "imageID": "sha256:2",
+                     "ready": false, "restartCount": 0,
+                     "state": {"terminated": {"exitCode": 2, "reason": "Error",
+                               "startedAt": "2024-01-01T00:00:04Z", "finishedAt": "2024-01-01T00:00:08Z"}}},
+                ],
+                "containerStatuses": [
+                    {"name": "nop", "image": "nop", "imageID": "", "ready": false, "restartCount": 0,
+                     "state": {"waiting": {"reason": "PodInitializing"}}},
+                ],
+            },
+        }))
+    }
+
+    #[test]
+    fn a_stripped_pod_maps_to_the_same_build_status() {
+        let pod = full_pod();
+        let mut stripped = pod.clone();
+        strip_pod_for_cache(&mut stripped);
+        let build = build(
+            "b",
+            json!({"steps": [{"name": "build", "image": "busybox"}]}),
+            false,
+        );
+        let status = build_pod::status_from_pod(&pod, &build);
+        assert_eq!(status.succeeded().unwrap().status, ConditionStatus::False);
+        assert_eq!(build_pod::status_from_pod(&stripped, &build), status);
+        // What the reconcile reads besides: the owner, the deadline, the init containers' order.
+        assert_eq!(stripped.owner_references(), pod.owner_references());
+        let spec = stripped.spec.as_ref().unwrap();
+        assert_eq!(spec.active_deadline_seconds, Some(600));
+        let names: Vec<_> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| &c.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["build-step-credential-initializer", "build-step-build"]
+        );
+        // What it never reads is gone.
+        assert!(spec.volumes.is_none() && spec.containers.is_empty());
+        assert!(
+            spec.init_containers
+                .iter()
+                .flatten()
+                .all(|c| c.args.is_none() && c.env.is_none())
+        );
+        assert_eq!(stripped.metadata.managed_fields, None);
+        assert_eq!(stripped.metadata.annotations, None);
+        let status = stripped.status.as_ref().unwrap();
+        assert_eq!(status.pod_ip, None);
+        assert!(
+            status
+                .init_container_statuses
+                .iter()
+                .flatten()
+                .all(|c| c.volume_mounts.is_none() && c.container_id.is_none())
+        );
+        let (full, kept) = (
+            serde_json::to_vec(&pod).unwrap().len(),
+            serde_json::to_vec(&stripped).unwrap().len(),
+        );
+        assert!(
+            kept * 4 < full * 3,
+            "at least a quarter smaller: {kept} of {full} bytes"
+        );
+    }
+
+    #[test]
+    fn finished_builds_are_cached_without_their_spec() {
+        let spec = json!({"steps": [{"name": "build", "image": "busybox"}]});
+        let mut running = build("running", spec.clone(), false);
+        strip_build_for_cache(&mut running);
+        assert_eq!(
+            running.spec.steps.len(),
+            1,
+            "an unfinished Build keeps its spec"
+        );
+        let mut done = build("done", spec, true);
+        let status = done.status.clone();
+        strip_build_for_cache(&mut done);
+        assert_eq!(done.spec, BuildSpec::default());
+        assert_eq!(done.status, status);
+        assert_eq!(done.metadata.name.as_deref(), Some("done"));
     }
 
     #[test]

@@ -1018,3 +1018,43 @@ async fn failures_back_off_per_build_and_a_success_resets_them() {
     drop(ctx);
     assert!(handle.next_request().await.is_none(), "no request was made");
 }
+
+// Cost: thousands of reconciles may be due at once (a burst of Builds, or every Build's status
+// changing); those waiting for a worker must stay small.
+
+#[tokio::test]
+async fn a_reconcile_waiting_for_a_worker_is_small() {
+    let build = simple_build();
+    let (ctx, _handle) = context(Cluster::with(&build).stores(), now);
+    let waiting = build_controller::reconcile(std::sync::Arc::new(build), ctx);
+    let size = std::mem::size_of_val(&waiting);
+    assert!(size <= 1024, "a waiting reconcile takes {size} bytes");
+}
+
+// Cost: a reconcile woken (by its pod's watch event) before the cache has the status it just
+// wrote makes no request; the Build's own watch event wakes it again.
+
+#[tokio::test]
+async fn a_cache_that_lags_the_last_status_write_is_not_patched_again() {
+    let build = simple_build();
+    let (ctx, handle) = context(Cluster::with(&build).stores(), now);
+    let name = pod_name(&build);
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            Exchange::new(Method::POST, pods_create_path()).echo(201),
+            event("Normal", "Started", name.clone()),
+            status_patch(&build, "100", |_| {}),
+        ],
+    ));
+    let first = build_controller::reconcile(std::sync::Arc::new(build.clone()), ctx.clone()).await;
+    assert!(first.is_ok(), "{first:?}");
+    // The same cached Build again (its resourceVersion unchanged): no request at all.
+    let again = build_controller::reconcile(std::sync::Arc::new(build.clone()), ctx.clone()).await;
+    assert_eq!(again.unwrap(), Action::requeue(Duration::from_millis(200)));
+    drop(ctx);
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the mock server finishes")
+        .expect("exactly the first reconcile's requests");
+}

@@ -1,0 +1,754 @@
+//! `cargo xtask bench-controller`: how fast and how small the controller is on a real API
+//! server, next to the floor the server itself sets.
+//!
+//! Against whatever `KUBECONFIG` names (an envtest control plane is enough: no kubelet is
+//! needed; where a Build must finish, the benchmark patches its pod's status the way a kubelet
+//! would, see [`kubelet`]), it applies the generated CRDs, makes a fresh namespace with a
+//! BuildTemplate, starts the release `build-controller` on it (or measures one it did not
+//! start: `--attach-pid PID`, or `--attach` to measure nothing), waits until the controller is
+//! ready, and runs one of three modes:
+//!
+//! - **burst** (default, `--builds N`): the baseline of N raw pod creates (8 in flight), then N
+//!   Builds created at once (64 in flight, half with steps, half from the template). Reports
+//!   the floor (Build creates, raw pod creates), time to all pods and statuses, the
+//!   controller's tail (last Build created → last pod, → last status), p50/p99 Build→Pod, and
+//!   the controller's CPU over the burst and RSS after it.
+//! - **sustained** (`--rate R --duration D`): Builds created at R per second for D, each pod
+//!   finished by the stand-in kubelet a second after it appears. Reports p50/p99/max
+//!   Build→Pod and Build→status, and the controller's RSS sampled every second (first, min,
+//!   max, last).
+//! - **hold** (`--hold N`): N Builds created and run to success (their pods patched to
+//!   `Succeeded` in batches), then the controller's RSS and CPU holding them, and again after
+//!   `--idle` (60 s) of nothing.
+//!
+//! A started controller that exits (say, because its metrics port is taken) fails the run at
+//! once with its last output. Results go to stdout as a table and, with `--json FILE`, as
+//! JSON.
+
+mod kubelet;
+mod process;
+mod report;
+mod stats;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use build_types::{Build, BuildSpec, BuildTemplate, BuildTemplateSpec, ParameterSpec};
+use futures::{Stream, StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::{Container, Namespace, Pod, PodSpec};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+
+use process::{Launch, RssSampler, Target};
+use report::Cost;
+use stats::{Latencies, RssSamples};
+
+/// The options of `cargo xtask bench-controller`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Burst mode: how many Builds (and baseline pods) to create at once.
+    #[arg(long, default_value_t = 500)]
+    builds: usize,
+    /// Sustained mode: create Builds at this many per second (with --duration).
+    #[arg(long, requires = "duration", conflicts_with = "hold")]
+    rate: Option<f64>,
+    /// Sustained mode: for this long (300, 300s, 5m).
+    #[arg(long, requires = "rate", value_parser = stats::parse_duration)]
+    duration: Option<Duration>,
+    /// Hold mode: create this many Builds, run them to success, then measure the controller
+    /// holding them, and again after --idle.
+    #[arg(long)]
+    hold: Option<usize>,
+    /// Hold mode: how long to sit idle before the second measurement.
+    #[arg(long, default_value = "60s", value_parser = stats::parse_duration)]
+    idle: Duration,
+    /// Use a controller that is already running, and measure nothing of it.
+    #[arg(long, conflicts_with = "attach_pid")]
+    attach: bool,
+    /// Use a controller that is already running (any controller) and measure this process's
+    /// CPU and RSS.
+    #[arg(long, value_name = "PID")]
+    attach_pid: Option<u32>,
+    /// Start this controller binary instead of building target/release/build-controller.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["attach", "attach_pid"])]
+    controller: Option<PathBuf>,
+    /// Extra arguments for the started controller's `run` (repeatable).
+    #[arg(
+        long = "controller-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
+    controller_args: Vec<String>,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Keep the benchmark namespace afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Give up after this many seconds of waiting for pods and statuses.
+    #[arg(long, default_value_t = 600)]
+    timeout_seconds: u64,
+}
+
+const BASELINE_IN_FLIGHT: usize = 8;
+const BUILDS_IN_FLIGHT: usize = 64;
+const KUBELET_IN_FLIGHT: usize = 16;
+const KUBELET_BATCH: usize = 500;
+const FIELD_MANAGER: &str = "xtask-bench-controller";
+const BUILD_NAME_LABEL: &str = "build.knative.dev/buildName";
+
+/// Runs the benchmark and prints its report.
+pub(crate) fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
+    if args.builds == 0 || args.hold == Some(0) {
+        bail!("--builds and --hold must be at least 1");
+    }
+    if let Some(rate) = args.rate
+        && !(rate > 0.0 && rate.is_finite())
+    {
+        bail!("--rate must be a positive number of Builds per second");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    runtime.block_on(bench(root, args))
+}
+
+async fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
+    let client = Client::try_default()
+        .await
+        .context("connecting to the cluster KUBECONFIG names")?;
+    install_crds(&client).await?;
+    let namespace = format!(
+        "bench-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(namespace.clone()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("creating namespace {namespace}"))?;
+    eprintln!("namespace {namespace}");
+
+    let result = measure(root, args, &client, &namespace).await;
+    // The report first: a clean-up that hangs (an API server gone bad) must not lose it.
+    let written = result.and_then(|(text, json)| {
+        println!("{text}");
+        if let Some(path) = &args.json {
+            let mut body = serde_json::to_string_pretty(&json)?;
+            body.push('\n');
+            std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    });
+    if !args.keep {
+        let params = DeleteParams::default();
+        let delete = namespaces.delete(&namespace, &params);
+        if tokio::time::timeout(Duration::from_secs(10), delete)
+            .await
+            .is_err()
+        {
+            eprintln!("namespace {namespace} not deleted: the API server did not answer in 10 s");
+        }
+    }
+    written
+}
+
+async fn install_crds(client: &Client) -> anyhow::Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for crd in build_types::crds() {
+        let name = crd.name_any();
+        api.patch(&name, &params, &Patch::Apply(&crd))
+            .await
+            .with_context(|| format!("applying CRD {name}"))?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for crd in build_types::crds() {
+        let name = crd.name_any();
+        loop {
+            let current = api.get(&name).await?;
+            let established = current
+                .status
+                .iter()
+                .flat_map(|s| s.conditions.iter().flatten())
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("CRD {name} not established after 30s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+fn plain_pod(name: String) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name),
+            labels: Some(BTreeMap::from([(
+                "bench".to_owned(),
+                "baseline".to_owned(),
+            )])),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "nop".into(),
+                image: Some("busybox".into()),
+                ..Default::default()
+            }],
+            restart_policy: Some("Never".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// N plain pod creates, 8 in flight: what the server alone needs.
+async fn baseline(client: &Client, namespace: &str, count: usize) -> anyhow::Result<Duration> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let started = Instant::now();
+    stream::iter(0..count)
+        .map(|i| {
+            let pods = pods.clone();
+            async move {
+                pods.create(&PostParams::default(), &plain_pod(format!("baseline-{i}")))
+                    .await
+            }
+        })
+        .buffer_unordered(BASELINE_IN_FLIGHT)
+        .try_for_each(|_| async { Ok(()) })
+        .await
+        .context("baseline pod create")?;
+    let elapsed = started.elapsed();
+    pods.delete_collection(
+        &DeleteParams::default(),
+        &kube::api::ListParams::default().labels("bench=baseline"),
+    )
+    .await?;
+    Ok(elapsed)
+}
+
+fn step(image: &str, args: &[&str]) -> Container {
+    Container {
+        name: "build".into(),
+        image: Some(image.into()),
+        args: Some(args.iter().map(|a| (*a).to_owned()).collect()),
+        ..Default::default()
+    }
+}
+
+fn bench_build(index: usize) -> Build {
+    let mut spec = BuildSpec::default();
+    if index.is_multiple_of(2) {
+        spec.steps = vec![step("busybox", &["echo", "plain"])];
+    } else {
+        spec.template = Some(build_types::TemplateInstantiationSpec {
+            name: "bench".into(),
+            arguments: vec![build_types::ArgumentSpec {
+                name: "MESSAGE".into(),
+                value: format!("templated {index}"),
+            }],
+            ..Default::default()
+        });
+    }
+    Build::new(&format!("bench-{index}"), spec)
+}
+
+fn bench_template() -> BuildTemplate {
+    BuildTemplate::new(
+        "bench",
+        BuildTemplateSpec {
+            parameters: vec![ParameterSpec {
+                name: "MESSAGE".into(),
+                description: Some("what to echo".into()),
+                default: None,
+            }],
+            steps: vec![step("busybox", &["echo", "${MESSAGE}"])],
+            volumes: Vec::new(),
+        },
+    )
+}
+
+/// Starts (or attaches to) the controller for `namespace` and waits until it is ready.
+async fn controller(root: &Path, args: &BenchArgs, namespace: &str) -> anyhow::Result<Target> {
+    let mut target = if args.attach {
+        Target::Unmeasured
+    } else if let Some(pid) = args.attach_pid {
+        Target::Attached { pid }
+    } else {
+        let binary = match &args.controller {
+            Some(path) => path.clone(),
+            None => {
+                let status =
+                    std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+                        .args(["build", "--release", "-q", "-p", "build-controller"])
+                        .current_dir(root)
+                        .status()?;
+                if !status.success() {
+                    bail!("building the release controller failed");
+                }
+                root.join("target/release/build-controller")
+            }
+        };
+        let log = root.join(format!("target/bench-controller-{namespace}.log"));
+        eprintln!("controller output: {}", log.display());
+        Target::start(&Launch {
+            binary: &binary,
+            namespace,
+            log,
+            extra_args: &args.controller_args,
+        })?
+    };
+    target.wait_ready(Duration::from_secs(60)).await?;
+    Ok(target)
+}
+
+async fn measure(
+    root: &Path,
+    args: &BenchArgs,
+    client: &Client,
+    namespace: &str,
+) -> anyhow::Result<(String, serde_json::Value)> {
+    let baseline = match (args.rate, args.hold) {
+        (None, None) => {
+            let baseline = baseline(client, namespace, args.builds).await?;
+            eprintln!("baseline: {} pod creates in {baseline:?}", args.builds);
+            Some(baseline)
+        }
+        _ => None,
+    };
+    let templates: Api<BuildTemplate> = Api::namespaced(client.clone(), namespace);
+    templates
+        .create(&PostParams::default(), &bench_template())
+        .await?;
+    let mut target = controller(root, args, namespace).await?;
+    let events = Events::watch(client, namespace);
+    let result = match (args.rate, args.duration, args.hold) {
+        (Some(rate), Some(duration), _) => {
+            let report =
+                sustained(client, args, namespace, &mut target, events, rate, duration).await?;
+            (report.to_string(), report.to_json())
+        }
+        (_, _, Some(count)) => {
+            let report = hold(client, args, namespace, &mut target, events, count).await?;
+            (report.to_string(), report.to_json())
+        }
+        _ => {
+            let baseline = baseline.unwrap_or_default();
+            let report = burst(client, args, namespace, &mut target, events, baseline).await?;
+            (report.to_string(), report.to_json())
+        }
+    };
+    if let Some(counters) = target.counters().await {
+        eprintln!("controller counters:\n{counters}");
+    }
+    target.stop();
+    Ok(result)
+}
+
+/// What the benchmark's watches see.
+enum Seen {
+    /// A Build's pod exists.
+    Pod { build: String, pod: Box<Pod> },
+    /// A Build's status names its pod; `done` once it has succeeded or failed.
+    Status { build: String, done: bool },
+    /// Anything else.
+    Other,
+}
+
+/// The benchmark's own watches of the namespace's build pods and Builds, merged.
+struct Events {
+    stream: std::pin::Pin<Box<dyn Stream<Item = Result<Seen, watcher::Error>> + Send>>,
+}
+
+impl Events {
+    fn watch(client: &Client, namespace: &str) -> Self {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let builds: Api<Build> = Api::namespaced(client.clone(), namespace);
+        let pod_events = watcher(pods, watcher::Config::default().labels(BUILD_NAME_LABEL))
+            .applied_objects()
+            .map_ok(|pod| match pod.labels().get(BUILD_NAME_LABEL).cloned() {
+                Some(build) => Seen::Pod {
+                    build,
+                    pod: Box::new(pod),
+                },
+                None => Seen::Other,
+            });
+        let build_events = watcher(builds, watcher::Config::default())
+            .applied_objects()
+            .map_ok(|build: Build| {
+                let Some(status) = build.status.as_ref().filter(|s| s.cluster.is_some()) else {
+                    return Seen::Other;
+                };
+                match status.succeeded() {
+                    Some(_) => Seen::Status {
+                        build: build.name_any(),
+                        done: status.is_done(),
+                    },
+                    None => Seen::Other,
+                }
+            });
+        Events {
+            stream: stream::select(pod_events.boxed(), build_events.boxed()).boxed(),
+        }
+    }
+
+    /// The next thing seen, checking every 200 ms that the controller still runs; fails at
+    /// `deadline`, saying what `waiting` is still missing.
+    async fn next(
+        &mut self,
+        target: &mut Target,
+        deadline: Instant,
+        waiting: impl Fn() -> String,
+    ) -> anyhow::Result<Seen> {
+        loop {
+            target.check_alive()?;
+            let wait_until = (Instant::now() + Duration::from_millis(200)).min(deadline);
+            match tokio::time::timeout_at(wait_until.into(), self.stream.next()).await {
+                Err(_) if Instant::now() >= deadline => bail!("timed out: {}", waiting()),
+                Err(_) => continue,
+                Ok(None) => bail!("watch ended"),
+                Ok(Some(Err(error))) => eprintln!("watch error (retrying): {error}"),
+                Ok(Some(Ok(seen))) => return Ok(seen),
+            }
+        }
+    }
+}
+
+/// When each Build was created, its pod seen, its status seen, and it finished.
+#[derive(Default)]
+struct Timeline {
+    created: HashMap<String, Instant>,
+    pod: HashMap<String, Instant>,
+    status: HashMap<String, Instant>,
+    done: HashMap<String, Instant>,
+}
+
+impl Timeline {
+    /// Records what was seen; returns a pod seen for the first time.
+    fn record(&mut self, seen: Seen) -> Option<Box<Pod>> {
+        let now = Instant::now();
+        match seen {
+            Seen::Pod { build, pod } => {
+                let first = !self.pod.contains_key(&build);
+                self.pod.entry(build).or_insert(now);
+                first.then_some(pod)
+            }
+            Seen::Status { build, done } => {
+                if done {
+                    self.done.entry(build.clone()).or_insert(now);
+                }
+                self.status.entry(build).or_insert(now);
+                None
+            }
+            Seen::Other => None,
+        }
+    }
+
+    fn waiting(&self, builds: usize) -> String {
+        format!(
+            "{} of {builds} pods, {} statuses, {} finished",
+            self.pod.len(),
+            self.status.len(),
+            self.done.len()
+        )
+    }
+
+    /// From each Build's creation to the time in `seen`.
+    fn latencies(&self, seen: &HashMap<String, Instant>) -> Vec<Duration> {
+        seen.iter()
+            .filter_map(|(build, at)| Some(at.saturating_duration_since(*self.created.get(build)?)))
+            .collect()
+    }
+}
+
+/// Creates `count` Builds, 64 in flight; returns when each was created.
+async fn create_builds(
+    builds: &Api<Build>,
+    indexes: std::ops::Range<usize>,
+) -> anyhow::Result<Vec<(String, Instant)>> {
+    stream::iter(indexes)
+        .map(|i| {
+            let builds = builds.clone();
+            async move {
+                let build = builds
+                    .create(&PostParams::default(), &bench_build(i))
+                    .await
+                    .context("creating a Build")?;
+                anyhow::Ok((build.name_any(), Instant::now()))
+            }
+        })
+        .buffer_unordered(BUILDS_IN_FLIGHT)
+        .try_collect()
+        .await
+}
+
+async fn burst(
+    client: &Client,
+    args: &BenchArgs,
+    namespace: &str,
+    target: &mut Target,
+    mut events: Events,
+    baseline: Duration,
+) -> anyhow::Result<report::Burst> {
+    let builds: Api<Build> = Api::namespaced(client.clone(), namespace);
+    let before = target.usage()?;
+    let started = Instant::now();
+    let creating = create_builds(&builds, 0..args.builds);
+    let mut timeline = Timeline::default();
+    // Watch while creating, so that nothing seen meanwhile waits in a buffer.
+    let mut creating = std::pin::pin!(creating);
+    let created = loop {
+        tokio::select! {
+            created = &mut creating => break created?,
+            seen = events.next(target, started + Duration::from_secs(args.timeout_seconds), String::new) => {
+                timeline.record(seen?);
+            }
+        }
+    };
+    let last_created = created.iter().map(|(_, at)| *at).max().unwrap_or(started);
+    timeline.created = created.into_iter().collect();
+    eprintln!(
+        "created {} Builds in {:?}",
+        timeline.created.len(),
+        last_created - started
+    );
+    let deadline = started + Duration::from_secs(args.timeout_seconds);
+    while timeline.pod.len() < args.builds || timeline.status.len() < args.builds {
+        let seen = events
+            .next(target, deadline, || timeline.waiting(args.builds))
+            .await?;
+        timeline.record(seen);
+    }
+    let after = target.usage()?;
+    let last = |seen: &HashMap<String, Instant>| {
+        seen.values().max().map_or(Duration::ZERO, |t| *t - started)
+    };
+    Ok(report::Burst {
+        builds: args.builds,
+        baseline,
+        build_creates: last_created - started,
+        to_all_pods: last(&timeline.pod),
+        to_all_statuses: last(&timeline.status),
+        latencies: Latencies::of(timeline.latencies(&timeline.pod)),
+        cost: cost(before, after),
+    })
+}
+
+fn cost(before: Option<process::Usage>, after: Option<process::Usage>) -> Option<Cost> {
+    let (before, after) = (before?, after?);
+    Some(Cost {
+        cpu: after.cpu.saturating_sub(before.cpu),
+        rss_kib: after.rss_kib,
+    })
+}
+
+/// The stand-in kubelet: finishes the pods it is given, `KUBELET_BATCH` at a time.
+#[derive(Clone)]
+struct Kubelet {
+    pods: Api<Pod>,
+}
+
+impl Kubelet {
+    async fn finish(&self, batch: Vec<Pod>) -> anyhow::Result<()> {
+        let now = k8s_openapi::jiff::Timestamp::now().to_string();
+        stream::iter(batch)
+            .map(|pod| {
+                let pods = self.pods.clone();
+                let patch = kubelet::succeeded_patch(&pod, &now);
+                async move {
+                    pods.patch_status(
+                        &pod.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .with_context(|| format!("finishing pod {}", pod.name_any()))
+                }
+            })
+            .buffer_unordered(KUBELET_IN_FLIGHT)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+    }
+}
+
+async fn sustained(
+    client: &Client,
+    args: &BenchArgs,
+    namespace: &str,
+    target: &mut Target,
+    mut events: Events,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<report::Sustained> {
+    let builds: Api<Build> = Api::namespaced(client.clone(), namespace);
+    let kubelet = Kubelet {
+        pods: Api::namespaced(client.clone(), namespace),
+    };
+    let count = (rate * duration.as_secs_f64()).round().max(1.0) as usize;
+    let sampler = target.pid().map(RssSampler::start);
+    let before = target.usage()?;
+    let (created_tx, mut created_rx) = tokio::sync::mpsc::unbounded_channel();
+    let creator = tokio::spawn({
+        let builds = builds.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+            let mut creates = tokio::task::JoinSet::new();
+            for i in 0..count {
+                tick.tick().await;
+                let builds = builds.clone();
+                let created_tx = created_tx.clone();
+                creates.spawn(async move {
+                    let sent = Instant::now();
+                    let build = builds
+                        .create(&PostParams::default(), &bench_build(i))
+                        .await?;
+                    let _ = created_tx.send((build.name_any(), sent, Instant::now()));
+                    anyhow::Ok(())
+                });
+            }
+            while let Some(done) = creates.join_next().await {
+                done??;
+            }
+            anyhow::Ok(())
+        }
+    });
+    let mut creator = Some(creator);
+    let mut timeline = Timeline::default();
+    let mut create_latencies = Vec::new();
+    let mut to_finish: Vec<Pod> = Vec::new();
+    let mut finishing = tokio::task::JoinSet::new();
+    let mut kubelet_tick = tokio::time::interval(Duration::from_secs(1));
+    let deadline = Instant::now() + duration + Duration::from_secs(args.timeout_seconds);
+    let started = Instant::now();
+    let mut last_progress = Instant::now();
+    while timeline.created.len() < count
+        || timeline.pod.len() < count
+        || timeline.status.len() < count
+    {
+        tokio::select! {
+            Some((build, sent, created)) = created_rx.recv() => {
+                create_latencies.push(created - sent);
+                timeline.created.insert(build, created);
+            }
+            seen = events.next(target, deadline, || timeline.waiting(count)) => {
+                if let Some(pod) = timeline.record(seen?) {
+                    to_finish.push(*pod);
+                }
+            }
+            _ = kubelet_tick.tick() => {
+                if !to_finish.is_empty() {
+                    let kubelet = kubelet.clone();
+                    let batch = std::mem::take(&mut to_finish);
+                    finishing.spawn(async move { kubelet.finish(batch).await });
+                }
+                while let Some(done) = finishing.try_join_next() {
+                    done??;
+                }
+                if let Some(handle) = creator.take_if(|c| c.is_finished()) {
+                    handle.await??;
+                }
+                if last_progress.elapsed() >= Duration::from_secs(30) {
+                    last_progress = Instant::now();
+                    eprintln!("{:.0}s: {} created, {}", started.elapsed().as_secs_f64(), timeline.created.len(), timeline.waiting(count));
+                }
+            }
+        }
+    }
+    let after = target.usage()?;
+    let rss = sampler.as_ref().and_then(|s| RssSamples::of(&s.samples()));
+    Ok(report::Sustained {
+        rate,
+        duration,
+        builds: count,
+        to_pod: Latencies::of(timeline.latencies(&timeline.pod)),
+        to_status: Latencies::of(timeline.latencies(&timeline.status)),
+        build_create: Latencies::of(create_latencies),
+        rss,
+        cpu: cost(before, after).map(|c| c.cpu),
+    })
+}
+
+async fn hold(
+    client: &Client,
+    args: &BenchArgs,
+    namespace: &str,
+    target: &mut Target,
+    mut events: Events,
+    count: usize,
+) -> anyhow::Result<report::Hold> {
+    let builds: Api<Build> = Api::namespaced(client.clone(), namespace);
+    let kubelet = Kubelet {
+        pods: Api::namespaced(client.clone(), namespace),
+    };
+    let before = target.usage()?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.timeout_seconds);
+    let mut timeline = Timeline::default();
+    let mut to_finish: Vec<Pod> = Vec::new();
+    let mut finishing = tokio::task::JoinSet::new();
+    let mut creating = std::pin::pin!(create_builds(&builds, 0..count));
+    let mut created = false;
+    while !created || timeline.done.len() < count {
+        tokio::select! {
+            result = &mut creating, if !created => {
+                timeline.created = result?.into_iter().collect();
+                created = true;
+                eprintln!("created {count} Builds in {:.1}s", started.elapsed().as_secs_f64());
+            }
+            seen = events.next(target, deadline, || timeline.waiting(count)) => {
+                if let Some(pod) = timeline.record(seen?) {
+                    to_finish.push(*pod);
+                    if to_finish.len() >= KUBELET_BATCH || timeline.pod.len() == count {
+                        let kubelet = kubelet.clone();
+                        let batch = std::mem::take(&mut to_finish);
+                        finishing.spawn(async move { kubelet.finish(batch).await });
+                    }
+                }
+            }
+            Some(done) = finishing.join_next() => done??,
+        }
+    }
+    while let Some(done) = finishing.join_next().await {
+        done??;
+    }
+    let to_all_finished = started.elapsed();
+    eprintln!(
+        "{count} Builds finished in {:.1}s; idle for {:?}",
+        to_all_finished.as_secs_f64(),
+        args.idle
+    );
+    // Let the last status writes and events settle before measuring.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let holding = target.usage()?;
+    let idle_until = Instant::now() + args.idle;
+    while Instant::now() < idle_until {
+        target.check_alive()?;
+        tokio::time::sleep(Duration::from_millis(500).min(idle_until - Instant::now())).await;
+    }
+    let after_idle = target.usage()?;
+    Ok(report::Hold {
+        builds: count,
+        to_all_finished,
+        holding: cost(before, holding),
+        idle: args.idle,
+        after_idle: cost(holding, after_idle),
+    })
+}

@@ -1,0 +1,538 @@
+//! The benchmark's reports: a table for people (stdout) and JSON for programs (`--json`).
+//!
+//! Every report carries the floor the API server sets (how long the Builds themselves took to
+//! create, and the raw pod-create baseline) next to what the controller added, and the issue's
+//! targets with a verdict.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::stats::{Latencies, RssSamples, mib};
+
+/// The targets the reports judge against (issue 13, one 2-core machine).
+pub(crate) mod target {
+    /// P1: the last pod at most this long after the last Build was created.
+    pub(crate) const TAIL_TO_LAST_POD_S: f64 = 0.5;
+    /// P1: the last status at most this long after the last Build was created.
+    pub(crate) const TAIL_TO_LAST_STATUS_S: f64 = 1.0;
+    /// P2: sustained p99 Build→Pod.
+    pub(crate) const SUSTAINED_P99_MS: f64 = 100.0;
+    /// P2: sustained p50 Build→Pod.
+    pub(crate) const SUSTAINED_P50_MS: f64 = 30.0;
+    /// P3: RSS after the burst.
+    pub(crate) const BURST_RSS_MIB: f64 = 20.0;
+    /// P3: RSS holding the finished Builds and pods (10,000 of them).
+    pub(crate) const HOLD_RSS_MIB: f64 = 40.0;
+    /// P4: controller CPU per Build over the burst.
+    pub(crate) const CPU_MS_PER_BUILD: f64 = 0.5;
+}
+
+/// What the controller's process used over a measured stretch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Cost {
+    /// CPU time spent in the stretch.
+    pub(crate) cpu: Duration,
+    /// RSS at its end, KiB.
+    pub(crate) rss_kib: u64,
+}
+
+/// A burst: N Builds created at once.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Burst {
+    /// How many Builds.
+    pub(crate) builds: usize,
+    /// N plain pod creates, 8 in flight: the server's own pace.
+    pub(crate) baseline: Duration,
+    /// From the first Build create sent to the last one answered.
+    pub(crate) build_creates: Duration,
+    /// From the first Build create sent to the last pod seen.
+    pub(crate) to_all_pods: Duration,
+    /// From the first Build create sent to the last status seen.
+    pub(crate) to_all_statuses: Duration,
+    /// Build created → its pod seen.
+    pub(crate) latencies: Latencies,
+    /// The controller's CPU over the burst and RSS after it; `None` when not measured.
+    pub(crate) cost: Option<Cost>,
+}
+
+impl Burst {
+    /// Last Build created → last pod seen (negative if the last pod came first).
+    pub(crate) fn tail_to_last_pod(&self) -> f64 {
+        self.to_all_pods.as_secs_f64() - self.build_creates.as_secs_f64()
+    }
+
+    /// Last Build created → last status seen.
+    pub(crate) fn tail_to_last_status(&self) -> f64 {
+        self.to_all_statuses.as_secs_f64() - self.build_creates.as_secs_f64()
+    }
+
+    fn cpu_ms_per_build(&self) -> Option<f64> {
+        self.cost
+            .map(|c| c.cpu.as_secs_f64() * 1e3 / self.builds as f64)
+    }
+
+    /// The JSON report.
+    pub(crate) fn to_json(&self) -> Value {
+        json!({
+            "mode": "burst",
+            "builds": self.builds,
+            "build_creates_s": self.build_creates.as_secs_f64(),
+            "baseline_s": self.baseline.as_secs_f64(),
+            "to_all_pods_s": self.to_all_pods.as_secs_f64(),
+            "to_all_statuses_s": self.to_all_statuses.as_secs_f64(),
+            "tail_to_last_pod_s": self.tail_to_last_pod(),
+            "tail_to_last_status_s": self.tail_to_last_status(),
+            "p50_ms": ms(self.latencies.p50),
+            "p99_ms": ms(self.latencies.p99),
+            "max_ms": ms(self.latencies.max),
+            "cpu_ms_per_build": self.cpu_ms_per_build(),
+            "rss_mib": self.cost.map(|c| mib(c.rss_kib)),
+        })
+    }
+}
+
+impl std::fmt::Display for Burst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut t = Table::default();
+        t.row("builds", self.builds.to_string(), "");
+        t.row("floor: Build creates", secs(self.build_creates), "");
+        t.row(
+            "floor: raw pod creates",
+            format!("{} (8 in flight)", secs(self.baseline)),
+            "",
+        );
+        t.row("time to all pods", secs(self.to_all_pods), "");
+        t.row("time to all statuses", secs(self.to_all_statuses), "");
+        t.judged(
+            "tail: last Build -> last pod",
+            format!("{:.3} s", self.tail_to_last_pod()),
+            target::TAIL_TO_LAST_POD_S,
+            self.tail_to_last_pod(),
+            "s",
+        );
+        t.judged(
+            "tail: last Build -> last status",
+            format!("{:.3} s", self.tail_to_last_status()),
+            target::TAIL_TO_LAST_STATUS_S,
+            self.tail_to_last_status(),
+            "s",
+        );
+        t.row("Build -> Pod", latencies(&self.latencies), "");
+        match self.cost {
+            Some(cost) => {
+                let per_build = self.cpu_ms_per_build().unwrap_or_default();
+                t.judged(
+                    "controller CPU over the burst",
+                    format!("{} = {per_build:.3} ms/Build", secs(cost.cpu)),
+                    target::CPU_MS_PER_BUILD,
+                    per_build,
+                    "ms/Build",
+                );
+                t.judged(
+                    "controller RSS after",
+                    format!("{:.1} MiB", mib(cost.rss_kib)),
+                    target::BURST_RSS_MIB,
+                    mib(cost.rss_kib),
+                    "MiB",
+                );
+            }
+            None => t.row("controller CPU / RSS", "not measured (--attach)".into(), ""),
+        }
+        f.write_str(&t.render())
+    }
+}
+
+/// A sustained run: Builds created at a steady rate.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Sustained {
+    /// The rate asked for, Builds per second.
+    pub(crate) rate: f64,
+    /// How long Builds were created.
+    pub(crate) duration: Duration,
+    /// How many Builds were created.
+    pub(crate) builds: usize,
+    /// Build created → its pod seen.
+    pub(crate) to_pod: Latencies,
+    /// Build created → a status naming its pod seen.
+    pub(crate) to_status: Latencies,
+    /// Build create request latency (the server's own pace).
+    pub(crate) build_create: Latencies,
+    /// The controller's RSS, sampled every second.
+    pub(crate) rss: Option<RssSamples>,
+    /// The controller's CPU over the run.
+    pub(crate) cpu: Option<Duration>,
+}
+
+impl Sustained {
+    fn cpu_ms_per_build(&self) -> Option<f64> {
+        self.cpu
+            .map(|c| c.as_secs_f64() * 1e3 / self.builds.max(1) as f64)
+    }
+
+    /// The JSON report.
+    pub(crate) fn to_json(&self) -> Value {
+        json!({
+            "mode": "sustained",
+            "rate": self.rate,
+            "duration_s": self.duration.as_secs_f64(),
+            "builds": self.builds,
+            "p50_ms": ms(self.to_pod.p50),
+            "p99_ms": ms(self.to_pod.p99),
+            "max_ms": ms(self.to_pod.max),
+            "status_p50_ms": ms(self.to_status.p50),
+            "status_p99_ms": ms(self.to_status.p99),
+            "status_max_ms": ms(self.to_status.max),
+            "build_create_p50_ms": ms(self.build_create.p50),
+            "build_create_p99_ms": ms(self.build_create.p99),
+            "cpu_ms_per_build": self.cpu_ms_per_build(),
+            "rss_samples": self.rss.map(|r| r.count),
+            "rss_first_mib": self.rss.map(|r| mib(r.first_kib)),
+            "rss_min_mib": self.rss.map(|r| mib(r.min_kib)),
+            "rss_max_mib": self.rss.map(|r| mib(r.max_kib)),
+            "rss_last_mib": self.rss.map(|r| mib(r.last_kib)),
+        })
+    }
+}
+
+impl std::fmt::Display for Sustained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut t = Table::default();
+        t.row(
+            "builds",
+            format!(
+                "{} at {} /s for {}",
+                self.builds,
+                self.rate,
+                secs(self.duration)
+            ),
+            "",
+        );
+        t.row("floor: Build create", latencies(&self.build_create), "");
+        t.judged(
+            "Build -> Pod p50",
+            format!("{:.1} ms", ms(self.to_pod.p50)),
+            target::SUSTAINED_P50_MS,
+            ms(self.to_pod.p50),
+            "ms",
+        );
+        t.judged(
+            "Build -> Pod p99",
+            format!("{:.1} ms", ms(self.to_pod.p99)),
+            target::SUSTAINED_P99_MS,
+            ms(self.to_pod.p99),
+            "ms",
+        );
+        t.row(
+            "Build -> Pod max",
+            format!("{:.1} ms", ms(self.to_pod.max)),
+            "",
+        );
+        t.row("Build -> status", latencies(&self.to_status), "");
+        match self.rss {
+            Some(rss) => t.row(
+                "controller RSS (1/s)",
+                format!(
+                    "first {:.1}, min {:.1}, max {:.1}, last {:.1} MiB ({} samples)",
+                    mib(rss.first_kib),
+                    mib(rss.min_kib),
+                    mib(rss.max_kib),
+                    mib(rss.last_kib),
+                    rss.count
+                ),
+                "",
+            ),
+            None => t.row("controller RSS", "not measured (--attach)".into(), ""),
+        }
+        if let (Some(cpu), Some(per_build)) = (self.cpu, self.cpu_ms_per_build()) {
+            t.row(
+                "controller CPU",
+                format!("{} = {per_build:.3} ms/Build", secs(cpu)),
+                "",
+            );
+        }
+        f.write_str(&t.render())
+    }
+}
+
+/// A hold: N Builds created, run to success by a stand-in kubelet, then held.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Hold {
+    /// How many Builds (and pods) are held.
+    pub(crate) builds: usize,
+    /// From the first create to the last Build finished.
+    pub(crate) to_all_finished: Duration,
+    /// The controller's CPU from the first create to the last Build finished, and its RSS
+    /// then.
+    pub(crate) holding: Option<Cost>,
+    /// How long it then sat idle.
+    pub(crate) idle: Duration,
+    /// The controller's CPU while idle, and its RSS at the end.
+    pub(crate) after_idle: Option<Cost>,
+}
+
+impl Hold {
+    /// The JSON report.
+    pub(crate) fn to_json(&self) -> Value {
+        json!({
+            "mode": "hold",
+            "builds": self.builds,
+            "to_all_finished_s": self.to_all_finished.as_secs_f64(),
+            "cpu_ms_per_build": self.holding.map(|c| c.cpu.as_secs_f64() * 1e3 / self.builds.max(1) as f64),
+            "rss_mib": self.holding.map(|c| mib(c.rss_kib)),
+            "idle_s": self.idle.as_secs_f64(),
+            "idle_cpu_ms": self.after_idle.map(|c| c.cpu.as_secs_f64() * 1e3),
+            "rss_after_idle_mib": self.after_idle.map(|c| mib(c.rss_kib)),
+        })
+    }
+}
+
+impl std::fmt::Display for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut t = Table::default();
+        t.row("finished Builds held", self.builds.to_string(), "");
+        t.row("created and finished in", secs(self.to_all_finished), "");
+        match (self.holding, self.after_idle) {
+            (Some(holding), Some(idle)) => {
+                t.row(
+                    "controller CPU to finish all",
+                    format!(
+                        "{} = {:.3} ms/Build",
+                        secs(holding.cpu),
+                        holding.cpu.as_secs_f64() * 1e3 / self.builds.max(1) as f64
+                    ),
+                    "",
+                );
+                t.judged(
+                    "controller RSS holding them",
+                    format!("{:.1} MiB", mib(holding.rss_kib)),
+                    target::HOLD_RSS_MIB,
+                    mib(holding.rss_kib),
+                    "MiB",
+                );
+                t.row(
+                    &format!("controller CPU idle {}", secs(self.idle)),
+                    format!("{:.0} ms", idle.cpu.as_secs_f64() * 1e3),
+                    "",
+                );
+                t.judged(
+                    "controller RSS after idle",
+                    format!("{:.1} MiB", mib(idle.rss_kib)),
+                    target::HOLD_RSS_MIB,
+                    mib(idle.rss_kib),
+                    "MiB",
+                );
+            }
+            _ => t.row("controller CPU / RSS", "not measured (--attach)".into(), ""),
+        }
+        f.write_str(&t.render())
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn secs(duration: Duration) -> String {
+    format!("{:.2} s", duration.as_secs_f64())
+}
+
+fn latencies(l: &Latencies) -> String {
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={})",
+        ms(l.p50),
+        ms(l.p99),
+        ms(l.max),
+        l.count
+    )
+}
+
+/// Three aligned columns: what, value, verdict against a target.
+#[derive(Default)]
+struct Table {
+    rows: Vec<(String, String, String)>,
+}
+
+impl Table {
+    fn row(&mut self, name: &str, value: String, verdict: &str) {
+        self.rows.push((name.to_owned(), value, verdict.to_owned()));
+    }
+
+    /// A row judged against an upper bound.
+    fn judged(&mut self, name: &str, value: String, limit: f64, actual: f64, unit: &str) {
+        let verdict = if actual <= limit { "ok" } else { "MISSED" };
+        self.row(name, value, &format!("target <= {limit} {unit}: {verdict}"));
+    }
+
+    fn render(&self) -> String {
+        let name_width = self.rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let value_width = self.rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (name, value, verdict) in &self.rows {
+            let line = format!("{name:<name_width$}  {value:<value_width$}  {verdict}");
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        out.pop();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn burst(cost: Option<Cost>) -> Burst {
+        Burst {
+            builds: 500,
+            baseline: Duration::from_millis(330),
+            build_creates: Duration::from_millis(1100),
+            to_all_pods: Duration::from_millis(1500),
+            to_all_statuses: Duration::from_millis(2300),
+            latencies: Latencies {
+                count: 500,
+                p50: Duration::from_millis(120),
+                p99: Duration::from_millis(400),
+                max: Duration::from_millis(410),
+            },
+            cost,
+        }
+    }
+
+    #[test]
+    fn burst_json_has_the_required_keys() {
+        let json = burst(Some(Cost {
+            cpu: Duration::from_millis(200),
+            rss_kib: 15 * 1024,
+        }))
+        .to_json();
+        for key in [
+            "builds",
+            "build_creates_s",
+            "baseline_s",
+            "to_all_pods_s",
+            "to_all_statuses_s",
+            "tail_to_last_pod_s",
+            "tail_to_last_status_s",
+            "p50_ms",
+            "p99_ms",
+            "cpu_ms_per_build",
+            "rss_mib",
+        ] {
+            assert!(json[key].is_number(), "{key}: {json}");
+        }
+        assert!((json["tail_to_last_pod_s"].as_f64().unwrap() - 0.4).abs() < 1e-9);
+        assert!((json["tail_to_last_status_s"].as_f64().unwrap() - 1.2).abs() < 1e-9);
+        assert_eq!(json["cpu_ms_per_build"], 0.4);
+        assert_eq!(json["rss_mib"], 15.0);
+    }
+
+    #[test]
+    fn unmeasured_cost_is_null() {
+        let json = burst(None).to_json();
+        assert!(json["cpu_ms_per_build"].is_null());
+        assert!(json["rss_mib"].is_null());
+        assert!(json["p99_ms"].is_number());
+    }
+
+    #[test]
+    fn burst_table_judges_the_targets() {
+        let text = burst(Some(Cost {
+            cpu: Duration::from_millis(200),
+            rss_kib: 25 * 1024,
+        }))
+        .to_string();
+        let line = |prefix: &str| {
+            text.lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix:?} in\n{text}"))
+                .to_owned()
+        };
+        assert!(
+            line("tail: last Build -> last pod").ends_with("target <= 0.5 s: ok"),
+            "{text}"
+        );
+        assert!(
+            line("tail: last Build -> last status").ends_with("MISSED"),
+            "{text}"
+        );
+        assert!(line("controller CPU").contains("0.400 ms/Build"), "{text}");
+        assert!(line("controller RSS after").ends_with("MISSED"), "{text}");
+        assert!(line("floor: Build creates").contains("1.10 s"), "{text}");
+        // Aligned: every value starts in the same column.
+        let column = |l: &str| {
+            l.find("  ")
+                .map(|at| l[at..].len() - l[at..].trim_start().len() + at)
+        };
+        let columns: Vec<_> = text.lines().map(column).collect();
+        assert!(columns.windows(2).all(|w| w[0] == w[1]), "{text}");
+    }
+
+    #[test]
+    fn sustained_report() {
+        let report = Sustained {
+            rate: 20.0,
+            duration: Duration::from_secs(300),
+            builds: 6000,
+            to_pod: Latencies {
+                count: 6000,
+                p50: Duration::from_millis(12),
+                p99: Duration::from_millis(150),
+                max: Duration::from_millis(300),
+            },
+            to_status: Latencies::default(),
+            build_create: Latencies::default(),
+            rss: RssSamples::of(&[10 * 1024, 12 * 1024, 11 * 1024]),
+            cpu: Some(Duration::from_secs(3)),
+        };
+        let json = report.to_json();
+        assert_eq!(json["p99_ms"], 150.0);
+        assert_eq!(json["rss_max_mib"], 12.0);
+        assert_eq!(json["rss_last_mib"], 11.0);
+        assert_eq!(json["cpu_ms_per_build"], 0.5);
+        let text = report.to_string();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("Build -> Pod p50") && l.ends_with("ok")),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("Build -> Pod p99") && l.ends_with("MISSED")),
+            "{text}"
+        );
+        assert!(
+            text.contains("first 10.0, min 10.0, max 12.0, last 11.0 MiB"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn hold_report() {
+        let report = Hold {
+            builds: 10_000,
+            to_all_finished: Duration::from_secs(90),
+            holding: Some(Cost {
+                cpu: Duration::from_secs(5),
+                rss_kib: 30 * 1024,
+            }),
+            idle: Duration::from_secs(60),
+            after_idle: Some(Cost {
+                cpu: Duration::from_millis(20),
+                rss_kib: 29 * 1024,
+            }),
+        };
+        let json = report.to_json();
+        assert_eq!(json["rss_mib"], 30.0);
+        assert_eq!(json["rss_after_idle_mib"], 29.0);
+        assert_eq!(json["idle_cpu_ms"], 20.0);
+        assert_eq!(json["cpu_ms_per_build"], 0.5);
+        let text = report.to_string();
+        assert!(text.contains("controller CPU idle 60.00 s"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("controller RSS holding them") && l.ends_with("ok")),
+            "{text}"
+        );
+    }
+}
