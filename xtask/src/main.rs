@@ -6,6 +6,8 @@
 //!   (`--check` likewise).
 //! - `cargo xtask test` runs every check (the README's test command).
 //! - `cargo xtask bench-controller` measures the controller on a real API server.
+//! - `cargo xtask e2e` runs the product on a real one-node cluster on this machine (root,
+//!   `KUBEBUILDER_ASSETS`); without the binaries it says which are missing and exits 0.
 //!
 //! The contents come from the library crates (`build_types::crd_files`,
 //! `build_controller::release_yaml`), so the tests that guard the committed files render them
@@ -18,6 +20,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod bench_controller;
 mod crds;
+mod e2e;
 mod manifests;
 mod test;
 
@@ -42,6 +45,10 @@ enum Command {
     /// Measure the controller against the cluster KUBECONFIG names: N Builds to pods and
     /// statuses, against a baseline of N plain pod creates.
     BenchController(bench_controller::BenchArgs),
+    /// Start a throw-away one-node cluster on this machine (root; KUBEBUILDER_ASSETS with
+    /// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet), install the
+    /// release, run the end-to-end scenarios, and remove the cluster.
+    E2e(e2e::E2eArgs),
 }
 
 /// The options every generating subcommand takes.
@@ -72,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manifests(CheckArgs { check: true }) => manifests::check(&root),
         Command::Test => test::run(&root),
         Command::BenchController(args) => bench_controller::run(&root, &args),
+        Command::E2e(args) => e2e::run(&root, &args),
     }
 }
 
