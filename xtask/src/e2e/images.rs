@@ -93,11 +93,19 @@ auth:
 pub(crate) fn specs(bins: &Path) -> Vec<ImageSpec> {
     let own = |name: &str| bins.join(name);
     let shell = |script: &str| vec!["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()];
+    // git and the parts of it that are not builtins: the daemon, and `git submodule` (a shell
+    // script with its helpers), which git-init runs after every checkout
     let git = || {
-        vec![
-            PathBuf::from("/usr/bin/git"),
-            PathBuf::from("/usr/lib/git-core/git-daemon"),
+        [
+            "/usr/bin/git",
+            "/usr/lib/git-core/git-daemon",
+            "/usr/lib/git-core/git-submodule",
+            "/usr/lib/git-core/git-sh-setup",
+            "/usr/lib/git-core/git-sh-i18n",
+            "/usr/lib/git-core/git-sh-i18n--envsubst",
         ]
+        .map(PathBuf::from)
+        .to_vec()
     };
     let git_links = vec![
         ("/usr/bin/git-upload-pack", "git"),

@@ -1001,7 +1001,7 @@ async fn ssh(world: &World, known_hosts: bool) -> anyhow::Result<Checked> {
         "spec": {
             "serviceAccountName": account,
             "source": {"git": {"url": format!("ssh://root@{}/srv/git/app.git", world.git_ip), "revision": "main"}},
-            "steps": [tools_step("show", "cat /workspace/hello.txt; ls -a /builder/home/.ssh")],
+            "steps": [tools_step("show", "cat /workspace/hello.txt; echo ~/.ssh/known_hosts:; cut -c1-60 /builder/home/.ssh/known_hosts")],
         },
     }))
     .await?;
