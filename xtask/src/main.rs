@@ -5,6 +5,8 @@
 //! - `cargo xtask manifests` writes the release manifests to `config/release.yaml`
 //!   (`--check` likewise).
 //! - `cargo xtask test` runs every check (the README's test command).
+//! - `cargo xtask images` builds the release's images as OCI archives in `target/images/`,
+//!   without a registry or a container daemon.
 //! - `cargo xtask bench-controller` measures the controller on a real API server.
 //! - `cargo xtask e2e` runs the product on a real one-node cluster on this machine (root,
 //!   `KUBEBUILDER_ASSETS`); without the binaries it says which are missing and exits 0.
@@ -21,6 +23,7 @@ use clap::{Args, Parser, Subcommand};
 mod bench_controller;
 mod crds;
 mod e2e;
+mod images;
 mod manifests;
 mod test;
 
@@ -49,6 +52,9 @@ enum Command {
     /// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet), install the
     /// release, run the end-to-end scenarios, and remove the cluster.
     E2e(e2e::E2eArgs),
+    /// Build the images (controller, creds-init, git-init, nop) as OCI image archives in
+    /// target/images/, offline and reproducibly, and print each one's digest.
+    Images(images::ImagesArgs),
 }
 
 /// The options every generating subcommand takes.
@@ -80,6 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test => test::run(&root),
         Command::BenchController(args) => bench_controller::run(&root, &args),
         Command::E2e(args) => e2e::run(&root, &args),
+        Command::Images(args) => images::run(&root, &args),
     }
 }
 
