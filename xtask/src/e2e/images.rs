@@ -1,11 +1,12 @@
-//! The images `cargo xtask e2e` imports into the node's containerd: never pulled, always built
-//! here, offline, from files already on this machine.
+//! The scenario images `cargo xtask e2e` imports into the node's containerd next to the
+//! release's own four (which come from `cargo xtask images`): never pulled, built here, offline,
+//! from files already on this machine.
 //!
-//! Stand-in until `cargo xtask images` (pinned Debian packages unpacked into layers) lands: each
-//! image is one layer holding host binaries installed from Debian packages (and the workspace's
-//! own binaries), the shared libraries `ldd` names, and busybox for a shell, written as a
-//! `docker save` archive that `ctr images import` reads. Files are owned by root, timestamps are
-//! zero and entries sorted, so the same inputs give the same digest.
+//! A documented stand-in: each image is one layer holding host binaries installed from Debian
+//! packages, the shared libraries `ldd` names, and busybox for a shell, written as a `docker
+//! save` archive that `ctr images import` reads (files owned by root, timestamps zero, entries
+//! sorted). Building them from pinned packages with `cargo xtask images`' Debian layer code is
+//! left to do: that code pins only git-init's packages today.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -16,14 +17,6 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-/// The release's helper image references (what `build-controller run` uses by default).
-pub(crate) const GIT_INIT: &str = "knative-build-rs/git-init:v0.1.0";
-/// See [`GIT_INIT`].
-pub(crate) const CREDS_INIT: &str = "knative-build-rs/creds-init:v0.1.0";
-/// See [`GIT_INIT`].
-pub(crate) const NOP: &str = "knative-build-rs/nop:v0.1.0";
-/// The controller's release image.
-pub(crate) const CONTROLLER: &str = "knative-build-rs/controller:v0.1.0";
 /// The sandbox ("pause") image containerd is configured with.
 pub(crate) const PAUSE: &str = "e2e.local/pause:e2e";
 /// busybox: the shell steps and the probe pods.
@@ -41,9 +34,6 @@ pub(crate) struct ImageSpec {
     pub(crate) reference: &'static str,
     /// Host files copied at the same path, each with the libraries `ldd` lists.
     pub(crate) binaries: Vec<PathBuf>,
-    /// The workspace's binaries: copied to `/ko-app/<name>` (as the Dockerfile does), with
-    /// their libraries.
-    pub(crate) own: Vec<PathBuf>,
     /// Files written into the image: (path, contents, mode).
     pub(crate) files: Vec<(&'static str, Vec<u8>, u32)>,
     /// Symlinks: (path, target).
@@ -89,9 +79,8 @@ auth:
     path: /auth/htpasswd
 ";
 
-/// Every image the run needs; `bins` is the directory holding the workspace's binaries.
-pub(crate) fn specs(bins: &Path) -> Vec<ImageSpec> {
-    let own = |name: &str| bins.join(name);
+/// The scenario images.
+pub(crate) fn specs() -> Vec<ImageSpec> {
     let shell = |script: &str| vec!["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()];
     // git and the parts of it that are not builtins: the daemon, and `git submodule` (a shell
     // script with its helpers), which git-init runs after every checkout
@@ -107,7 +96,7 @@ pub(crate) fn specs(bins: &Path) -> Vec<ImageSpec> {
         .map(PathBuf::from)
         .to_vec()
     };
-    let git_links = vec![
+    let links = vec![
         ("/usr/bin/git-upload-pack", "git"),
         ("/usr/bin/git-receive-pack", "git"),
         ("/usr/bin/git-upload-archive", "git"),
@@ -116,7 +105,6 @@ pub(crate) fn specs(bins: &Path) -> Vec<ImageSpec> {
         ImageSpec {
             reference: PAUSE,
             binaries: vec![],
-            own: vec![],
             files: vec![],
             links: vec![],
             entrypoint: shell("trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"),
@@ -124,55 +112,20 @@ pub(crate) fn specs(bins: &Path) -> Vec<ImageSpec> {
         ImageSpec {
             reference: TOOLS,
             binaries: vec![],
-            own: vec![],
             files: vec![],
             links: vec![],
             entrypoint: vec!["/bin/sh".to_owned()],
         },
         ImageSpec {
-            reference: NOP,
-            binaries: vec![],
-            own: vec![own("nop")],
-            files: vec![],
-            links: vec![],
-            entrypoint: vec!["/ko-app/nop".to_owned()],
-        },
-        ImageSpec {
-            reference: CREDS_INIT,
-            binaries: vec![],
-            own: vec![own("creds-init")],
-            files: vec![],
-            links: vec![],
-            entrypoint: vec!["/ko-app/creds-init".to_owned()],
-        },
-        ImageSpec {
-            reference: GIT_INIT,
-            binaries: [git(), vec![PathBuf::from("/usr/bin/ssh")]].concat(),
-            own: vec![own("git-init")],
-            files: vec![],
-            links: git_links.clone(),
-            entrypoint: vec!["/ko-app/git-init".to_owned()],
-        },
-        ImageSpec {
-            reference: CONTROLLER,
-            binaries: vec![],
-            own: vec![own("build-controller")],
-            files: vec![],
-            links: vec![],
-            entrypoint: vec!["/ko-app/build-controller".to_owned()],
-        },
-        ImageSpec {
             reference: GIT_SERVER,
             binaries: [git(), vec![PathBuf::from("/usr/sbin/sshd")]].concat(),
-            own: vec![],
             files: vec![],
-            links: git_links,
+            links,
             entrypoint: vec!["/bin/sh".to_owned()],
         },
         ImageSpec {
             reference: REGISTRY,
             binaries: vec![PathBuf::from("/usr/bin/docker-registry")],
-            own: vec![],
             files: vec![(
                 "etc/docker/registry/config.yml",
                 REGISTRY_CONFIG.as_bytes().to_vec(),
@@ -188,7 +141,6 @@ pub(crate) fn specs(bins: &Path) -> Vec<ImageSpec> {
         ImageSpec {
             reference: BUILDAH,
             binaries: vec![PathBuf::from("/usr/bin/buildah")],
-            own: vec![],
             files: vec![
                 (
                     "etc/containers/policy.json",
@@ -236,11 +188,6 @@ pub(crate) fn build(spec: &ImageSpec, work: &Path, out: &Path) -> anyhow::Result
     let mut copied = BTreeSet::new();
     for binary in &spec.binaries {
         copy_with_libraries(binary, binary, &rootfs, &mut copied)?;
-    }
-    for binary in &spec.own {
-        let name = binary.file_name().context("a binary has a file name")?;
-        let placed = Path::new("/ko-app").join(name);
-        copy_with_libraries(binary, &placed, &rootfs, &mut copied)?;
     }
     for (path, contents, mode) in &spec.files {
         let target = rootfs.join(path);
@@ -374,7 +321,7 @@ mod tests {
 
     #[test]
     fn no_image_is_tagged_latest() {
-        for spec in specs(Path::new("/bins")) {
+        for spec in specs() {
             assert!(!spec.reference.ends_with(":latest"), "{}", spec.reference);
             assert!(spec.reference.contains(':'), "{}", spec.reference);
         }

@@ -3,8 +3,8 @@
 //! Needs root and `KUBEBUILDER_ASSETS` holding etcd, kube-apiserver, kube-controller-manager,
 //! kube-scheduler and kubelet; without them it prints one line naming what is missing and
 //! exits 0 before installing or starting anything. Otherwise it installs the Debian packages
-//! it needs when missing, builds the workspace's binaries, assembles the images offline
-//! ([`images`]), starts the cluster ([`cluster`]), installs the release, runs the scenarios
+//! it needs when missing, builds the release's images with `cargo xtask images` and the
+//! scenario images ([`images`]), starts the cluster ([`cluster`]), installs the release, runs the scenarios
 //! ([`scenarios`]) and prints each one's verdict with its evidence and timings. The cluster's
 //! guard removes everything it set up, also after SIGINT or SIGTERM.
 
@@ -112,12 +112,11 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     install_packages()?;
-    let bins = build_binaries(root)?;
+    let (mut tars, bins) = release_images(root)?;
     let dir = std::env::temp_dir().join(format!("xtask-e2e-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("images"))?;
     let t = Instant::now();
-    let mut tars = Vec::new();
-    for spec in images::specs(&bins) {
+    for spec in images::specs() {
         let file = spec.reference.replace(['/', ':'], "_");
         let out = dir.join("images").join(format!("{file}.tar"));
         let work = dir.join("images").join(&file);
@@ -229,45 +228,35 @@ fn install_packages() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the controller, nop, creds-init and git-init; returns the directory holding them.
-fn build_binaries(root: &Path) -> anyhow::Result<PathBuf> {
+/// The release's four images, from `cargo xtask images` (static programs, git-init's pinned
+/// Debian packages): their archives, and the directory holding the programs they carry (the
+/// host-run controller is the very binary of the controller image).
+fn release_images(root: &Path) -> anyhow::Result<(Vec<PathBuf>, PathBuf)> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let t = Instant::now();
     let status = Command::new(cargo)
-        .args([
-            "build",
-            "--locked",
-            "-q",
-            "-p",
-            "build-controller",
-            "--bin",
-            "build-controller",
-            "--bin",
-            "nop",
-            "-p",
-            "build-auth",
-            "--bin",
-            "creds-init",
-            "-p",
-            "build-pod",
-            "--bin",
-            "git-init",
-        ])
+        .args(["xtask", "images"])
         .current_dir(root)
+        .stdout(std::process::Stdio::null())
         .status()
-        .context("running cargo build")?;
+        .context("running cargo xtask images")?;
     if !status.success() {
-        bail!("cargo build of the product binaries failed ({status})");
+        bail!("cargo xtask images failed ({status})");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let output = root.join("target/images");
+    let tars = RELEASE_IMAGES
+        .iter()
+        .map(|name| output.join(format!("{name}.tar")))
+        .collect();
     eprintln!(
-        "[e2e] product binaries built in {:.1}s",
+        "[images] release images from cargo xtask images in {:.1}s",
         t.elapsed().as_secs_f64()
     );
-    Ok(target.join("debug"))
+    Ok((tars, output.join("cargo/x86_64-unknown-linux-gnu/release")))
 }
+
+/// The archives `cargo xtask images` writes to `target/images/`.
+const RELEASE_IMAGES: &[&str] = &["controller", "creds-init", "git-init", "nop"];
 
 #[cfg(test)]
 mod tests {
