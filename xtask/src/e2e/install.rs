@@ -11,9 +11,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -23,6 +23,7 @@ use kube::discovery::pinned_kind;
 use kube::{Client, ResourceExt};
 
 use super::cluster::{self, Cluster};
+use crate::bench_controller::wait_established;
 
 const FIELD_MANAGER: &str = "xtask-e2e";
 
@@ -157,25 +158,6 @@ pub(crate) async fn install(
         t0.elapsed().as_secs_f64()
     );
     Ok(controller)
-}
-
-async fn wait_established(api: &Api<CustomResourceDefinition>, name: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let crd = api.get(name).await?;
-        let established = crd
-            .status
-            .iter()
-            .flat_map(|s| s.conditions.iter().flatten())
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("CRD {name} not established after 30s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A token for `knative-build/build-controller` from the TokenRequest API (valid 2 hours).
