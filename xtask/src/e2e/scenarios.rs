@@ -761,6 +761,27 @@ async fn img(world: &World) -> anyhow::Result<Checked> {
     Ok(checked)
 }
 
+/// A stopped Build's pod must stop too (the controller lowers its activeDeadlineSeconds): waits
+/// for a terminal phase and notes how long it took.
+async fn expect_pod_stopped(world: &World, build: &Build, checked: &mut Checked) {
+    let Some(pod) = pod_name(build) else { return };
+    let t = Instant::now();
+    match wait_pod_done(world, &pod).await {
+        Ok(phase) => {
+            let reason = world
+                .pods()
+                .get(&pod)
+                .await
+                .ok()
+                .and_then(|p| p.status)
+                .and_then(|s| s.reason)
+                .unwrap_or_default();
+            checked.note(format!("pod {pod} stopped: phase {phase} reason {reason} ({:.1}s after the Build finished)", t.elapsed().as_secs_f64()));
+        }
+        Err(error) => checked.check(false, format!("the pod did not stop: {error}")),
+    }
+}
+
 async fn wait_pod_done(world: &World, name: &str) -> anyhow::Result<String> {
     wait_until(
         &format!("pod {name} to finish"),
@@ -854,6 +875,7 @@ async fn timeout(world: &World) -> anyhow::Result<Checked> {
     checked.note(format!("finished {took:.1}s after creation"));
     expect_status(&mut checked, &build, "False", Some("Timeout"));
     checked.check(took < 45.0, format!("took {took:.0}s for a 10s timeout"));
+    expect_pod_stopped(world, &build, &mut checked).await;
     Ok(checked)
 }
 
@@ -884,6 +906,7 @@ async fn cancel(world: &World) -> anyhow::Result<Checked> {
     ));
     finished_evidence(world, &build, &mut checked).await;
     expect_status(&mut checked, &build, "False", Some("Cancel"));
+    expect_pod_stopped(world, &build, &mut checked).await;
     Ok(checked)
 }
 
@@ -902,6 +925,7 @@ async fn missing_image(world: &World) -> anyhow::Result<Checked> {
     ));
     finished_evidence(world, &build, &mut checked).await;
     expect_status(&mut checked, &build, "False", Some("no-such-image"));
+    expect_pod_stopped(world, &build, &mut checked).await;
     Ok(checked)
 }
 
