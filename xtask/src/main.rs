@@ -8,6 +8,8 @@
 //! - `cargo xtask images` builds the release's images as OCI archives in `target/images/`,
 //!   without a registry or a container daemon.
 //! - `cargo xtask bench-controller` measures the controller on a real API server.
+//! - `cargo xtask e2e` runs the product on a real one-node cluster on this machine (root,
+//!   `KUBEBUILDER_ASSETS`); without the binaries it says which are missing and exits 0.
 //!
 //! The contents come from the library crates (`build_types::crd_files`,
 //! `build_controller::release_yaml`), so the tests that guard the committed files render them
@@ -20,6 +22,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod bench_controller;
 mod crds;
+mod e2e;
 mod images;
 mod manifests;
 mod test;
@@ -45,6 +48,10 @@ enum Command {
     /// Measure the controller against the cluster KUBECONFIG names: N Builds to pods and
     /// statuses, against a baseline of N plain pod creates.
     BenchController(bench_controller::BenchArgs),
+    /// Start a throw-away one-node cluster on this machine (root; KUBEBUILDER_ASSETS with
+    /// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet), install the
+    /// release, run the end-to-end scenarios, and remove the cluster.
+    E2e(e2e::E2eArgs),
     /// Build the images (controller, creds-init, git-init, nop) as OCI image archives in
     /// target/images/, offline and reproducibly, and print each one's digest.
     Images(images::ImagesArgs),
@@ -78,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manifests(CheckArgs { check: true }) => manifests::check(&root),
         Command::Test => test::run(&root),
         Command::BenchController(args) => bench_controller::run(&root, &args),
+        Command::E2e(args) => e2e::run(&root, &args),
         Command::Images(args) => images::run(&root, &args),
     }
 }

@@ -175,26 +175,33 @@ async fn install_crds(client: &Client) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("applying CRD {name}"))?;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
     for crd in build_types::crds() {
-        let name = crd.name_any();
-        loop {
-            let current = api.get(&name).await?;
-            let established = current
-                .status
-                .iter()
-                .flat_map(|s| s.conditions.iter().flatten())
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            if established {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("CRD {name} not established after 30s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_established(&api, &crd.name_any()).await?;
     }
     Ok(())
+}
+
+/// Waits (at most 30 s) until the CRD is established.
+pub(crate) async fn wait_established(
+    api: &Api<CustomResourceDefinition>,
+    name: &str,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let current = api.get(name).await?;
+        let established = current
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("CRD {name} not established after 30s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn plain_pod(name: String) -> Pod {
