@@ -187,7 +187,6 @@ impl Context {
         self
     }
 
-
     /// Notes that a status patch against `build` (as cached) succeeded.
     pub(crate) fn wrote_status(&self, build: &Build) {
         let Some(version) = build.metadata.resource_version.clone() else {

@@ -113,8 +113,12 @@ impl Recorder {
                 "lastTimestamp": Time(now),
             });
             let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &published.namespace);
-            api.patch(&published.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
+            api.patch(
+                &published.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
             return Ok(());
         }
         let published = self.create(event, regarding, now).await?;
