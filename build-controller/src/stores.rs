@@ -644,14 +644,16 @@ mod tests {
             names,
             ["build-step-credential-initializer", "build-step-build"]
         );
-        // What it never reads is gone.
-        assert!(spec.volumes.is_none() && spec.containers.is_empty());
-        assert!(
+        // What it never reads is gone; each container keeps its name and image.
+        assert!(spec.volumes.is_none());
+        let containers = || {
             spec.init_containers
                 .iter()
                 .flatten()
-                .all(|c| c.args.is_none() && c.env.is_none())
-        );
+                .chain(&spec.containers)
+        };
+        assert!(containers().all(|c| c.args.is_none() && c.env.is_none() && c.image.is_some()));
+        assert_eq!(spec.containers.len(), 1);
         assert_eq!(stripped.metadata.managed_fields, None);
         assert_eq!(stripped.metadata.annotations, None);
         let status = stripped.status.as_ref().unwrap();
@@ -674,8 +676,9 @@ mod tests {
     }
 
     #[test]
-    fn finished_builds_are_cached_without_their_spec() {
-        let spec = json!({"steps": [{"name": "build", "image": "busybox"}]});
+    fn finished_builds_are_cached_without_their_spec_but_their_sources() {
+        let spec = json!({"steps": [{"name": "build", "image": "busybox"}],
+                          "source": {"git": {"url": "https://example.com/r.git", "revision": "main"}}});
         let mut running = build("running", spec.clone(), false);
         strip_build_for_cache(&mut running);
         assert_eq!(
@@ -686,6 +689,10 @@ mod tests {
         let mut done = build("done", spec, true);
         let status = done.status.clone();
         strip_build_for_cache(&mut done);
+        // Its sources say which of its pod's init containers are steps, whose states settle.
+        assert_eq!(done.spec.all_sources().len(), 1);
+        assert!(done.spec.steps.is_empty());
+        done.spec.source = None;
         assert_eq!(done.spec, BuildSpec::default());
         assert_eq!(done.status, status);
         assert_eq!(done.metadata.name.as_deref(), Some("done"));
