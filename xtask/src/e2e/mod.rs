@@ -33,7 +33,7 @@ pub(crate) const REQUIRED_BINARIES: &[&str] = &[
 #[derive(Debug, clap::Args)]
 pub(crate) struct E2eArgs {
     /// Run only these scenarios (repeatable; default: all). Names: img, buildkit, failures,
-    /// ssh, timing.
+    /// ssh, timing, plugin.
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
     /// Keep the run's state directory (logs, pod logs) after the cluster is removed.
@@ -78,7 +78,7 @@ pub(crate) fn missing_line(
 }
 
 /// The scenario names `--scenario` accepts.
-pub(crate) const SCENARIOS: &[&str] = &["img", "buildkit", "failures", "ssh", "timing"];
+pub(crate) const SCENARIOS: &[&str] = &["img", "buildkit", "failures", "ssh", "timing", "plugin"];
 
 /// Checks `--scenario` names; an empty list selects all.
 pub(crate) fn selected(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
