@@ -4,7 +4,7 @@
 use build_auth::{AuthReport, PlanInputs};
 use build_pod::{Images, PodError, PodInputs};
 use build_template::TemplateReport;
-use build_types::{Build, BuildTemplateSpec, TemplateKind, ValidationReport};
+use build_types::{Build, BuildTemplateSpec, Reason, TemplateKind, ValidationReport};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::ResourceExt;
 
@@ -105,27 +105,22 @@ fn in_namespace(namespace: &Option<String>) -> String {
 
 impl ComposeError {
     /// The reason a Build's `Succeeded` condition carries for this error.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
             ComposeError::Invalid(_) | ComposeError::Template(_) | ComposeError::Pod(_) => {
-                "BuildValidationFailed"
+                Reason::BuildValidationFailed
             }
-            ComposeError::TemplateNotFound { .. } => "TemplateNotFound",
-            ComposeError::ServiceAccountNotFound { .. } => "ServiceAccountNotFound",
-            ComposeError::SecretNotFound { .. } => "SecretNotFound",
-            ComposeError::Credentials(_) => "CredentialsInvalid",
+            ComposeError::TemplateNotFound { .. } => Reason::TemplateNotFound,
+            ComposeError::ServiceAccountNotFound { .. } => Reason::ServiceAccountNotFound,
+            ComposeError::SecretNotFound { .. } => Reason::SecretNotFound,
+            ComposeError::Credentials(_) => Reason::CredentialsInvalid,
         }
     }
 
     /// Whether the Build waits for an object that may still appear (a template, ServiceAccount
     /// or Secret), rather than being wrong in itself.
     pub fn is_missing_dependency(&self) -> bool {
-        matches!(
-            self,
-            ComposeError::TemplateNotFound { .. }
-                | ComposeError::ServiceAccountNotFound { .. }
-                | ComposeError::SecretNotFound { .. }
-        )
+        self.reason().is_waiting()
     }
 }
 

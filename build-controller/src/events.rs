@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use build_types::{BuildStatus, Condition, ConditionStatus, Reason, SUCCEEDED};
 use k8s_openapi::api::core::v1::{Event as K8sEvent, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -194,5 +195,175 @@ fn type_name(type_: EventType) -> &'static str {
     match type_ {
         EventType::Normal => "Normal",
         EventType::Warning => "Warning",
+    }
+}
+
+/// The Event for a change of the `Succeeded` condition's status or reason, if it deserves one
+/// ([`Reason::event_reason`]): its type, reason and note. A reason this release does not write
+/// counts as [`Reason::BuildFailed`]; the note of a `Failed` Event names the condition's reason.
+pub(crate) fn condition_event(
+    old: Option<&Condition>,
+    new: Option<&Condition>,
+) -> Option<(EventType, &'static str, String)> {
+    let new = new.filter(|c| c.type_ == SUCCEEDED)?;
+    let key = |c: &Condition| (c.status, c.reason.clone());
+    if old.map(key) == Some(key(new)) {
+        return None;
+    }
+    let reason = new.reason.as_deref().unwrap_or_default();
+    let event_reason = reason
+        .parse()
+        .unwrap_or(Reason::BuildFailed)
+        .event_reason(new.status)?;
+    let message = new.message.clone().unwrap_or_default();
+    let note = match message.is_empty() {
+        true => reason.to_owned(),
+        false => message,
+    };
+    let note = if event_reason == "Failed" && !reason.is_empty() && note != reason {
+        format!("{reason}: {note}")
+    } else {
+        note
+    };
+    let type_ = match new.status {
+        ConditionStatus::True => EventType::Normal,
+        _ => EventType::Warning,
+    };
+    Some((type_, event_reason, note))
+}
+
+/// The note of a Build's `Succeeded` Event: what succeeded, how long it took and how many steps
+/// it ran (`Build "app" succeeded in 1m23s (3 steps)`).
+pub(crate) fn success_note(name: &str, status: &BuildStatus) -> String {
+    let took = match (&status.start_time, &status.completion_time) {
+        (Some(start), Some(end)) => {
+            let nanos = end.0.duration_since(start.0).as_nanos().max(0);
+            // Whole seconds: the pod's timestamps have no finer grain.
+            let seconds = std::time::Duration::from_secs(
+                u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX),
+            );
+            format!(" in {}", build_types::Duration::from(seconds))
+        }
+        _ => String::new(),
+    };
+    let steps = match status.step_states.len() {
+        1 => " (1 step)".to_owned(),
+        n => format!(" ({n} steps)"),
+    };
+    format!("Build {name:?} succeeded{took}{steps}")
+}
+
+/// `text`, cut to at most `max` bytes on a character boundary, ending in `...` when cut.
+pub(crate) fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max.saturating_sub(3);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn condition(status: ConditionStatus, reason: &str) -> Condition {
+        Condition::succeeded(status, reason, format!("{reason} happened"))
+    }
+
+    #[test]
+    fn events_only_on_a_change_of_status_or_reason() {
+        let waiting = condition(ConditionStatus::Unknown, "TemplateNotFound");
+        assert_eq!(
+            condition_event(None, Some(&waiting)).map(|(t, r, _)| (t, r)),
+            Some((EventType::Warning, "TemplateNotFound"))
+        );
+        assert_eq!(condition_event(Some(&waiting), Some(&waiting)), None);
+        let mut reworded = waiting.clone();
+        reworded.message = Some("other words".into());
+        assert_eq!(condition_event(Some(&waiting), Some(&reworded)), None);
+
+        let building = condition(ConditionStatus::Unknown, "Building");
+        assert_eq!(condition_event(Some(&waiting), Some(&building)), None);
+    }
+
+    #[test]
+    fn event_reasons() {
+        let check = |status, reason: &str, expected: (EventType, &str)| {
+            let got = condition_event(None, Some(&condition(status, reason)));
+            assert_eq!(got.map(|(t, r, _)| (t, r)), Some(expected), "{reason}");
+        };
+        check(
+            ConditionStatus::True,
+            "Succeeded",
+            (EventType::Normal, "Succeeded"),
+        );
+        check(
+            ConditionStatus::False,
+            Reason::BuildTimeout.as_str(),
+            (EventType::Warning, Reason::BuildTimeout.as_str()),
+        );
+        check(
+            ConditionStatus::False,
+            Reason::BuildCancelled.as_str(),
+            (EventType::Warning, Reason::BuildCancelled.as_str()),
+        );
+        check(
+            ConditionStatus::False,
+            Reason::BuildValidationFailed.as_str(),
+            (EventType::Warning, Reason::BuildValidationFailed.as_str()),
+        );
+        check(
+            ConditionStatus::False,
+            Reason::PodDeleted.as_str(),
+            (EventType::Warning, "Failed"),
+        );
+        check(
+            ConditionStatus::False,
+            "ImagePullBackOff",
+            (EventType::Warning, "Failed"),
+        );
+        check(
+            ConditionStatus::Unknown,
+            "SecretNotFound",
+            (EventType::Warning, "SecretNotFound"),
+        );
+    }
+
+    #[test]
+    fn failed_event_note_names_the_reason() {
+        let (_, _, note) =
+            condition_event(None, Some(&condition(ConditionStatus::False, "PodDeleted"))).unwrap();
+        assert_eq!(note, "PodDeleted: PodDeleted happened");
+    }
+
+    #[test]
+    fn success_note_says_what_succeeded_and_how_long_it_took() {
+        let status: BuildStatus = serde_json::from_value(json!({
+            "startTime": "2024-01-01T00:00:05Z",
+            "completionTime": "2024-01-01T00:01:28Z",
+            "stepStates": [{"terminated": {"exitCode": 0}}, {"terminated": {"exitCode": 0}}],
+        }))
+        .unwrap();
+        assert_eq!(
+            success_note("app", &status),
+            "Build \"app\" succeeded in 1m23s (2 steps)"
+        );
+        assert_eq!(
+            success_note("app", &BuildStatus::default()),
+            "Build \"app\" succeeded (0 steps)"
+        );
+    }
+
+    #[test]
+    fn truncation_keeps_char_boundaries() {
+        assert_eq!(truncate("abcdef".into(), 10), "abcdef");
+        assert_eq!(truncate("abcdef".into(), 5), "ab...");
+        assert_eq!(truncate("ééééé".into(), 6), "é...");
     }
 }

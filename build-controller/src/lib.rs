@@ -44,8 +44,7 @@ pub use manifests::{
     release_objects, release_yaml,
 };
 pub use metrics::{
-    FINISH_REASONS, Leading, METRICS_CONTENT_TYPE, METRICS_PREFIX, OTHER, ReconcileGuard,
-    Telemetry, reason_label,
+    Leading, METRICS_CONTENT_TYPE, METRICS_PREFIX, OTHER, ReconcileGuard, Telemetry, reason_label,
 };
 pub use offline::{Checked, IMAGE_REPOSITORY, Offline, Rendered, error_lines, release_images};
 pub use plugin::{
@@ -54,10 +53,7 @@ pub use plugin::{
     Style, ValidateArgs, execute, execute_offline, render_files, report, validate_files,
 };
 pub use rbac::{ApiRequest, PERMISSIONS, Permission, Scope, policy_rules};
-pub use reconcile::{
-    REASON_CANCELLED, REASON_EXECUTE_FAILED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT,
-    STUCK_WAITING_REASONS, error_policy, reconcile,
-};
+pub use reconcile::{error_policy, reconcile};
 pub use stores::{
     CachesSynced, Stores, ready_store, strip_build_for_cache, strip_for_cache, strip_pod_for_cache,
     strip_secret_for_cache,

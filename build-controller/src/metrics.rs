@@ -1,14 +1,14 @@
 //! The controller's Prometheus metrics: what `/metrics` shows, and the calls that record it.
 //!
 //! Labels are bounded by construction: no Build names or namespaces, outcome is `succeeded` or
-//! `failed`, a reason is one of [`FINISH_REASONS`] or `Other`, an error kind is one of
+//! `failed`, a reason is a terminal [`Reason`] or `Other`, an error kind is one of
 //! [`Error::kind`]'s fixed strings.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use build_types::{Build, BuildStatus, ConditionStatus};
+use build_types::{Build, BuildStatus, ConditionStatus, Reason};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::runtime::reflector::Store;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -21,10 +21,6 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::reconcile::{
-    REASON_CANCELLED, REASON_EXECUTE_FAILED, REASON_INVALID, REASON_POD_DELETED, REASON_TIMEOUT,
-    STUCK_WAITING_REASONS,
-};
 
 /// How many first sightings [`Telemetry::build_seen`] keeps before dropping old ones.
 const MAX_FIRST_SEEN: usize = 10_000;
@@ -38,42 +34,24 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 /// The prefix of every metric name.
 pub const METRICS_PREFIX: &str = "build_controller";
 
-/// The reasons a finished Build's `Succeeded` condition may carry that keep their own label
-/// value in `builds_finished_total`, besides [`STUCK_WAITING_REASONS`]; any other reason is
-/// counted as `Other`.
-pub const FINISH_REASONS: &[&str] = &[
-    build_pod::REASON_SUCCEEDED,
-    build_pod::REASON_STEP_FAILED,
-    build_pod::REASON_STEP_OOM_KILLED,
-    build_pod::REASON_BUILD_TIMEOUT,
-    build_pod::REASON_POD_EVICTED,
-    build_pod::REASON_BUILD_FAILED,
-    REASON_TIMEOUT,
-    REASON_CANCELLED,
-    REASON_INVALID,
-    REASON_POD_DELETED,
-    REASON_EXECUTE_FAILED,
-    "CredentialsInvalid",
-];
-
 /// The label value for anything outside a fixed set.
 pub const OTHER: &str = "Other";
 
-/// The `reason` label for a finished Build's reason: itself when it is one of
-/// [`FINISH_REASONS`] or [`STUCK_WAITING_REASONS`], else [`OTHER`].
+/// The `reason` label for a finished Build's reason: itself when a Build can finish with it
+/// ([`Reason::is_terminal`]), else [`OTHER`].
 ///
 /// ```
-/// assert_eq!(build_controller::reason_label("StepFailed"), "StepFailed");
-/// assert_eq!(build_controller::reason_label("ImagePullBackOff"), "ImagePullBackOff");
-/// assert_eq!(build_controller::reason_label("build-1234 exploded"), "Other");
+/// use build_controller::reason_label;
+///
+/// assert_eq!(reason_label("StepFailed"), "StepFailed");
+/// assert_eq!(reason_label("ImagePullBackOff"), "ImagePullBackOff");
+/// assert_eq!(reason_label("build-1234 exploded"), "Other");
 /// ```
 pub fn reason_label(reason: &str) -> &'static str {
-    FINISH_REASONS
-        .iter()
-        .chain(STUCK_WAITING_REASONS)
-        .find(|known| **known == reason)
-        .copied()
-        .unwrap_or(OTHER)
+    match reason.parse::<Reason>() {
+        Ok(reason) if reason.is_terminal() => reason.as_str(),
+        _ => OTHER,
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -465,18 +443,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_controller_failure_reason_has_its_own_label() {
-        for reason in [
-            REASON_TIMEOUT,
-            REASON_CANCELLED,
-            REASON_INVALID,
-            REASON_POD_DELETED,
-        ]
-        .into_iter()
-        .chain(STUCK_WAITING_REASONS.iter().copied())
-        {
-            assert_eq!(reason_label(reason), reason);
+    fn every_terminal_reason_has_its_own_label() {
+        for reason in Reason::ALL.iter().filter(|r| r.is_terminal()) {
+            assert_eq!(reason_label(reason.as_str()), reason.as_str());
         }
+        assert_eq!(reason_label("Building"), OTHER);
+        assert_eq!(reason_label("SecretNotFound"), OTHER);
         assert_eq!(reason_label(""), OTHER);
         assert_eq!(reason_label("stepfailed"), OTHER);
     }

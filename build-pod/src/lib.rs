@@ -46,6 +46,7 @@
 //! assert_eq!(spec.active_deadline_seconds, Some(600));
 //! ```
 
+mod assess;
 mod compile;
 mod error;
 mod git_init;
@@ -53,6 +54,10 @@ mod images;
 mod name;
 mod status;
 
+pub use assess::{
+    Assessment, Policy, STOPPED_DEADLINE_SECONDS, Stop, Update, assess, creation_deadline,
+    is_stopped,
+};
 pub use compile::{
     BUILD_NAME_LABEL, CREDS_INIT_CONTAINER, HOME_DIR, HOME_VOLUME, ISTIO_INJECT_ANNOTATION,
     MAX_CONTAINER_NAME_LEN, NOP_CONTAINER, PodInputs, STEP_CONTAINER_PREFIX,
@@ -66,8 +71,4 @@ pub use git_init::{
 };
 pub use images::Images;
 pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
-pub use status::{
-    FAIL_FAST_WAITING_REASONS, REASON_BUILD_FAILED, REASON_BUILD_TIMEOUT, REASON_BUILDING,
-    REASON_PENDING, REASON_POD_EVICTED, REASON_STEP_FAILED, REASON_STEP_OOM_KILLED,
-    REASON_SUCCEEDED, is_fail_fast_reason, status_from_pod,
-};
+pub use status::{status_from_pod, timeout_message};

@@ -1,50 +1,20 @@
 //! Mapping a build pod's status back to its Build's status.
 
-use build_types::{Build, BuildProvider, BuildStatus, ClusterSpec, Condition, ConditionStatus};
+use build_types::{
+    Build, BuildProvider, BuildStatus, ClusterSpec, Condition, ConditionStatus, Reason,
+};
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-/// `Succeeded` is `Unknown`: the pod waits to be scheduled or for its first step to start.
-pub const REASON_PENDING: &str = "Pending";
-/// `Succeeded` is `Unknown`: a step (or the final no-op container) is running.
-pub const REASON_BUILDING: &str = "Building";
-/// `Succeeded` is `True`: every step exited with code 0.
-pub const REASON_SUCCEEDED: &str = "Succeeded";
-/// `Succeeded` is `False`: a step exited with a non-zero code.
-pub const REASON_STEP_FAILED: &str = "StepFailed";
-/// `Succeeded` is `False`: a step was killed for exceeding its memory limit.
-pub const REASON_STEP_OOM_KILLED: &str = "StepOOMKilled";
-/// `Succeeded` is `False`: the build ran past its timeout (the pod's `activeDeadlineSeconds`).
-pub const REASON_BUILD_TIMEOUT: &str = "BuildTimeout";
-/// `Succeeded` is `False`: the kubelet evicted the pod (node pressure, drain).
-pub const REASON_POD_EVICTED: &str = "PodEvicted";
-/// `Succeeded` is `False` for a reason the pod does not tell.
-pub const REASON_BUILD_FAILED: &str = "BuildFailed";
-
-/// The waiting reasons of a container that will not get better by waiting: a bad image name, an
-/// image that cannot be pulled, a missing ConfigMap or Secret. [`status_from_pod`] surfaces them
-/// as the `Succeeded` condition's reason (with status `Unknown`), so the controller can decide to
-/// fail the build fast instead of waiting for its timeout; see [`is_fail_fast_reason`].
-pub const FAIL_FAST_WAITING_REASONS: &[&str] = &[
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "ErrImageNeverPull",
-    "RegistryUnavailable",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-];
-
-/// Whether `reason` (a container's waiting reason, or the `Succeeded` condition's reason that
-/// [`status_from_pod`] copied from it) is one of [`FAIL_FAST_WAITING_REASONS`].
-///
-/// ```
-/// assert!(build_pod::is_fail_fast_reason("ImagePullBackOff"));
-/// assert!(!build_pod::is_fail_fast_reason("ContainerCreating"));
-/// ```
-pub fn is_fail_fast_reason(reason: &str) -> bool {
-    FAIL_FAST_WAITING_REASONS.contains(&reason)
+/// The message of a Build that ran past its timeout: `Build "app" failed to finish within
+/// "10m0s"`.
+pub fn timeout_message(build: &Build) -> String {
+    format!(
+        "Build {:?} failed to finish within {:?}",
+        build.metadata.name.as_deref().unwrap_or_default(),
+        build.spec.timeout_or_default().to_string()
+    )
 }
 
 /// The Build's status as its pod shows it. Pure: the pod and the Build in, a status out.
@@ -64,13 +34,13 @@ pub fn is_fail_fast_reason(reason: &str) -> bool {
 ///     reason and message, else a failing `PodScheduled` condition (`Unschedulable`), else the
 ///     pod's message. Once a step has started (the pod stays `Pending` while its init containers
 ///     run) → `Unknown` / `Building`.
-///   - a container waiting for a reason in [`FAIL_FAST_WAITING_REASONS`] (any phase but the
+///   - a container waiting for a fail-fast reason ([`Reason::is_fail_fast`]; any phase but the
 ///     final ones) → `Unknown` with that reason, so the controller can fail fast;
 ///   - `Running` → `Unknown` / `Building`; `Succeeded` → `True` / `Succeeded`;
-///   - `Failed` → `False` with [`REASON_BUILD_TIMEOUT`] (pod reason `DeadlineExceeded`),
-///     [`REASON_POD_EVICTED`], [`REASON_STEP_OOM_KILLED`], [`REASON_STEP_FAILED`] (the first
+///   - `Failed` → `False` with [`Reason::BuildTimeout`] (pod reason `DeadlineExceeded`),
+///     [`Reason::PodEvicted`], [`Reason::StepOOMKilled`], [`Reason::StepFailed`] (the first
 ///     container that exited non-zero, with the `kubectl logs` command that shows why), or else
-///     [`REASON_BUILD_FAILED`].
+///     [`Reason::BuildFailed`].
 ///
 /// The condition's transition time, when its value changes, is taken from the pod rather than
 /// the clock, to keep this function pure: the latest timestamp the pod carries (creation, start,
@@ -120,7 +90,7 @@ pub fn status_from_pod(pod: &Pod, build: &Build) -> BuildStatus {
         pod: &pod_name,
     };
     let condition = match phase {
-        "Succeeded" => Condition::succeeded(ConditionStatus::True, REASON_SUCCEEDED, ""),
+        "Succeeded" => Condition::succeeded(ConditionStatus::True, Reason::Succeeded, ""),
         "Failed" => failure(pod, pod_status, build, &logs),
         _ => in_progress(pod_status, phase),
     };
@@ -171,7 +141,7 @@ fn step_statuses<'a>(pod: &'a Pod, build: &Build) -> Vec<&'a ContainerStatus> {
         .collect()
 }
 
-fn all_statuses(status: &PodStatus) -> impl Iterator<Item = &ContainerStatus> {
+pub(crate) fn all_statuses(status: &PodStatus) -> impl Iterator<Item = &ContainerStatus> {
     status
         .init_container_statuses
         .iter()
@@ -179,21 +149,25 @@ fn all_statuses(status: &PodStatus) -> impl Iterator<Item = &ContainerStatus> {
         .chain(status.container_statuses.iter().flatten())
 }
 
-fn in_progress(status: &PodStatus, phase: &str) -> Condition {
-    let waiting = || {
-        all_statuses(status).filter_map(|s| {
-            let waiting = s.state.as_ref()?.waiting.as_ref()?;
-            Some((s, waiting))
+/// The first container waiting for a fail-fast reason ([`Reason::is_fail_fast`]): its
+/// status, the reason and the kubelet's message.
+pub(crate) fn stuck_container(status: &PodStatus) -> Option<(&ContainerStatus, Reason, &str)> {
+    all_statuses(status).find_map(|container| {
+        let waiting = container.state.as_ref()?.waiting.as_ref()?;
+        let reason = waiting.reason.as_deref()?.parse::<Reason>().ok()?;
+        reason.is_fail_fast().then(|| {
+            let message = waiting.message.as_deref().unwrap_or_default();
+            (container, reason, message)
         })
-    };
-    if let Some((container, waiting)) =
-        waiting().find(|(_, w)| w.reason.as_deref().is_some_and(is_fail_fast_reason))
-    {
-        let reason = waiting.reason.clone().unwrap_or_default();
+    })
+}
+
+fn in_progress(status: &PodStatus, phase: &str) -> Condition {
+    if let Some((container, reason, message)) = stuck_container(status) {
         return Condition::succeeded(
             ConditionStatus::Unknown,
-            reason.clone(),
-            waiting_message(&container.name, &reason, waiting.message.as_deref()),
+            reason,
+            waiting_message(&container.name, reason.as_str(), Some(message)),
         );
     }
 
@@ -206,12 +180,12 @@ fn in_progress(status: &PodStatus, phase: &str) -> Condition {
             .filter(|s| s.name.starts_with(crate::STEP_CONTAINER_PREFIX))
             .map(|s| format!("build step {:?} is running", s.name))
             .unwrap_or_default();
-        return Condition::succeeded(ConditionStatus::Unknown, REASON_BUILDING, message);
+        return Condition::succeeded(ConditionStatus::Unknown, Reason::Building, message);
     }
 
     Condition::succeeded(
         ConditionStatus::Unknown,
-        REASON_PENDING,
+        Reason::Pending,
         pending_message(status, phase),
     )
 }
@@ -268,7 +242,7 @@ fn pending_message(status: &PodStatus, phase: &str) -> String {
     }
 }
 
-fn waiting_message(container: &str, reason: &str, message: Option<&str>) -> String {
+pub(crate) fn waiting_message(container: &str, reason: &str, message: Option<&str>) -> String {
     match message.filter(|m| !m.is_empty()) {
         Some(message) => format!("build step {container:?} is waiting: {reason}: {message}"),
         None => format!("build step {container:?} is waiting: {reason}"),
@@ -277,24 +251,14 @@ fn waiting_message(container: &str, reason: &str, message: Option<&str>) -> Stri
 
 fn failure(pod: &Pod, status: &PodStatus, build: &Build, logs: &LogsHint<'_>) -> Condition {
     let pod_message = status.message.as_deref().filter(|m| !m.is_empty());
-    let failed = |reason: &str, message: String| {
+    let failed = |reason: Reason, message: String| {
         Condition::succeeded(ConditionStatus::False, reason, message)
     };
     match status.reason.as_deref() {
-        Some("DeadlineExceeded") => {
-            let name = build.metadata.name.as_deref().unwrap_or_default();
-            let timeout = build.spec.timeout_or_default();
-            return failed(
-                REASON_BUILD_TIMEOUT,
-                format!(
-                    "Build {name:?} failed to finish within {:?}",
-                    timeout.to_string()
-                ),
-            );
-        }
+        Some("DeadlineExceeded") => return failed(Reason::BuildTimeout, timeout_message(build)),
         Some("Evicted") => {
             return failed(
-                REASON_POD_EVICTED,
+                Reason::PodEvicted,
                 match pod_message {
                     Some(message) => format!("build pod was evicted: {message}"),
                     None => "build pod was evicted".to_owned(),
@@ -316,7 +280,7 @@ fn failure(pod: &Pod, status: &PodStatus, build: &Build, logs: &LogsHint<'_>) ->
             .unwrap_or_default();
         if terminated.reason.as_deref() == Some("OOMKilled") {
             return failed(
-                REASON_STEP_OOM_KILLED,
+                Reason::StepOOMKilled,
                 format!(
                     "build step {:?} was killed for using more memory than its limit (OOMKilled; {image}); for logs run: {}",
                     container.name,
@@ -326,7 +290,7 @@ fn failure(pod: &Pod, status: &PodStatus, build: &Build, logs: &LogsHint<'_>) ->
         }
         if terminated.exit_code != 0 {
             return failed(
-                REASON_STEP_FAILED,
+                Reason::StepFailed,
                 format!(
                     "build step {:?} exited with code {}{said} ({image}); for logs run: {}",
                     container.name,
@@ -337,7 +301,7 @@ fn failure(pod: &Pod, status: &PodStatus, build: &Build, logs: &LogsHint<'_>) ->
         }
     }
     failed(
-        REASON_BUILD_FAILED,
+        Reason::BuildFailed,
         pod_message
             .unwrap_or("build failed for unspecified reasons")
             .to_owned(),

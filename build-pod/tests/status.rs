@@ -1,10 +1,10 @@
 //! Table tests of the mapping from a build pod's status to its Build's status.
 
 use build_auth::CredentialPlan;
-use build_pod::{Images, PodInputs, compile_pod, is_fail_fast_reason, status_from_pod};
+use build_pod::{Images, PodInputs, compile_pod, status_from_pod};
 use build_types::{
     Build, BuildProvider, BuildSpec, BuildStatus, ClusterSpec, Condition, ConditionStatus,
-    GitSourceSpec, SourceSpec,
+    GitSourceSpec, Reason, SourceSpec,
 };
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
@@ -314,10 +314,10 @@ fn image_pull_waiting_is_surfaced_for_fail_fast() {
         "InvalidImageName",
         "CreateContainerConfigError",
     ] {
-        assert!(is_fail_fast_reason(reason), "{reason}");
+        assert!(reason.parse::<Reason>().unwrap().is_fail_fast(), "{reason}");
     }
-    assert!(!is_fail_fast_reason("ContainerCreating"));
-    assert!(!is_fail_fast_reason("PodInitializing"));
+    assert!("ContainerCreating".parse::<Reason>().is_err());
+    assert!(!Reason::PodEvicted.is_fail_fast());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::{BuildStatus, Condition, ConditionStatus};
+use crate::{BuildStatus, Condition, ConditionStatus, Reason};
 
 /// The type of the condition that tells whether a build has succeeded.
 pub const SUCCEEDED: &str = "Succeeded";
@@ -42,6 +42,21 @@ impl BuildStatus {
     pub fn is_done(&self) -> bool {
         self.succeeded()
             .is_some_and(|c| c.status != ConditionStatus::Unknown)
+    }
+
+    /// The `Succeeded` condition's reason, when it is one this release writes.
+    pub fn reason(&self) -> Option<Reason> {
+        self.succeeded()?.reason.as_deref()?.parse().ok()
+    }
+
+    /// Finishes the build as failed at `now`: `Succeeded` `False` with `reason` and `message`,
+    /// and `completionTime`.
+    pub fn fail(&mut self, reason: Reason, message: impl Into<String>, now: Time) {
+        self.set_condition(
+            Condition::succeeded(ConditionStatus::False, reason, message),
+            now.clone(),
+        );
+        self.completion_time = Some(now);
     }
 
     /// Sets a condition, replacing any of the same type.

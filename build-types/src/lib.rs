@@ -18,6 +18,7 @@ mod defaults;
 mod duration;
 mod error;
 mod load;
+mod reason;
 mod types;
 mod validate;
 
@@ -29,6 +30,7 @@ pub use error::{DurationError, Error};
 pub use load::{
     LoadWarning, Loaded, LoadedObject, Object, Origin, load_bytes, load_path, load_str,
 };
+pub use reason::{Reason, UnknownReason};
 pub use types::*;
 pub use validate::{Problem, ValidationReport};
 

@@ -10,7 +10,6 @@ use super::error::PluginError;
 use super::io::Io;
 use super::session::Session;
 use super::steps::{is_done, succeeded};
-use crate::REASON_CANCELLED;
 
 /// `kubectl build cancel`.
 #[derive(Args, Clone, Debug)]
@@ -69,7 +68,7 @@ pub(crate) async fn cancel(
             continue;
         };
         let reason = condition.reason.as_deref().unwrap_or_default();
-        if reason == REASON_CANCELLED {
+        if reason == build_types::Reason::BuildCancelled.as_str() {
             writeln!(io.out, "build.build.knative.dev/{name} cancelled")?;
             return Ok(PluginExit::Succeeded);
         }

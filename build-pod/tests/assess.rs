@@ -1,0 +1,426 @@
+//! Table tests of `assess`: what a Build's pod means for the Build at a given time — the
+//! timeout, the image pull grace, cancel, a pod gone, a success that wins.
+
+use std::time::Duration;
+
+use build_pod::{Assessment, Policy, STOPPED_DEADLINE_SECONDS, Stop, assess};
+use build_types::{Build, ConditionStatus};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{Value, json};
+
+const CREATED: &str = "2024-01-01T00:00:00Z";
+const STARTED: &str = "2024-01-01T00:00:05Z";
+
+fn at(time: &str) -> Timestamp {
+    time.parse().unwrap()
+}
+
+fn policy() -> Policy {
+    Policy {
+        image_pull_grace: Duration::from_secs(60),
+    }
+}
+
+/// A Build with a 10-minute timeout and one step, with `status` (`null`: none) and
+/// `spec.status` (`null`: not cancelled).
+fn build(status: Value, spec_status: Value) -> Build {
+    serde_json::from_value(json!({
+        "apiVersion": "build.knative.dev/v1alpha1",
+        "kind": "Build",
+        "metadata": {"name": "app", "namespace": "ci", "uid": "u-1",
+                     "creationTimestamp": CREATED},
+        "spec": {"timeout": "10m", "status": spec_status,
+                 "steps": [{"name": "build", "image": "busybox"}]},
+        "status": status,
+    }))
+    .unwrap()
+}
+
+/// The status of a Build whose pod was created and seen `Pending`.
+fn running_status() -> Value {
+    json!({
+        "cluster": {"namespace": "ci", "podName": "app-pod-123456"},
+        "startTime": STARTED,
+        "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Pending",
+                        "lastTransitionTime": STARTED}],
+    })
+}
+
+fn finished_status(status: &str, reason: &str) -> Value {
+    json!({
+        "cluster": {"namespace": "ci", "podName": "app-pod-123456"},
+        "startTime": STARTED,
+        "completionTime": "2024-01-01T00:10:05Z",
+        "stepStates": [{"running": {"startedAt": STARTED}}],
+        "conditions": [{"type": "Succeeded", "status": status, "reason": reason,
+                        "message": "it is over", "lastTransitionTime": "2024-01-01T00:10:05Z"}],
+    })
+}
+
+/// The Build's pod with the step's container in `state`, in pod `phase` (and `extra` status
+/// fields), its deadline at `deadline` seconds.
+fn pod(phase: &str, step: Value, extra: Value, deadline: i64) -> Pod {
+    let mut status = json!({
+        "phase": phase,
+        "startTime": STARTED,
+        "initContainerStatuses": [
+            {"name": "build-step-credential-initializer", "image": "creds-init", "imageID": "",
+             "ready": false, "restartCount": 0,
+             "state": {"terminated": {"exitCode": 0, "startedAt": STARTED,
+                                      "finishedAt": "2024-01-01T00:00:07Z"}}},
+            {"name": "build-step-build", "image": "busybox", "imageID": "", "ready": false,
+             "restartCount": 0, "state": step},
+        ],
+    });
+    if let (Value::Object(status), Value::Object(extra)) = (&mut status, extra) {
+        status.extend(extra);
+    }
+    serde_json::from_value(json!({
+        "metadata": {"name": "app-pod-123456", "namespace": "ci",
+                     "creationTimestamp": STARTED},
+        "spec": {
+            "activeDeadlineSeconds": deadline,
+            "initContainers": [
+                {"name": "build-step-credential-initializer", "image": "creds-init"},
+                {"name": "build-step-build", "image": "busybox"},
+            ],
+            "containers": [{"name": "nop", "image": "nop"}],
+        },
+        "status": status,
+    }))
+    .unwrap()
+}
+
+fn running() -> Value {
+    json!({"running": {"startedAt": "2024-01-01T00:00:07Z"}})
+}
+
+fn pull_back_off() -> Value {
+    json!({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}})
+}
+
+fn exited(code: i32) -> Value {
+    json!({"terminated": {"exitCode": code, "startedAt": "2024-01-01T00:00:07Z",
+                          "finishedAt": "2024-01-01T00:01:00Z"}})
+}
+
+/// What a case expects.
+#[derive(Debug)]
+enum Expect {
+    CreatePod,
+    Unchanged,
+    /// The `Succeeded` condition, a part of its message, the stop, the recheck time.
+    Update {
+        status: ConditionStatus,
+        reason: &'static str,
+        message: &'static str,
+        stop: Stop,
+        recheck_at: Option<&'static str>,
+    },
+}
+
+fn update(
+    status: ConditionStatus,
+    reason: &'static str,
+    message: &'static str,
+    stop: Stop,
+    recheck_at: Option<&'static str>,
+) -> Expect {
+    Expect::Update {
+        status,
+        reason,
+        message,
+        stop,
+        recheck_at,
+    }
+}
+
+struct Case {
+    name: &'static str,
+    build: Build,
+    pod: Option<Pod>,
+    now: &'static str,
+    expect: Expect,
+}
+
+fn cases() -> Vec<Case> {
+    use ConditionStatus::{False, True, Unknown};
+    let deadline = 600 + 60; // the pod's own deadline, unlowered
+    vec![
+        Case {
+            name: "a new Build without a pod gets one",
+            build: build(Value::Null, Value::Null),
+            pod: None,
+            now: STARTED,
+            expect: Expect::CreatePod,
+        },
+        Case {
+            name: "a pod recorded and gone fails the Build",
+            build: build(running_status(), Value::Null),
+            pod: None,
+            now: "2024-01-01T00:01:00Z",
+            expect: update(
+                False,
+                "PodDeleted",
+                "was deleted before build \"app\" finished",
+                Stop::No,
+                None,
+            ),
+        },
+        Case {
+            name: "a running pod is followed until the timeout",
+            build: build(running_status(), Value::Null),
+            pod: Some(pod("Pending", running(), json!({}), deadline)),
+            now: "2024-01-01T00:01:00Z",
+            expect: update(
+                Unknown,
+                "Building",
+                "is running",
+                Stop::No,
+                Some("2024-01-01T00:10:05Z"),
+            ),
+        },
+        Case {
+            name: "past startTime + timeout the pod is stopped",
+            build: build(running_status(), Value::Null),
+            pod: Some(pod("Pending", running(), json!({}), deadline)),
+            now: "2024-01-01T00:10:05Z",
+            expect: update(
+                False,
+                "BuildTimeout",
+                "failed to finish within \"10m0s\"",
+                Stop::Confirm,
+                None,
+            ),
+        },
+        Case {
+            name: "a success seen after the timeout wins",
+            build: build(running_status(), Value::Null),
+            pod: Some(pod("Succeeded", exited(0), json!({}), deadline)),
+            now: "2024-01-01T01:00:00Z",
+            expect: update(True, "Succeeded", "", Stop::No, None),
+        },
+        Case {
+            name: "a failed step fails the Build with the step's exit code",
+            build: build(running_status(), Value::Null),
+            pod: Some(pod("Failed", exited(2), json!({}), deadline)),
+            now: "2024-01-01T00:01:00Z",
+            expect: update(False, "StepFailed", "exited with code 2", Stop::No, None),
+        },
+        Case {
+            name: "the kubelet's deadline reads as the timeout",
+            build: build(running_status(), Value::Null),
+            pod: Some(pod(
+                "Failed",
+                running(),
+                json!({"reason": "DeadlineExceeded"}),
+                deadline,
+            )),
+            now: "2024-01-01T00:10:06Z",
+            expect: update(
+                False,
+                "BuildTimeout",
+                "failed to finish within",
+                Stop::No,
+                None,
+            ),
+        },
+        Case {
+            name: "an image error within its grace waits, until the grace ends",
+            build: build(running_status(), Value::Null),
+            pod: Some(pod("Pending", pull_back_off(), json!({}), deadline)),
+            now: "2024-01-01T00:00:30Z",
+            // Grace from the end of the container before it (00:00:07), not the pod's start.
+            expect: update(
+                Unknown,
+                "ImagePullBackOff",
+                "build step \"build-step-build\" is waiting: ImagePullBackOff: Back-off pulling image",
+                Stop::No,
+                Some("2024-01-01T00:01:07Z"),
+            ),
+        },
+        Case {
+            name: "an image error past its grace fails the Build and stops the pod",
+            build: build(running_status(), Value::Null),
+            pod: Some(pod("Pending", pull_back_off(), json!({}), deadline)),
+            now: "2024-01-01T00:01:07Z",
+            expect: update(
+                False,
+                "ImagePullBackOff",
+                "build step \"build-step-build\" is waiting: ImagePullBackOff: Back-off pulling image",
+                Stop::Confirm,
+                None,
+            ),
+        },
+        Case {
+            name: "an interrupted stop for an image error is not taken for a timeout",
+            build: build(
+                {
+                    let mut status = running_status();
+                    status["conditions"][0]["reason"] = json!("ImagePullBackOff");
+                    status["conditions"][0]["message"] = json!(
+                        "build step \"build-step-build\" is waiting: ImagePullBackOff: Back-off"
+                    );
+                    status
+                },
+                Value::Null,
+            ),
+            pod: Some(pod(
+                "Failed",
+                pull_back_off(),
+                json!({"reason": "DeadlineExceeded"}),
+                STOPPED_DEADLINE_SECONDS,
+            )),
+            now: "2024-01-01T00:02:00Z",
+            expect: update(
+                False,
+                "ImagePullBackOff",
+                "is waiting: ImagePullBackOff",
+                Stop::No,
+                None,
+            ),
+        },
+        Case {
+            name: "a lowered deadline past the Build's own timeout is the timeout",
+            build: build(running_status(), Value::Null),
+            pod: Some(pod(
+                "Failed",
+                pull_back_off(),
+                json!({"reason": "DeadlineExceeded"}),
+                STOPPED_DEADLINE_SECONDS,
+            )),
+            now: "2024-01-01T00:10:05Z",
+            expect: update(
+                False,
+                "BuildTimeout",
+                "failed to finish within",
+                Stop::No,
+                None,
+            ),
+        },
+        Case {
+            name: "cancelled without a pod",
+            build: build(Value::Null, json!("BuildCancelled")),
+            pod: None,
+            now: STARTED,
+            expect: update(
+                False,
+                "BuildCancelled",
+                "Build \"app\" was cancelled",
+                Stop::No,
+                None,
+            ),
+        },
+        Case {
+            name: "cancelled while running stops the pod",
+            build: build(running_status(), json!("BuildCancelled")),
+            pod: Some(pod("Pending", running(), json!({}), deadline)),
+            now: "2024-01-01T00:01:00Z",
+            expect: update(False, "BuildCancelled", "was cancelled", Stop::Now, None),
+        },
+        Case {
+            name: "cancelled after the pod succeeded: the success stands",
+            build: build(running_status(), json!("BuildCancelled")),
+            pod: Some(pod("Succeeded", exited(0), json!({}), deadline)),
+            now: "2024-01-01T00:01:00Z",
+            expect: update(True, "Succeeded", "", Stop::No, None),
+        },
+        Case {
+            name: "cancelled with the pod gone",
+            build: build(running_status(), json!("BuildCancelled")),
+            pod: None,
+            now: "2024-01-01T00:01:00Z",
+            expect: update(False, "BuildCancelled", "was cancelled", Stop::No, None),
+        },
+        Case {
+            name: "a finished Build without its pod stays as it is",
+            build: build(finished_status("False", "BuildTimeout"), Value::Null),
+            pod: None,
+            now: "2024-01-01T01:00:00Z",
+            expect: Expect::Unchanged,
+        },
+        Case {
+            name: "a finished Build's steps follow its pod, its verdict does not",
+            build: build(finished_status("False", "BuildTimeout"), Value::Null),
+            pod: Some(pod(
+                "Failed",
+                exited(137),
+                json!({"reason": "DeadlineExceeded"}),
+                STOPPED_DEADLINE_SECONDS,
+            )),
+            now: "2024-01-01T01:00:00Z",
+            expect: update(False, "BuildTimeout", "it is over", Stop::No, None),
+        },
+        Case {
+            name: "a cancel after the verdict changes nothing",
+            build: build(
+                finished_status("True", "Succeeded"),
+                json!("BuildCancelled"),
+            ),
+            pod: None,
+            now: "2024-01-01T01:00:00Z",
+            expect: Expect::Unchanged,
+        },
+    ]
+}
+
+#[test]
+fn assess_table() {
+    for case in cases() {
+        let got = assess(&case.build, case.pod.as_ref(), at(case.now), &policy());
+        let name = case.name;
+        match (&case.expect, got) {
+            (Expect::CreatePod, Assessment::CreatePod) => {}
+            (Expect::Unchanged, Assessment::Unchanged) => {}
+            (
+                Expect::Update {
+                    status,
+                    reason,
+                    message,
+                    stop,
+                    recheck_at,
+                },
+                Assessment::Update(update),
+            ) => {
+                let condition = update.status.succeeded().expect(name);
+                assert_eq!(condition.status, *status, "{name}");
+                assert_eq!(condition.reason.as_deref(), Some(*reason), "{name}");
+                let text = condition.message.as_deref().unwrap_or_default();
+                assert!(text.contains(message), "{name}: {text:?}");
+                assert_eq!(update.stop, *stop, "{name}");
+                assert_eq!(update.recheck_at, recheck_at.map(at), "{name}");
+                // The timeout runs from the start time first recorded.
+                let start = update.status.start_time.as_ref().map(|t| t.0);
+                if case.build.status.is_some() {
+                    assert_eq!(start, Some(at(STARTED)), "{name}");
+                }
+                // Finished means a completion time, unfinished none.
+                let done = condition.status != ConditionStatus::Unknown;
+                assert_eq!(update.status.completion_time.is_some(), done, "{name}");
+            }
+            (expected, got) => panic!("{name}: expected {expected:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_finished_build_keeps_its_verdict_and_completion_time() {
+    let build = build(finished_status("False", "BuildTimeout"), Value::Null);
+    let pod = pod(
+        "Failed",
+        exited(137),
+        json!({"reason": "DeadlineExceeded"}),
+        STOPPED_DEADLINE_SECONDS,
+    );
+    let Assessment::Update(update) =
+        assess(&build, Some(&pod), at("2024-01-01T01:00:00Z"), &policy())
+    else {
+        panic!("the step states changed");
+    };
+    let old = build.status.unwrap();
+    assert_eq!(update.status.conditions, old.conditions);
+    assert_eq!(update.status.completion_time, old.completion_time);
+    assert_eq!(update.status.steps_completed, ["build-step-build"]);
+    assert_eq!(update.stop, Stop::No);
+}
