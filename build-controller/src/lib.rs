@@ -10,7 +10,6 @@
 //! This crate holds no build logic of its own: substitution, credentials, pod layout and status
 //! mapping live in `build-template`, `build-auth` and `build-pod`.
 
-mod compose;
 mod context;
 mod controller;
 mod error;
@@ -19,16 +18,11 @@ mod http;
 mod leader;
 mod manifests;
 mod metrics;
-mod offline;
 mod plugin;
 mod rbac;
 mod reconcile;
 mod stores;
 
-pub use compose::{
-    ComposeError, ComposeInputs, Composed, DEFAULT_NAMESPACE, IMPLICIT_SERVICE_ACCOUNT, Lookup,
-    compose,
-};
 pub use context::{
     Clock, Config, Context, DEFAULT_CONCURRENCY, DEFAULT_CONTROLLER_NAME, DEFAULT_IMAGE_PULL_GRACE,
     Metrics,
@@ -39,14 +33,13 @@ pub use events::{REPEAT_WINDOW, Recorder};
 pub use http::{DEFAULT_METRICS_ADDRESS, Endpoints, Health, serve};
 pub use leader::{DEFAULT_LEASE_NAME, LeaderElector, Leadership, LeaseSettings};
 pub use manifests::{
-    CLUSTER_ROLE_NAME, CONTROLLER_NAME, LEADER_ELECTION_ROLE_NAME, RELEASE_FILE, RELEASE_HEADER,
-    RELEASE_NAMESPACE, RELEASE_REPLICAS, ReleaseObject, controller_image, release_args,
-    release_objects, release_yaml,
+    CLUSTER_ROLE_NAME, CONTROLLER_NAME, IMAGE_REPOSITORY, LEADER_ELECTION_ROLE_NAME, RELEASE_FILE,
+    RELEASE_HEADER, RELEASE_NAMESPACE, RELEASE_REPLICAS, ReleaseObject, controller_image,
+    release_args, release_images, release_objects, release_yaml,
 };
 pub use metrics::{
     Leading, METRICS_CONTENT_TYPE, METRICS_PREFIX, OTHER, ReconcileGuard, Telemetry, reason_label,
 };
-pub use offline::{Checked, IMAGE_REPOSITORY, Offline, Rendered, error_lines, release_images};
 pub use plugin::{
     CancelArgs, ClusterArgs, DEFAULT_POLL, DescribeArgs, Format, ImageArgs, Io, LogsArgs,
     PluginCli, PluginCommand, PluginError, PluginExit, RenderArgs, RunArgs, Session, ShowArgs,

@@ -14,8 +14,8 @@ use kube::Resource;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::compose::Lookup;
 use crate::error::Error;
+use build_pod::Lookup;
 
 /// The annotation `kubectl apply` leaves on objects: a full copy of the applied object (for a
 /// Secret, its data in clear), so it is never kept in a cache.

@@ -48,10 +48,12 @@
 
 mod assess;
 mod compile;
+mod compose;
 mod error;
 mod git_init;
 mod images;
 mod name;
+mod offline;
 mod status;
 
 pub use assess::{
@@ -64,6 +66,10 @@ pub use compile::{
     TERMINATION_GRACE_SECONDS, TERMINATION_MESSAGE_POLICY, WORKSPACE_DIR, WORKSPACE_VOLUME,
     compile_pod,
 };
+pub use compose::{
+    ComposeError, ComposeInputs, Composed, DEFAULT_NAMESPACE, IMPLICIT_SERVICE_ACCOUNT, Lookup,
+    compose,
+};
 pub use error::{PodError, Problem};
 pub use git_init::{
     Checkout, DEFAULT_REVISION, FetchMode, GIT_INIT_USAGE, Git, GitInitArgs, GitOutput, SshFiles,
@@ -71,4 +77,5 @@ pub use git_init::{
 };
 pub use images::Images;
 pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
+pub use offline::{Checked, Offline, Rendered, error_lines};
 pub use status::{status_from_pod, timeout_message};

@@ -18,18 +18,22 @@ mod defaults;
 mod duration;
 mod error;
 mod load;
+#[cfg(feature = "yaml")]
+mod parse;
 mod reason;
 mod types;
 mod validate;
 
 pub use condition::SUCCEEDED;
-pub use crd::{CRD_HEADER, CrdFile, crd_file_name, crd_files, crd_yaml, crds};
+pub use crd::{CRD_HEADER, CrdFile, crd_file_name, crds};
+#[cfg(feature = "yaml")]
+pub use crd::{crd_files, crd_yaml};
 pub use defaults::{DEFAULT_SERVICE_ACCOUNT, DEFAULT_TIMEOUT, MAX_TIMEOUT};
 pub use duration::Duration;
 pub use error::{DurationError, Error};
-pub use load::{
-    LoadWarning, Loaded, LoadedObject, Object, Origin, load_bytes, load_path, load_str,
-};
+pub use load::{LoadWarning, Loaded, LoadedObject, Object, Origin};
+#[cfg(feature = "yaml")]
+pub use parse::{load_bytes, load_path, load_str};
 pub use reason::{Reason, UnknownReason};
 pub use types::*;
 pub use validate::{Problem, ValidationReport};

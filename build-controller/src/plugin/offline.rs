@@ -9,7 +9,9 @@ use clap::{Args, ValueEnum};
 use super::PluginExit;
 use super::error::PluginError;
 use super::io::Io;
-use crate::offline::{Offline, error_lines, release_images};
+use build_pod::{Offline, error_lines};
+
+use crate::manifests::release_images;
 
 /// The images of the helper containers.
 #[derive(Args, Clone, Debug, Default)]

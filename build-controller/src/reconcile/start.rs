@@ -1,7 +1,7 @@
 //! Rules 3–5: a Build without a pod is composed ([`compose`]) and its pod created, or the
 //! Build fails or waits for what it lacks.
 
-use build_pod::creation_deadline;
+use build_pod::{ComposeError, ComposeInputs, compose, creation_deadline};
 use build_types::{Build, Condition, ConditionStatus, Reason};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
@@ -12,7 +12,6 @@ use kube::runtime::events::EventType;
 use tracing::{debug, info};
 
 use super::Reconcile;
-use crate::compose::{ComposeError, ComposeInputs, compose};
 use crate::context::Metrics;
 use crate::error::{Error, is_api_reason};
 

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use build_controller::{
-    CachesSynced, ComposeInputs, Config, Context, Error, Lookup, Metrics, Stores, compose,
-    error_policy, reconcile,
+    CachesSynced, Config, Context, Error, Metrics, Stores, error_policy, reconcile,
 };
-use build_pod::Images;
+use build_pod::{ComposeInputs, Images, Lookup, compose};
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
 use http::{Method, Request, Response};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};

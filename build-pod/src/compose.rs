@@ -1,12 +1,12 @@
 //! The one composition of the library crates, shared by the controller and the offline
 //! `render`: a Build plus what it refers to goes in, the Pod it runs in comes out.
 
+use crate::{Images, PodError, PodInputs};
 use build_auth::{AuthReport, PlanInputs};
-use build_pod::{Images, PodError, PodInputs};
 use build_template::TemplateReport;
 use build_types::{Build, BuildTemplateSpec, Reason, TemplateKind, ValidationReport};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
-use kube::ResourceExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The ServiceAccount every namespace has. When it cannot be found it is taken to exist with no
 /// Secrets, as it does on every cluster (its token controller creates it), so that a Build which
@@ -135,7 +135,7 @@ pub fn compose(inputs: &ComposeInputs<'_>) -> Result<Composed, ComposeError> {
     if build.metadata.namespace.is_none() {
         build.metadata.namespace = Some(DEFAULT_NAMESPACE.to_owned());
     }
-    let namespace = build.namespace().unwrap_or_default();
+    let namespace = build.metadata.namespace.clone().unwrap_or_default();
     build.validate().map_err(ComposeError::Invalid)?;
 
     let template = match &build.spec.template {
@@ -164,7 +164,7 @@ pub fn compose(inputs: &ComposeInputs<'_>) -> Result<Composed, ComposeError> {
     let service_account = match inputs.lookup.service_account(&namespace, &account_name) {
         Some(account) => account,
         None if account_name == IMPLICIT_SERVICE_ACCOUNT => ServiceAccount {
-            metadata: kube::api::ObjectMeta {
+            metadata: ObjectMeta {
                 name: Some(account_name.clone()),
                 namespace: Some(namespace.clone()),
                 ..Default::default()
@@ -201,7 +201,7 @@ pub fn compose(inputs: &ComposeInputs<'_>) -> Result<Composed, ComposeError> {
     })
     .map_err(ComposeError::Credentials)?;
 
-    let pod = build_pod::compile_pod(&PodInputs {
+    let pod = crate::compile_pod(&PodInputs {
         build: &build,
         steps: &resolved.steps,
         volumes: &resolved.volumes,

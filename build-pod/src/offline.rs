@@ -1,30 +1,15 @@
-//! The offline subcommands' logic: load YAML, look up what Builds refer to among the loaded
-//! objects, and validate or render them exactly as the controller would.
+//! Builds composed from files instead of a cluster: an index of loaded objects that answers a
+//! Build's lookups ([`Offline`]), and validation and rendering of every loaded Build exactly as
+//! the controller would compose it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use build_pod::Images;
 use build_types::{Build, BuildTemplateSpec, Loaded, Object, Origin};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
-use kube::ResourceExt;
 
+use crate::Images;
 use crate::compose::{ComposeError, ComposeInputs, Composed, DEFAULT_NAMESPACE, Lookup, compose};
-
-/// The registry path of the images this repository builds (see the Dockerfile).
-pub const IMAGE_REPOSITORY: &str = "knative-build-rs";
-
-/// The helper images of this release: `knative-build-rs/{creds-init,git-init,nop}:<version>`,
-/// and Knative's GCS fetcher.
-pub fn release_images() -> Images {
-    let version = env!("CARGO_PKG_VERSION");
-    Images {
-        creds_init: format!("{IMAGE_REPOSITORY}/creds-init:v{version}"),
-        git_init: format!("{IMAGE_REPOSITORY}/git-init:v{version}"),
-        gcs_fetcher: "gcr.io/cloud-builders/gcs-fetcher".to_owned(),
-        nop: format!("{IMAGE_REPOSITORY}/nop:v{version}"),
-    }
-}
 
 /// Objects loaded from files, answering a Build's lookups as the controller's caches would.
 ///
@@ -46,6 +31,7 @@ fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMet
 
 impl Offline {
     /// Loads every path (files, or directories of `.yaml`/`.yml` files) in order.
+    #[cfg(feature = "yaml")]
     pub fn load<P: AsRef<Path>>(paths: &[P]) -> Offline {
         let mut loaded = Loaded::default();
         for path in paths {
@@ -94,7 +80,9 @@ impl Offline {
     pub fn render(&self, images: &Images, only: Option<&str>) -> Vec<Rendered<'_>> {
         self.loaded
             .builds()
-            .filter(|(_, build)| only.is_none_or(|name| build.name_any() == name))
+            .filter(|(_, build)| {
+                only.is_none_or(|name| build.metadata.name.as_deref() == Some(name))
+            })
             .map(|(origin, build)| Rendered {
                 origin,
                 build,
