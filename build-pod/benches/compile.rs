@@ -27,6 +27,7 @@ fn bench(c: &mut Criterion) {
     build.metadata.namespace = Some("default".into());
     let template: BuildTemplate = serde_yaml_ng::from_str(&seed("img.yaml")).unwrap();
     let resolved = resolve(&build.spec, Some(&template.spec)).unwrap();
+    let build = build.into_valid().unwrap();
 
     let accounts = seed("serviceaccount.yaml");
     let mut service_account = None;

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 
 use build_auth::CredentialPlan;
-use build_types::{Build, GcsSourceSpec, GitSourceSpec, SourceSpec};
+use build_types::{Build, FieldPath, GcsSourceSpec, GitSourceSpec, Report, SourceSpec, Valid};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use crate::error::{PodError, Problem};
+use crate::error::PodError;
 use crate::images::Images;
 use crate::name::{OFFLINE_UID, pod_name};
 
@@ -50,10 +50,13 @@ const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-config
 /// What [`compile_pod`] turns into a Pod.
 #[derive(Clone, Copy, Debug)]
 pub struct PodInputs<'a> {
-    /// The Build, with its defaults applied (`BuildSpec::set_defaults`): its name, namespace,
-    /// UID, labels and annotations, sources, ServiceAccount, node selector, affinity and timeout
-    /// are used. Its `spec.steps` and `spec.volumes` are not: see `steps` and `volumes`.
-    pub build: &'a Build,
+    /// The Build, with its defaults applied (`BuildSpec::set_defaults`) and validated
+    /// ([`Build::into_valid`]): its name, namespace, UID, labels and annotations, sources,
+    /// ServiceAccount, node selector, affinity and timeout are used. Its `spec.steps` and
+    /// `spec.volumes` are not: see `steps` and `volumes`. The rules validation enforces (one
+    /// kind per source, a URL, location or image for each, one `subPath`) are not checked
+    /// again.
+    pub build: &'a Valid<Build>,
     /// The steps to run, already resolved: the Build's own steps, or its template's with the
     /// arguments substituted (`build_template::resolve`).
     pub steps: &'a [Container],
@@ -102,12 +105,12 @@ pub struct PodInputs<'a> {
 /// mounts of volumes that do not exist, colliding or over-long container names, sources without
 /// a URL, revision or location, a step without an image, a non-positive timeout.
 pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
-    let build = inputs.build;
+    let build: &Build = inputs.build;
     let spec = &build.spec;
     let build_name = build.metadata.name.clone().unwrap_or_default();
-    let mut problems = Vec::new();
+    let mut problems = Report::new();
     if build_name.is_empty() {
-        problems.push(Problem::new("metadata.name", "missing"));
+        problems.error("metadata.name", "missing");
     }
 
     let mut containers = Containers::default();
@@ -116,7 +119,7 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
     let mut creds_mounts = implicit_mounts(None);
     creds_mounts.extend(inputs.credentials.volume_mounts.iter().cloned());
     containers.push(
-        "credential initializer".to_owned(),
+        FieldPath::within("credential initializer"),
         Container {
             name: CREDS_INIT_CONTAINER.to_owned(),
             image: Some(inputs.images.creds_init.clone()),
@@ -128,8 +131,9 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
         },
     );
 
-    // The sources.
-    let mut workspace_sub_path: Option<(String, String)> = None;
+    // The sources: validation guarantees each has exactly one kind, and at most one sets
+    // `subPath`.
+    let mut workspace_sub_path: Option<String> = None;
     for (index, source) in spec.all_sources().into_iter().enumerate() {
         let path = source_path(build, index);
         let suffix = source
@@ -137,49 +141,28 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
             .clone()
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| index.to_string());
-        match (&source.git, &source.gcs, &source.custom) {
-            (Some(git), None, None) => {
-                let container = git_container(inputs.images, source, git, &suffix);
-                check_git(git, &path, &mut problems);
-                containers.push(path.clone(), container);
-            }
-            (None, Some(gcs), None) => {
-                let container = gcs_container(inputs.images, source, gcs, &suffix);
-                check_gcs(gcs, &path, &mut problems);
-                containers.push(path.clone(), container);
-            }
-            (None, None, Some(custom)) => {
-                let name = match source.name.as_deref().filter(|name| !name.is_empty()) {
-                    Some(name) => format!("{STEP_CONTAINER_PREFIX}custom-source-{name}"),
-                    None => format!("{STEP_CONTAINER_PREFIX}custom-source"),
-                };
-                let custom_path = format!("{path}.custom");
-                check_image(custom, &custom_path, &mut problems);
-                let container = step_container(custom, name, None);
-                containers.push(custom_path, container);
-            }
-            (None, None, None) => problems.push(Problem::new(
-                path.clone(),
-                "one of git, gcs or custom is required",
-            )),
-            _ => problems.push(Problem::new(
-                path.clone(),
-                "only one of git, gcs or custom may be set",
-            )),
+        if let Some(git) = &source.git {
+            let container = git_container(inputs.images, source, git, &suffix);
+            check_git(git, &path, &mut problems);
+            containers.push(path.clone(), container);
+        } else if let Some(gcs) = &source.gcs {
+            let container = gcs_container(inputs.images, source, gcs, &suffix);
+            containers.push(path.clone(), container);
+        } else if let Some(custom) = &source.custom {
+            let name = match source.name.as_deref().filter(|name| !name.is_empty()) {
+                Some(name) => format!("{STEP_CONTAINER_PREFIX}custom-source-{name}"),
+                None => format!("{STEP_CONTAINER_PREFIX}custom-source"),
+            };
+            let container = step_container(custom, name, None);
+            containers.push(path.join("custom"), container);
         }
         if let Some(sub_path) = source.sub_path.as_deref().filter(|s| !s.is_empty()) {
-            match &workspace_sub_path {
-                Some((_, first)) => problems.push(Problem::new(
-                    format!("{path}.subPath"),
-                    format!("only one source may set subPath; {first} already does"),
-                )),
-                None => workspace_sub_path = Some((sub_path.to_owned(), path.clone())),
-            }
+            workspace_sub_path.get_or_insert_with(|| sub_path.to_owned());
         }
     }
 
     // The steps.
-    let sub_path = workspace_sub_path.map(|(sub_path, _)| sub_path);
+    let sub_path = workspace_sub_path;
     for (index, step) in inputs.steps.iter().enumerate() {
         let path = step_path(build, index);
         let name = if step.name.is_empty() {
@@ -197,10 +180,13 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
     let volume_names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
     for (index, mount) in inputs.credentials.volume_mounts.iter().enumerate() {
         if !volume_names.contains(&mount.name.as_str()) {
-            problems.push(Problem::new(
-                format!("credentials.volumeMounts[{index}].name"),
+            let path = FieldPath::new("credentials")
+                .join("volumeMounts")
+                .join(index);
+            problems.error(
+                path.join("name"),
                 format!("no volume named {:?}", mount.name),
-            ));
+            );
         }
     }
     let custom_sources =
@@ -209,29 +195,29 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
             .enumerate()
             .filter_map(|(index, source)| {
                 let custom = source.custom.as_ref()?;
-                Some((format!("{}.custom", source_path(build, index)), custom))
+                Some((source_path(build, index).join("custom"), custom))
             });
     let steps = (0..inputs.steps.len()).map(|index| step_path(build, index));
     for (path, container) in custom_sources.chain(steps.zip(inputs.steps)) {
         for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
             if !volume_names.contains(&mount.name.as_str()) {
-                problems.push(Problem::new(
-                    format!("{path}.volumeMounts[{index}].name"),
+                problems.error(
+                    path.join("volumeMounts").join(index).join("name"),
                     format!("no volume named {:?}", mount.name),
-                ));
+                );
             }
         }
     }
 
     let timeout = spec.timeout_or_default();
     if timeout.as_nanos() <= 0 {
-        problems.push(Problem::new(
+        problems.error(
             "spec.timeout",
             format!("must be positive, got {:?}", timeout.to_string()),
-        ));
+        );
     }
 
-    if !problems.is_empty() {
+    if let Err(problems) = problems.check() {
         return Err(PodError::Invalid {
             build: build_name,
             problems,
@@ -309,39 +295,39 @@ fn is_dns_label(name: &str) -> bool {
 /// The init containers in order, each with the field path it came from.
 #[derive(Default)]
 struct Containers {
-    entries: Vec<(String, Container)>,
+    entries: Vec<(FieldPath, Container)>,
 }
 
 impl Containers {
-    fn push(&mut self, path: String, container: Container) {
+    fn push(&mut self, path: FieldPath, container: Container) {
         self.entries.push((path, container));
     }
 
-    fn check_names(&self, problems: &mut Vec<Problem>) {
-        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    fn check_names(&self, problems: &mut Report) {
+        let mut seen: BTreeMap<&str, &FieldPath> = BTreeMap::new();
         for (path, container) in &self.entries {
             let name = container.name.as_str();
             if name.len() > MAX_CONTAINER_NAME_LEN {
-                problems.push(Problem::new(
-                    format!("{path}.name"),
+                problems.error(
+                    path.join("name"),
                     format!(
                         "container name {name:?} is longer than {MAX_CONTAINER_NAME_LEN} characters"
                     ),
-                ));
+                );
             }
             if !is_dns_label(name) {
-                problems.push(Problem::new(
-                    format!("{path}.name"),
+                problems.error(
+                    path.join("name"),
                     format!(
                         "container name {name:?} is not a DNS label (lower-case letters, digits and '-', starting and ending with a letter or digit): the API server would reject the pod"
                     ),
-                ));
+                );
             }
             if let Some(first) = seen.insert(name, path) {
-                problems.push(Problem::new(
-                    format!("{path}.name"),
+                problems.error(
+                    path.join("name"),
                     format!("container name {name:?} is already used by {first}"),
-                ));
+                );
             }
         }
     }
@@ -479,13 +465,13 @@ fn implicit_volumes() -> [Volume; 2] {
 
 /// The resolved volumes, the implicit ones and the credential volumes, in that order; every
 /// name clash is a problem.
-fn collect_volumes(inputs: &PodInputs<'_>, problems: &mut Vec<Problem>) -> Vec<Volume> {
+fn collect_volumes(inputs: &PodInputs<'_>, problems: &mut Report) -> Vec<Volume> {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (index, volume) in inputs.volumes.iter().enumerate() {
         let path = volume_path(inputs.build, index);
         if volume.name == WORKSPACE_VOLUME || volume.name == HOME_VOLUME {
-            problems.push(Problem::new(
-                format!("{path}.name"),
+            problems.error(
+                path.join("name"),
                 format!(
                     "{:?} is reserved for the implicit volume mounted at {}",
                     volume.name,
@@ -495,14 +481,14 @@ fn collect_volumes(inputs: &PodInputs<'_>, problems: &mut Vec<Problem>) -> Vec<V
                         HOME_DIR
                     }
                 ),
-            ));
+            );
         } else if let Some(first) = seen.get(&volume.name) {
-            problems.push(Problem::new(
-                format!("{path}.name"),
+            problems.error(
+                path.join("name"),
                 format!("{:?} is already used by {first}", volume.name),
-            ));
+            );
         } else {
-            seen.insert(volume.name.clone(), path);
+            seen.insert(volume.name.clone(), path.to_string());
         }
     }
     for name in [WORKSPACE_VOLUME, HOME_VOLUME] {
@@ -510,14 +496,14 @@ fn collect_volumes(inputs: &PodInputs<'_>, problems: &mut Vec<Problem>) -> Vec<V
             .or_insert_with(|| "the implicit volumes".to_owned());
     }
     for (index, volume) in inputs.credentials.volumes.iter().enumerate() {
-        let path = format!("credentials.volumes[{index}]");
+        let path = FieldPath::new("credentials").join("volumes").join(index);
         if let Some(first) = seen.get(&volume.name) {
-            problems.push(Problem::new(
-                format!("{path}.name"),
+            problems.error(
+                path.join("name"),
                 format!("{:?} is already used by {first}", volume.name),
-            ));
+            );
         } else {
-            seen.insert(volume.name.clone(), path);
+            seen.insert(volume.name.clone(), path.to_string());
         }
     }
 
@@ -527,56 +513,50 @@ fn collect_volumes(inputs: &PodInputs<'_>, problems: &mut Vec<Problem>) -> Vec<V
     volumes
 }
 
-fn check_git(git: &GitSourceSpec, path: &str, problems: &mut Vec<Problem>) {
-    if git.url.trim().is_empty() {
-        problems.push(Problem::new(format!("{path}.git.url"), "missing"));
-    }
+fn check_git(git: &GitSourceSpec, path: &FieldPath, problems: &mut Report) {
     if git.revision.trim().is_empty() {
-        problems.push(Problem::new(format!("{path}.git.revision"), "missing"));
+        problems.error(path.join("git").join("revision"), "missing");
     }
 }
 
-fn check_gcs(gcs: &GcsSourceSpec, path: &str, problems: &mut Vec<Problem>) {
-    if gcs.location.trim().is_empty() {
-        problems.push(Problem::new(format!("{path}.gcs.location"), "missing"));
-    }
-}
-
-fn check_image(container: &Container, path: &str, problems: &mut Vec<Problem>) {
+fn check_image(container: &Container, path: &FieldPath, problems: &mut Report) {
     if container
         .image
         .as_deref()
         .is_none_or(|i| i.trim().is_empty())
     {
-        problems.push(Problem::new(format!("{path}.image"), "missing"));
+        problems.error(path.join("image"), "missing");
     }
 }
 
 /// The field path of the `index`th of `BuildSpec::all_sources`.
-fn source_path(build: &Build, index: usize) -> String {
+fn source_path(build: &Build, index: usize) -> FieldPath {
+    let spec = FieldPath::new("spec");
     match (&build.spec.source, index) {
-        (Some(_), 0) => "spec.source".to_owned(),
-        (Some(_), i) => format!("spec.sources[{}]", i - 1),
-        (None, i) => format!("spec.sources[{i}]"),
+        (Some(_), 0) => spec.join("source"),
+        (Some(_), i) => spec.join("sources").join(i - 1),
+        (None, i) => spec.join("sources").join(i),
     }
 }
 
 /// The field path of the `index`th resolved step: the template's when the Build names one.
-fn step_path(build: &Build, index: usize) -> String {
-    match &build.spec.template {
-        Some(template) => format!("template {:?} steps[{index}]", template.name),
-        None => format!("spec.steps[{index}]"),
-    }
+fn step_path(build: &Build, index: usize) -> FieldPath {
+    let steps = match &build.spec.template {
+        Some(template) => FieldPath::within(format!("template {:?}", template.name)).join("steps"),
+        None => FieldPath::new("spec").join("steps"),
+    };
+    steps.join(index)
 }
 
 /// The field path of the `index`th resolved volume: the Build's come first, then the template's.
-fn volume_path(build: &Build, index: usize) -> String {
+fn volume_path(build: &Build, index: usize) -> FieldPath {
     let own = build.spec.volumes.len();
     match &build.spec.template {
         Some(template) if index >= own => {
-            format!("template {:?} volumes[{}]", template.name, index - own)
+            let template = FieldPath::within(format!("template {:?}", template.name));
+            template.join("volumes").join(index - own)
         }
-        _ => format!("spec.volumes[{index}]"),
+        _ => FieldPath::new("spec").join("volumes").join(index),
     }
 }
 

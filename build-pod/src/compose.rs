@@ -3,8 +3,7 @@
 
 use crate::{Images, PodError, PodInputs};
 use build_auth::{AuthReport, PlanInputs};
-use build_template::TemplateReport;
-use build_types::{Build, BuildTemplateSpec, Reason, TemplateKind, ValidationReport};
+use build_types::{Build, BuildTemplateSpec, Problem, Reason, Report, TemplateKind};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -45,8 +44,8 @@ pub struct Composed {
     /// The Pod, exactly as the controller creates it.
     pub pod: Pod,
     /// Problems that do not stop the build (unknown `${NAME}` references, credential annotations
-    /// that cannot be served), one line each.
-    pub warnings: Vec<String>,
+    /// that cannot be served): warnings only.
+    pub warnings: Report,
 }
 
 /// Why a Build cannot be compiled into a Pod (yet).
@@ -54,7 +53,7 @@ pub struct Composed {
 pub enum ComposeError {
     /// The Build's spec breaks a validation rule.
     #[error("{0}")]
-    Invalid(ValidationReport),
+    Invalid(Report),
     /// The template the Build names does not exist (yet).
     #[error("{} {name:?} not found{}", kind.as_str(), in_namespace(.namespace))]
     TemplateNotFound {
@@ -87,7 +86,7 @@ pub enum ComposeError {
     },
     /// The template cannot be applied with the Build's arguments.
     #[error("{0}")]
-    Template(TemplateReport),
+    Template(Report),
     /// The ServiceAccount's Secrets cannot serve as credentials.
     #[error("{0}")]
     Credentials(AuthReport),
@@ -117,6 +116,21 @@ impl ComposeError {
         }
     }
 
+    /// Every problem behind this error, with its field path where it has one: the errors (at
+    /// least one) and the warnings found on the way.
+    pub fn report(&self) -> Report {
+        match self {
+            ComposeError::Invalid(report) | ComposeError::Template(report) => report.clone(),
+            ComposeError::Pod(PodError::Invalid { problems, .. }) => problems.clone(),
+            ComposeError::Credentials(report) => report
+                .errors()
+                .iter()
+                .map(|error| Problem::error("", error.to_string()))
+                .collect(),
+            other => Problem::error("", other.to_string()).into(),
+        }
+    }
+
     /// Whether the Build waits for an object that may still appear (a template, ServiceAccount
     /// or Secret), rather than being wrong in itself.
     pub fn is_missing_dependency(&self) -> bool {
@@ -136,7 +150,7 @@ pub fn compose(inputs: &ComposeInputs<'_>) -> Result<Composed, ComposeError> {
         build.metadata.namespace = Some(DEFAULT_NAMESPACE.to_owned());
     }
     let namespace = build.metadata.namespace.clone().unwrap_or_default();
-    build.validate().map_err(ComposeError::Invalid)?;
+    let build = build.into_valid().map_err(ComposeError::Invalid)?;
 
     let template = match &build.spec.template {
         None => None,
@@ -210,16 +224,12 @@ pub fn compose(inputs: &ComposeInputs<'_>) -> Result<Composed, ComposeError> {
     })
     .map_err(ComposeError::Pod)?;
 
-    let warnings = resolved
-        .warnings
-        .iter()
-        .map(ToString::to_string)
-        .chain(
-            credentials
-                .warnings
-                .iter()
-                .map(|w| format!("Secret {:?}: {}", w.secret, w.message)),
-        )
-        .collect();
+    let mut warnings = resolved.warnings;
+    for warning in &credentials.warnings {
+        warnings.push(Problem::warning(
+            format_args!("Secret {:?}", warning.secret),
+            warning.message.clone(),
+        ));
+    }
     Ok(Composed { pod, warnings })
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use build_types::Report;
+
 /// Everything that can go wrong in this crate: compiling a Pod ([`crate::compile_pod`]) or
 /// fetching a git source ([`crate::git_init`]).
 ///
@@ -11,12 +13,12 @@ use std::fmt;
 #[non_exhaustive]
 pub enum PodError {
     /// The resolved Build cannot be laid out as a Pod; every problem found, not just the first.
-    #[error("cannot compile a pod for build {build:?}: {}", Problems(.problems))]
+    #[error("cannot compile a pod for build {build:?}: {}", Errors(.problems))]
     Invalid {
         /// The Build's name.
         build: String,
         /// Each problem with its field path, in the order found.
-        problems: Vec<Problem>,
+        problems: Report,
     },
 
     /// `git-init` was called with flags it does not understand.
@@ -54,35 +56,12 @@ pub enum PodError {
     },
 }
 
-/// One reason a Build cannot be compiled, with the field path it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Where: `spec.sources[1].git.url`, `template "img" steps[0].volumeMounts[0].name`.
-    pub path: String,
-    /// What is wrong, lower-case, without a trailing period.
-    pub message: String,
-}
+/// A report's errors on one line, separated by `; `.
+struct Errors<'a>(&'a Report);
 
-impl Problem {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Problem {
+impl fmt::Display for Errors<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-struct Problems<'a>(&'a [Problem]);
-
-impl fmt::Display for Problems<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.0.iter().enumerate() {
+        for (i, problem) in self.0.errors().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }

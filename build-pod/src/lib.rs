@@ -17,15 +17,15 @@
 //! use build_types::{Build, BuildSpec};
 //! use k8s_openapi::api::core::v1::Container;
 //!
-//! let mut build = Build::new("hello", BuildSpec::default());
-//! build.metadata.namespace = Some("default".into());
-//! build.spec.set_defaults();
 //! let steps = [Container {
 //!     name: "say".into(),
 //!     image: Some("busybox".into()),
 //!     args: Some(vec!["echo".into(), "hello".into()]),
 //!     ..Container::default()
 //! }];
+//! let mut build = Build::new("hello", BuildSpec { steps: steps.to_vec(), ..BuildSpec::default() });
+//! build.metadata.namespace = Some("default".into());
+//! build.spec.set_defaults();
 //! let images = Images {
 //!     creds_init: "creds-init".into(),
 //!     git_init: "git-init".into(),
@@ -33,7 +33,7 @@
 //!     nop: "nop".into(),
 //! };
 //! let pod = compile_pod(&PodInputs {
-//!     build: &build,
+//!     build: &build.into_valid().unwrap(),
 //!     steps: &steps,
 //!     volumes: &[],
 //!     credentials: &CredentialPlan::default(),
@@ -70,7 +70,7 @@ pub use compose::{
     ComposeError, ComposeInputs, Composed, DEFAULT_NAMESPACE, IMPLICIT_SERVICE_ACCOUNT, Lookup,
     compose,
 };
-pub use error::{PodError, Problem};
+pub use error::PodError;
 pub use git_init::{
     Checkout, DEFAULT_REVISION, FetchMode, GIT_INIT_USAGE, Git, GitInitArgs, GitOutput, SshFiles,
     git_init, redact, redact_url, ssh_command,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use build_types::{Build, BuildTemplateSpec, Loaded, Object, Origin};
+use build_types::{Build, BuildTemplateSpec, Loaded, Object, Origin, Report};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 
 use crate::Images;
@@ -103,27 +103,23 @@ impl Offline {
         let mut checked = Vec::new();
         for loaded_object in &self.loaded.objects {
             let object = &loaded_object.object;
-            let mut problems = Vec::new();
-            let mut warnings = Vec::new();
-            if let Err(report) = object.validate() {
-                problems.extend(report.iter().map(ToString::to_string));
-            }
+            let mut report = object.validate().err().unwrap_or_default();
             match object {
-                Object::Build(build) if problems.is_empty() => {
+                Object::Build(build) if !report.has_errors() => {
                     match compose(&ComposeInputs {
                         build,
                         lookup: self,
                         images,
                     }) {
-                        Ok(composed) => warnings.extend(composed.warnings),
-                        Err(error) => problems.extend(error_lines(&error)),
+                        Ok(composed) => report.append(composed.warnings),
+                        Err(error) => report.append(error.report()),
                     }
                 }
                 Object::BuildTemplate(template) => {
-                    warnings.extend(lint(&template.spec));
+                    report.append(build_template::lint_template(&template.spec));
                 }
                 Object::ClusterBuildTemplate(template) => {
-                    warnings.extend(lint(template.template_spec()));
+                    report.append(build_template::lint_template(template.template_spec()));
                 }
                 _ => {}
             }
@@ -131,28 +127,16 @@ impl Offline {
                 origin: &loaded_object.origin,
                 kind: object.kind(),
                 name: object.name(),
-                problems,
-                warnings,
+                report,
             });
         }
         checked
     }
 }
 
-fn lint(template: &BuildTemplateSpec) -> Vec<String> {
-    build_template::lint_template(template)
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
-
 /// The lines of a composition error, one problem each.
 pub fn error_lines(error: &ComposeError) -> Vec<String> {
-    let text = error.to_string();
-    text.lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(str::to_owned)
-        .collect()
+    error.report().errors().map(ToString::to_string).collect()
 }
 
 impl Lookup for Offline {
@@ -211,15 +195,14 @@ pub struct Checked<'a> {
     pub kind: &'static str,
     /// Its name.
     pub name: &'a str,
-    /// What stops it from being applied or run.
-    pub problems: Vec<String>,
-    /// What is worth a look but does not stop it.
-    pub warnings: Vec<String>,
+    /// What stops it from being applied or run (errors), and what is worth a look but does
+    /// not stop it (warnings).
+    pub report: Report,
 }
 
 impl Checked<'_> {
-    /// Whether the object has no problems (warnings aside).
+    /// Whether the object has no errors (warnings aside).
     pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
+        !self.report.has_errors()
     }
 }

@@ -5,7 +5,7 @@
 
 use build_auth::CredentialPlan;
 use build_pod::{Images, PodError, PodInputs, compile_pod};
-use build_types::{Build, BuildSpec, Duration, TemplateInstantiationSpec};
+use build_types::{Build, BuildSpec, Duration, TemplateInstantiationSpec, Valid};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, Pod, SecretVolumeSource, Volume, VolumeMount,
 };
@@ -30,7 +30,7 @@ fn load(path: &std::path::Path) -> Build {
 /// Compiles a Build whose steps and volumes are its own.
 fn compile(build: &Build, credentials: &CredentialPlan) -> Result<Pod, PodError> {
     compile_pod(&PodInputs {
-        build,
+        build: &valid(build),
         steps: &build.spec.steps,
         volumes: &build.spec.volumes,
         credentials,
@@ -47,6 +47,14 @@ fn fixtures() {
         assert_eq!(pod, again, "not deterministic");
         insta::assert_yaml_snapshot!(pod);
     });
+}
+
+/// The Build, validated as the composition does before compiling.
+fn valid(build: &Build) -> Valid<Build> {
+    build
+        .clone()
+        .into_valid()
+        .unwrap_or_else(|report| panic!("{report}"))
 }
 
 fn step(name: &str) -> Container {
@@ -95,6 +103,7 @@ fn reserved_and_duplicate_volume_names() {
         empty_dir("cache"),
         empty_dir("home"),
     ];
+    let steps = std::mem::take(&mut build.spec.steps);
     build.spec.template = Some(TemplateInstantiationSpec {
         name: "tpl".into(),
         ..TemplateInstantiationSpec::default()
@@ -107,8 +116,8 @@ fn reserved_and_duplicate_volume_names() {
         ..CredentialPlan::default()
     };
     let result = compile_pod(&PodInputs {
-        build: &build,
-        steps: &build.spec.steps,
+        build: &valid(&build),
+        steps: &steps,
         volumes: &volumes,
         credentials: &credentials,
         images: &images(),
@@ -124,6 +133,8 @@ fn reserved_and_duplicate_volume_names() {
     );
 }
 
+/// What validation cannot see: the resolved steps (a template's), volumes and mounts, the
+/// container names they make, the credential plan, and what the pod needs of the Build.
 #[test]
 fn every_problem_is_reported_with_its_path() {
     let mut own = step("a");
@@ -134,19 +145,21 @@ fn every_problem_is_reported_with_its_path() {
     }]);
     let mut imageless = step("b");
     imageless.image = None;
-    let mut build = build_with_steps(vec![own, imageless, step("a"), step(&"x".repeat(60))]);
+    // The Build names a template; these are the template's steps, as resolved.
+    let steps = vec![own, imageless, step("a"), step(&"x".repeat(60))];
+    let mut build = build_with_steps(vec![]);
+    build.spec.template = Some(TemplateInstantiationSpec {
+        name: "tpl".into(),
+        ..TemplateInstantiationSpec::default()
+    });
     build.spec.timeout = Some(Duration::ZERO);
-    build.spec.sources = vec![
-        build_types::SourceSpec {
-            git: Some(build_types::GitSourceSpec::default()),
-            sub_path: Some("one".into()),
+    build.spec.sources = vec![build_types::SourceSpec {
+        git: Some(build_types::GitSourceSpec {
+            url: "https://example.com/app.git".into(),
             ..Default::default()
-        },
-        build_types::SourceSpec {
-            sub_path: Some("two".into()),
-            ..Default::default()
-        },
-    ];
+        }),
+        ..Default::default()
+    }];
     let credentials = CredentialPlan {
         volume_mounts: vec![VolumeMount {
             name: "secret-missing".into(),
@@ -155,22 +168,26 @@ fn every_problem_is_reported_with_its_path() {
         }],
         ..CredentialPlan::default()
     };
-    let err = compile(&build, &credentials).unwrap_err();
+    let err = compile_pod(&PodInputs {
+        build: &valid(&build),
+        steps: &steps,
+        volumes: &[],
+        credentials: &credentials,
+        images: &images(),
+    })
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         [
-            "cannot compile a pod for build \"b\": spec.sources[0].git.url: missing",
-            "spec.sources[0].git.revision: missing",
-            "spec.sources[1]: one of git, gcs or custom is required",
-            "spec.sources[1].subPath: only one source may set subPath; spec.sources[0] already does",
-            "spec.steps[1].image: missing",
-            "spec.steps[2].name: container name \"build-step-a\" is already used by spec.steps[0]",
+            "cannot compile a pod for build \"b\": spec.sources[0].git.revision: missing",
+            "template \"tpl\" steps[1].image: missing",
+            "template \"tpl\" steps[2].name: container name \"build-step-a\" is already used by template \"tpl\" steps[0]",
             &format!(
-                "spec.steps[3].name: container name \"build-step-{}\" is longer than 63 characters",
+                "template \"tpl\" steps[3].name: container name \"build-step-{}\" is longer than 63 characters",
                 "x".repeat(60)
             ),
             "credentials.volumeMounts[0].name: no volume named \"secret-missing\"",
-            "spec.steps[0].volumeMounts[0].name: no volume named \"nowhere\"",
+            "template \"tpl\" steps[0].volumeMounts[0].name: no volume named \"nowhere\"",
             "spec.timeout: must be positive, got \"0s\"",
         ]
         .join("; ")

@@ -105,7 +105,7 @@ fn render(paths: &[PathBuf]) -> (Pod, CredentialPlan) {
     .unwrap_or_else(|e| panic!("{e}"));
 
     let pod = compile_pod(&PodInputs {
-        build: &build,
+        build: &build.clone().into_valid().unwrap_or_else(|r| panic!("{r}")),
         steps: &resolved.steps,
         volumes: &resolved.volumes,
         credentials: &credentials,

@@ -31,21 +31,23 @@ fn build_and_pod() -> (Build, Pod) {
     let mut build = Build::new("app", BuildSpec::default());
     build.metadata.namespace = Some("ci".into());
     build.metadata.uid = Some("1b4e28ba-2fa1-11d2-883f-0016d3cca427".into());
-    build.spec.source = Some(SourceSpec {
-        git: Some(GitSourceSpec {
-            url: "https://github.com/a/b.git".into(),
-            revision: "main".into(),
-        }),
-        ..SourceSpec::default()
-    });
-    build.spec.sources = vec![SourceSpec {
-        name: Some("extra".into()),
-        custom: Some(Container {
-            image: Some("alpine".into()),
-            ..Container::default()
-        }),
-        ..SourceSpec::default()
-    }];
+    build.spec.sources = vec![
+        SourceSpec {
+            git: Some(GitSourceSpec {
+                url: "https://github.com/a/b.git".into(),
+                revision: "main".into(),
+            }),
+            ..SourceSpec::default()
+        },
+        SourceSpec {
+            name: Some("extra".into()),
+            custom: Some(Container {
+                image: Some("alpine".into()),
+                ..Container::default()
+            }),
+            ..SourceSpec::default()
+        },
+    ];
     build.spec.set_defaults();
     let steps: Vec<Container> = ["fetch-deps", "build", "push"]
         .iter()
@@ -55,6 +57,7 @@ fn build_and_pod() -> (Build, Pod) {
             ..Container::default()
         })
         .collect();
+    build.spec.steps = steps.clone();
     let images = Images {
         creds_init: "creds-init".into(),
         git_init: "git-init".into(),
@@ -62,7 +65,7 @@ fn build_and_pod() -> (Build, Pod) {
         nop: "nop".into(),
     };
     let pod = compile_pod(&PodInputs {
-        build: &build,
+        build: &build.clone().into_valid().unwrap_or_else(|r| panic!("{r}")),
         steps: &steps,
         volumes: &[],
         credentials: &CredentialPlan::default(),

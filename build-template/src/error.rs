@@ -1,17 +1,16 @@
 //! Why a template cannot be applied.
 
-use std::fmt;
-
-use build_types::TemplateKind;
-
-use crate::Warning;
+use build_types::{Problem, TemplateKind};
 
 /// One reason a template cannot be applied to a Build. Argument values never appear in the
 /// messages.
+///
+/// Displays as the message alone; [`Error::path`] says where, and a [`Problem`] made from the
+/// error carries both (`build.template.arguments[0]: argument IMAGES matches no parameter`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The Build names a template, but the caller did not supply it.
-    #[error("build.template.name: the build names {} {name:?} but the template was not supplied", .kind.as_str())]
+    #[error("the build names {} {name:?} but the template was not supplied", .kind.as_str())]
     TemplateNotSupplied {
         /// BuildTemplate or ClusterBuildTemplate.
         kind: TemplateKind,
@@ -19,13 +18,10 @@ pub enum Error {
         name: String,
     },
     /// The caller supplied a template, but the Build names none.
-    #[error("build.template: a template was supplied but the build names none")]
+    #[error("a template was supplied but the build names none")]
     TemplateNotNamed,
     /// The Build gives the same argument twice.
-    #[error(
-        "build.template.arguments[{index}]: argument {name} is given more than once \
-         (first at build.template.arguments[{first}])"
-    )]
+    #[error("argument {name} is given more than once (first at build.template.arguments[{first}])")]
     DuplicateArgument {
         /// The argument's name.
         name: String,
@@ -37,8 +33,7 @@ pub enum Error {
     /// The Build gives an argument that matches no parameter of the template. Knative Build
     /// ignored it, so a misspelt argument silently fell back to the parameter's default.
     #[error(
-        "build.template.arguments[{index}]: argument {name} matches no parameter of the \
-         template ({})",
+        "argument {name} matches no parameter of the template ({})",
         parameter_list(.parameters)
     )]
     UnknownArgument {
@@ -51,7 +46,7 @@ pub enum Error {
     },
     /// A parameter without a default that the Build gives no argument for.
     #[error(
-        "build.template.arguments: missing argument for required parameter {name}{}",
+        "missing argument for required parameter {name}{}",
         description_suffix(.description)
     )]
     MissingArgument {
@@ -61,7 +56,7 @@ pub enum Error {
         description: Option<String>,
     },
     /// A nested reference such as `${A${B}}`.
-    #[error("{path}: nested reference `{text}` is not allowed")]
+    #[error("nested reference `{text}` is not allowed")]
     NestedReference {
         /// The field it is in.
         path: String,
@@ -85,29 +80,23 @@ fn description_suffix(description: &Option<String>) -> String {
     }
 }
 
-/// Every reason a template cannot be applied to a Build, with the warnings found on the way.
-///
-/// Displays one line per error; the warnings are not part of the display.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TemplateReport {
-    /// The errors, in this order: the template's availability, the arguments (in argument
-    /// order), the missing arguments (in parameter order), nested references (in field order).
-    /// Never empty in a report returned by [`resolve`](crate::resolve).
-    pub errors: Vec<Error>,
-    /// The warnings found while applying the template anyway.
-    pub warnings: Vec<Warning>,
-}
-
-impl fmt::Display for TemplateReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.errors.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
+impl Error {
+    /// Where the problem is: `build.template.arguments[1]`, `steps[0].args[2]`.
+    pub fn path(&self) -> String {
+        match self {
+            Error::TemplateNotSupplied { .. } => "build.template.name".to_owned(),
+            Error::TemplateNotNamed => "build.template".to_owned(),
+            Error::DuplicateArgument { index, .. } | Error::UnknownArgument { index, .. } => {
+                format!("build.template.arguments[{index}]")
             }
-            write!(f, "{error}")?;
+            Error::MissingArgument { .. } => "build.template.arguments".to_owned(),
+            Error::NestedReference { path, .. } => path.clone(),
         }
-        Ok(())
     }
 }
 
-impl std::error::Error for TemplateReport {}
+impl From<Error> for Problem {
+    fn from(error: Error) -> Problem {
+        Problem::error(error.path(), error.to_string())
+    }
+}

@@ -5,49 +5,29 @@
 
 use std::fmt;
 
+use build_types::FieldPath;
 use k8s_openapi::api::core::v1::{Container, EnvVar, Volume};
 
-/// A field path such as `steps[0].args[2]`, built up while walking and formatted only when a
-/// problem is reported.
+/// A field path such as `steps[0].args[2]`, extended while walking (a
+/// [`FieldPath`], which shares its prefix) and formatted only when a problem is reported.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Path {
-    parts: Vec<Part>,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Part {
-    Field(&'static str),
-    Index(usize),
-}
+pub(crate) struct Path(FieldPath);
 
 impl Path {
     /// Runs `f` with `name` appended to the path.
     pub(crate) fn field<R>(&mut self, name: &'static str, f: impl FnOnce(&mut Self) -> R) -> R {
-        self.parts.push(Part::Field(name));
-        let result = f(self);
-        self.parts.pop();
-        result
+        f(&mut Path(self.0.join(name)))
     }
 
     /// Runs `f` with `[index]` appended to the path.
     pub(crate) fn index<R>(&mut self, index: usize, f: impl FnOnce(&mut Self) -> R) -> R {
-        self.parts.push(Part::Index(index));
-        let result = f(self);
-        self.parts.pop();
-        result
+        f(&mut Path(self.0.join(index)))
     }
 }
 
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, part) in self.parts.iter().enumerate() {
-            match part {
-                Part::Field(name) if i == 0 => f.write_str(name)?,
-                Part::Field(name) => write!(f, ".{name}")?,
-                Part::Index(index) => write!(f, "[{index}]")?,
-            }
-        }
-        Ok(())
+        self.0.fmt(f)
     }
 }
 

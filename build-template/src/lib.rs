@@ -9,8 +9,8 @@
 //! # Entry points
 //!
 //! - [`resolve`]: a Build's steps and volumes, with the template applied, as a [`Resolved`] or
-//!   a [`TemplateReport`] listing every [`Error`].
-//! - [`lint_template`]: [`Warning`]s about a template on its own (unknown references, unused
+//!   a [`Report`](build_types::Report) listing every [`Error`] as a problem.
+//! - [`lint_template`]: warnings about a template on its own (unknown references, unused
 //!   parameters), for the `validate` CLI.
 //! - The string engine, usable on its own: [`parse`] (into [`Segment`]s), [`references`],
 //!   [`substitute`], [`is_parameter_name`].
@@ -114,8 +114,8 @@ mod resolve;
 mod syntax;
 mod warning;
 
-pub use error::{Error, TemplateReport};
+pub use error::Error;
 pub use lint::lint_template;
 pub use resolve::{Resolved, resolve};
 pub use syntax::{Parsed, Segment, Substitution, is_parameter_name, parse, references, substitute};
-pub use warning::{Warning, WarningKind};
+pub use warning::WarningKind;

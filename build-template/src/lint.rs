@@ -7,7 +7,9 @@ use build_types::BuildTemplateSpec;
 use crate::fields::{self, Path};
 use crate::resolve::Parameters;
 use crate::syntax::{Segment, parse};
-use crate::{Warning, WarningKind};
+use build_types::Report;
+
+use crate::WarningKind;
 
 /// Checks a template without applying it: references to names that are not parameters,
 /// unterminated, malformed and nested references in the substituted fields, parameters no field
@@ -40,7 +42,7 @@ use crate::{Warning, WarningKind};
 ///     ]
 /// );
 /// ```
-pub fn lint_template(template: &BuildTemplateSpec) -> Vec<Warning> {
+pub fn lint_template(template: &BuildTemplateSpec) -> Report {
     let (parameters, mut warnings) = Parameters::new(template);
     let mut used = BTreeSet::new();
     let mut field_warnings = Vec::new();
@@ -69,10 +71,7 @@ pub fn lint_template(template: &BuildTemplateSpec) -> Vec<Warning> {
                     text: text.to_owned(),
                 },
             };
-            field_warnings.push(Warning {
-                path: path.to_string(),
-                kind,
-            });
+            field_warnings.push(kind.at(path));
         }
     };
     let mut path = Path::default();
@@ -95,14 +94,14 @@ pub fn lint_template(template: &BuildTemplateSpec) -> Vec<Warning> {
 
     for &name in &parameters.order {
         if !used.contains(name) {
-            warnings.push(Warning {
-                path: format!("parameters[{}]", parameters.by_name[name].last),
-                kind: WarningKind::UnusedParameter {
-                    name: name.to_owned(),
-                },
-            });
+            let kind = WarningKind::UnusedParameter {
+                name: name.to_owned(),
+            };
+            warnings.push(kind.at(format_args!(
+                "parameters[{}]",
+                parameters.by_name[name].last
+            )));
         }
     }
-    warnings.append(&mut field_warnings);
-    warnings
+    warnings.into_iter().chain(field_warnings).collect()
 }

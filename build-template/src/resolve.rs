@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use build_types::{BuildSpec, BuildTemplateSpec, ParameterSpec, TemplateInstantiationSpec};
+use build_types::{
+    BuildSpec, BuildTemplateSpec, ParameterSpec, Problem, Report, TemplateInstantiationSpec,
+};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Volume};
 
 use crate::fields::{self, Path};
 use crate::syntax::{Finding, Value, parse};
-use crate::{Error, TemplateReport, Warning, WarningKind};
+use crate::{Error, WarningKind};
 
 /// A Build's steps and volumes, ready to be laid out as a Pod.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -18,8 +20,8 @@ pub struct Resolved {
     /// The Build's volumes followed by the template's, substituted; or the Build's own,
     /// unchanged.
     pub volumes: Vec<Volume>,
-    /// Problems that do not stop the build, in field order.
-    pub warnings: Vec<Warning>,
+    /// Problems that do not stop the build (warnings only), in field order.
+    pub warnings: Report,
 }
 
 /// Resolves a Build's steps and volumes: without a template, the Build's own steps and volumes
@@ -27,7 +29,7 @@ pub struct Resolved {
 ///
 /// `template` is the spec of the BuildTemplate or ClusterBuildTemplate that `build.template`
 /// names; finding it is the caller's job. Every problem is collected into the
-/// [`TemplateReport`]: a template named but not supplied (or supplied but not named), duplicate
+/// [`Report`]: a template named but not supplied (or supplied but not named), duplicate
 /// arguments, arguments that match no parameter, required parameters without an argument,
 /// nested references.
 ///
@@ -57,7 +59,7 @@ pub struct Resolved {
 /// let resolved = resolve(&build, Some(&template)).unwrap();
 /// assert_eq!(resolved.steps[0].args.as_deref().unwrap()[2], "example/app");
 /// assert_eq!(
-///     resolved.warnings[0].to_string(),
+///     resolved.warnings.problems()[0].to_string(),
 ///     "steps[0].args[3]: unknown parameter ${HOME} left as written"
 /// );
 ///
@@ -80,24 +82,19 @@ pub struct Resolved {
 pub fn resolve(
     build: &BuildSpec,
     template: Option<&BuildTemplateSpec>,
-) -> Result<Resolved, TemplateReport> {
+) -> Result<Resolved, Report> {
     match (&build.template, template) {
         (None, None) => Ok(Resolved {
             steps: build.steps.clone(),
             volumes: build.volumes.clone(),
-            warnings: Vec::new(),
+            warnings: Report::new(),
         }),
-        (Some(named), None) => Err(TemplateReport {
-            errors: vec![Error::TemplateNotSupplied {
-                kind: named.kind.unwrap_or_default(),
-                name: named.name.clone(),
-            }],
-            warnings: Vec::new(),
-        }),
-        (None, Some(_)) => Err(TemplateReport {
-            errors: vec![Error::TemplateNotNamed],
-            warnings: Vec::new(),
-        }),
+        (Some(named), None) => Err(Problem::from(Error::TemplateNotSupplied {
+            kind: named.kind.unwrap_or_default(),
+            name: named.name.clone(),
+        })
+        .into()),
+        (None, Some(_)) => Err(Problem::from(Error::TemplateNotNamed).into()),
         (Some(named), Some(template)) => apply(build, named, template),
     }
 }
@@ -119,7 +116,7 @@ pub(crate) struct Declared<'t> {
 
 impl<'t> Parameters<'t> {
     /// The parameters, and a warning for each repeated declaration.
-    pub(crate) fn new(template: &'t BuildTemplateSpec) -> (Self, Vec<Warning>) {
+    pub(crate) fn new(template: &'t BuildTemplateSpec) -> (Self, Vec<Problem>) {
         let mut parameters = Parameters {
             order: Vec::new(),
             by_name: BTreeMap::new(),
@@ -129,13 +126,11 @@ impl<'t> Parameters<'t> {
             let name = spec.name.as_str();
             match parameters.by_name.get_mut(name) {
                 Some(declared) => {
-                    warnings.push(Warning {
-                        path: format!("parameters[{index}]"),
-                        kind: WarningKind::DuplicateParameter {
-                            name: name.to_owned(),
-                            first: declared.first,
-                        },
-                    });
+                    let kind = WarningKind::DuplicateParameter {
+                        name: name.to_owned(),
+                        first: declared.first,
+                    };
+                    warnings.push(kind.at(format_args!("parameters[{index}]")));
                     declared.last = index;
                     declared.spec = spec;
                 }
@@ -160,7 +155,7 @@ fn apply(
     build: &BuildSpec,
     named: &TemplateInstantiationSpec,
     template: &BuildTemplateSpec,
-) -> Result<Resolved, TemplateReport> {
+) -> Result<Resolved, Report> {
     let (parameters, mut warnings) = Parameters::new(template);
     let mut errors = Vec::new();
 
@@ -208,10 +203,7 @@ fn apply(
     };
     let mut visit = |path: &Path, field: &mut String| {
         substitute_field(field, &mut lookup, &mut |finding| match finding {
-            Finding::Warning(kind) => warnings.push(Warning {
-                path: path.to_string(),
-                kind,
-            }),
+            Finding::Warning(kind) => warnings.push(kind.at(path)),
             Finding::Nested(text) => errors.push(Error::NestedReference {
                 path: path.to_string(),
                 text,
@@ -252,15 +244,18 @@ fn apply(
         merge_env(step, &env);
     }
 
-    if errors.is_empty() {
-        Ok(Resolved {
-            steps,
-            volumes,
-            warnings,
-        })
-    } else {
-        Err(TemplateReport { errors, warnings })
-    }
+    // Errors first, as found; then the warnings found on the way.
+    let report: Report = errors
+        .into_iter()
+        .map(Problem::from)
+        .chain(warnings)
+        .collect();
+    let warnings = report.into_result()?;
+    Ok(Resolved {
+        steps,
+        volumes,
+        warnings,
+    })
 }
 
 /// Substitutes one field in place, reporting what it finds.

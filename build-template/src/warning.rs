@@ -2,21 +2,10 @@
 
 use std::fmt;
 
-/// A problem that does not stop a build, with where it was found.
-///
-/// Displays as `path: what`, such as
-/// `steps[0].args[2]: unknown parameter ${FOO} left as written`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Warning {
-    /// Where: a field path relative to the template's spec (`steps[0].args[2]`,
-    /// `volumes[1].name`, `parameters[0]`), or to the Build's spec behind `build.`
-    /// (`build.template.env[0].value`, `build.volumes[0].name`).
-    pub path: String,
-    /// What.
-    pub kind: WarningKind,
-}
+use build_types::Problem;
 
-/// What a [`Warning`] is about.
+/// What a warning of the template engine is about; [`WarningKind::at`] makes it a
+/// [`Problem`] at a field path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WarningKind {
     /// `${NAME}` where `NAME` is not a parameter of the template; left as written, since shell
@@ -86,8 +75,9 @@ impl fmt::Display for WarningKind {
     }
 }
 
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.kind)
+impl WarningKind {
+    /// This warning at `path`: `steps[0].args[2]: unknown parameter ${FOO} left as written`.
+    pub fn at(&self, path: impl fmt::Display) -> Problem {
+        Problem::warning(path, self.to_string())
     }
 }

@@ -1,12 +1,13 @@
 //! How a template is applied to a Build, beyond single strings: steps, volumes, `template.env`,
 //! Builds without a template, the two kinds of template, and linting.
 
-use build_template::{Error, TemplateReport, lint_template, resolve};
+use build_template::{Error, lint_template, resolve};
 use build_types::k8s_openapi::api::core::v1::{Container, EnvVar, Volume};
 use build_types::{
     ArgumentSpec, Build, BuildSpec, BuildTemplate, BuildTemplateSpec, ClusterBuildTemplate,
     TemplateInstantiationSpec, TemplateKind,
 };
+use build_types::{Problem, Report};
 
 fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
     serde_yaml_ng::from_str(yaml).unwrap()
@@ -59,7 +60,7 @@ fn template_replaces_steps_and_appends_volumes() {
     let template: BuildTemplateSpec = from_yaml(TEMPLATE);
     let build: BuildSpec = from_yaml(BUILD);
     let resolved = resolve(&build, Some(&template)).unwrap();
-    assert_eq!(resolved.warnings, []);
+    assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
     let names: Vec<&str> = resolved.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["build-app", "push"]);
     let volumes: Vec<&str> = resolved.volumes.iter().map(|v| v.name.as_str()).collect();
@@ -114,7 +115,7 @@ volumes:
     let resolved = resolve(&build, None).unwrap();
     assert_eq!(resolved.steps, build.steps);
     assert_eq!(resolved.volumes, build.volumes);
-    assert_eq!(resolved.warnings, []);
+    assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
 }
 
 #[test]
@@ -145,11 +146,11 @@ fn template_must_be_supplied_when_named_and_only_then() {
     build.template.as_mut().unwrap().kind = Some(TemplateKind::ClusterBuildTemplate);
     let report = resolve(&build, None).unwrap_err();
     assert_eq!(
-        report.errors,
-        [Error::TemplateNotSupplied {
+        report.problems(),
+        [Problem::from(Error::TemplateNotSupplied {
             kind: TemplateKind::ClusterBuildTemplate,
             name: "t".into()
-        }]
+        })]
     );
     assert_eq!(
         report.to_string(),
@@ -206,11 +207,11 @@ volumes:
         }],
         ..Default::default()
     };
-    let report: TemplateReport = resolve(&build, Some(&template)).unwrap_err();
+    let report: Report = resolve(&build, Some(&template)).unwrap_err();
     let text = report.to_string();
     assert!(!text.contains("secret-looking-value"), "{text}");
     insta::assert_snapshot!(text);
-    let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    let warnings: Vec<String> = report.warnings().map(ToString::to_string).collect();
     assert_eq!(
         warnings,
         [

@@ -81,8 +81,8 @@ fn outcome(case: Case) -> String {
             lines.extend(resolved.warnings.iter().map(|w| format!("warning: {w}")));
         }
         Err(report) => {
-            lines.extend(report.errors.iter().map(|e| format!("error: {e}")));
-            lines.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
+            lines.extend(report.errors().map(|e| format!("error: {e}")));
+            lines.extend(report.warnings().map(|w| format!("warning: {w}")));
         }
     }
     lines.join("\n")

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Origin, ValidationReport};
+use crate::{Origin, Report};
 
 /// A string that is not a Go-style duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,5 +93,5 @@ pub enum Error {
 
     /// An object failed validation; the report lists every problem, one per line.
     #[error("{0}")]
-    Invalid(#[from] ValidationReport),
+    Invalid(#[from] Report),
 }

@@ -5,7 +5,7 @@
 //! Besides the types, this crate holds what every consumer of them needs: Go-style
 //! [`Duration`]s, explicit defaulting ([`BuildSpec::set_defaults`]), the `Succeeded` condition
 //! helpers, validation that collects every problem with its field path ([`Build::validate`],
-//! [`ValidationReport`]), a multi-document YAML loader whose errors name the file, document,
+//! [`Report`], the one diagnostics model of the workspace), a multi-document YAML loader whose errors name the file, document,
 //! line and column ([`load_path`], [`load_str`]), and the generated CustomResourceDefinitions.
 //!
 //! It deliberately does no I/O beyond reading files it is pointed at, talks to no cluster, and
@@ -15,6 +15,7 @@
 mod condition;
 mod crd;
 mod defaults;
+mod diagnostics;
 mod duration;
 mod error;
 mod load;
@@ -29,6 +30,7 @@ pub use crd::{CRD_HEADER, CrdFile, crd_file_name, crds};
 #[cfg(feature = "yaml")]
 pub use crd::{crd_files, crd_yaml};
 pub use defaults::{DEFAULT_SERVICE_ACCOUNT, DEFAULT_TIMEOUT, MAX_TIMEOUT};
+pub use diagnostics::{Component, FieldPath, Problem, Report, Severity};
 pub use duration::Duration;
 pub use error::{DurationError, Error};
 pub use load::{LoadWarning, Loaded, LoadedObject, Object, Origin};
@@ -36,7 +38,7 @@ pub use load::{LoadWarning, Loaded, LoadedObject, Object, Origin};
 pub use parse::{load_bytes, load_path, load_str};
 pub use reason::{Reason, UnknownReason};
 pub use types::*;
-pub use validate::{Problem, ValidationReport};
+pub use validate::Valid;
 
 /// Re-exported so that users of these types name the same `k8s-openapi` version.
 pub use k8s_openapi;

@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Serialize, Serializer};
 
-use crate::{Build, BuildTemplate, ClusterBuildTemplate, Error, ValidationReport};
+use crate::{Build, BuildTemplate, ClusterBuildTemplate, Error, Report};
 
 /// Where a loaded object (or an error about one) came from.
 ///
@@ -93,7 +93,7 @@ impl Object {
 
     /// Validates a Build, BuildTemplate or ClusterBuildTemplate; ServiceAccounts and Secrets
     /// have no rules here and are always `Ok`.
-    pub fn validate(&self) -> Result<(), ValidationReport> {
+    pub fn validate(&self) -> Result<(), Report> {
         match self {
             Object::Build(o) => o.validate(),
             Object::BuildTemplate(o) => o.validate(),

@@ -3,9 +3,9 @@
 //!
 //! # How it is built
 //!
-//! The rules are written by hand on top of garde's [`garde::Report`] and [`garde::Path`]: the
-//! checks walk a resource, `join` field names and indices onto a `garde::Path`, and `append`
-//! each problem to a `garde::Report`, which is then turned into a [`ValidationReport`].
+//! The rules are written by hand: the checks walk a resource, `join` field names and indices
+//! onto a [`FieldPath`](crate::FieldPath) (garde's path), and add each problem to a
+//! [`Report`](crate::Report).
 //! `#[derive(garde::Validate)]` is not used because the specs embed k8s-openapi's `Container`
 //! and `Volume`, which do not implement `garde::Validate`, and because most rules here relate
 //! several fields (unique names, overlapping target paths) rather than checking one value.
@@ -41,11 +41,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use garde::{Path, Report};
 use k8s_openapi::api::core::v1::{Container, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Serialize;
 
+use crate::diagnostics::{FieldPath as Path, Report};
 use crate::{
     ArgumentSpec, Build, BuildSpec, BuildTemplate, BuildTemplateSpec, ClusterBuildTemplate,
     ClusterBuildTemplateSpec, MAX_TIMEOUT, ParameterSpec, SourceSpec, TemplateInstantiationSpec,
@@ -54,100 +53,23 @@ use crate::{
 /// The longest `metadata.name` a Build or template may have.
 const MAX_NAME_LENGTH: usize = 63;
 
-/// One thing wrong with a resource: where, and what.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct Problem {
-    /// The field path, such as `spec.steps[1].image`; empty when the problem is with the value
-    /// that was validated as a whole.
-    pub path: String,
-    /// What is wrong, lower-case, such as `missing` or `duplicate step name "build"`.
-    pub message: String,
-}
+/// A value that has passed its validation: only [`Build::into_valid`] makes a `Valid<Build>`,
+/// so code that takes one (the pod compiler) need not check those rules again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Valid<T>(T);
 
-impl fmt::Display for Problem {
-    /// `path: message`, or just the message when the path is empty.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+impl<T> Valid<T> {
+    /// The value.
+    pub fn into_inner(self) -> T {
+        self.0
     }
 }
 
-/// Every problem found by one validation, in a stable order: the order of the fields in the
-/// resource, and within a list, the order of its items.
-///
-/// Displays as one line per problem, `spec.steps[1].image: missing`, without a trailing newline.
-///
-/// ```
-/// use build_types::BuildSpec;
-/// let report = BuildSpec::default().validate().unwrap_err();
-/// assert_eq!(report.to_string(), "expected exactly one of steps and template, got neither");
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ValidationReport {
-    /// The problems, in order.
-    pub problems: Vec<Problem>,
-}
+impl<T> std::ops::Deref for Valid<T> {
+    type Target = T;
 
-impl ValidationReport {
-    /// Whether no problem was found.
-    pub fn is_empty(&self) -> bool {
-        self.problems.is_empty()
-    }
-
-    /// How many problems were found.
-    pub fn len(&self) -> usize {
-        self.problems.len()
-    }
-
-    /// The problems, in order.
-    pub fn iter(&self) -> std::slice::Iter<'_, Problem> {
-        self.problems.iter()
-    }
-
-    /// `Ok(())` if there is no problem, otherwise the report itself.
-    pub fn into_result(self) -> Result<(), ValidationReport> {
-        if self.is_empty() { Ok(()) } else { Err(self) }
-    }
-}
-
-impl fmt::Display for ValidationReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.problems.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{problem}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ValidationReport {}
-
-impl From<Report> for ValidationReport {
-    fn from(report: Report) -> Self {
-        ValidationReport {
-            problems: report
-                .into_inner()
-                .into_iter()
-                .map(|(path, error)| Problem {
-                    path: path.to_string(),
-                    message: error.message().to_owned(),
-                })
-                .collect(),
-        }
-    }
-}
-
-impl<'a> IntoIterator for &'a ValidationReport {
-    type Item = &'a Problem;
-    type IntoIter = std::slice::Iter<'a, Problem>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.problems.iter()
+    fn deref(&self) -> &T {
+        &self.0
     }
 }
 
@@ -164,33 +86,39 @@ impl Build {
     ///      spec: expected exactly one of steps and template, got neither"
     /// );
     /// ```
-    pub fn validate(&self) -> Result<(), ValidationReport> {
+    pub fn validate(&self) -> Result<(), Report> {
         let mut report = Report::new();
         check_metadata(&self.metadata, &Path::new("metadata"), &mut report);
         check_build_spec(&self.spec, &Path::new("spec"), &mut report);
-        ValidationReport::from(report).into_result()
+        report.check()
+    }
+
+    /// The Build, once [`Build::validate`] finds nothing wrong with it.
+    pub fn into_valid(self) -> Result<Valid<Build>, Report> {
+        self.validate()?;
+        Ok(Valid(self))
     }
 }
 
 impl BuildSpec {
     /// Checks the spec alone; paths are relative to it (`steps[1].image`).
-    pub fn validate(&self) -> Result<(), ValidationReport> {
+    pub fn validate(&self) -> Result<(), Report> {
         let mut report = Report::new();
         check_build_spec(self, &Path::empty(), &mut report);
-        ValidationReport::from(report).into_result()
+        report.check()
     }
 }
 
 impl BuildTemplate {
     /// Checks the template's name and spec.
-    pub fn validate(&self) -> Result<(), ValidationReport> {
+    pub fn validate(&self) -> Result<(), Report> {
         validate_template(&self.metadata, &self.spec)
     }
 }
 
 impl ClusterBuildTemplate {
     /// Checks the template's name and spec.
-    pub fn validate(&self) -> Result<(), ValidationReport> {
+    pub fn validate(&self) -> Result<(), Report> {
         validate_template(&self.metadata, self.template_spec())
     }
 }
@@ -210,29 +138,29 @@ impl BuildTemplateSpec {
     ///      steps: missing"
     /// );
     /// ```
-    pub fn validate(&self) -> Result<(), ValidationReport> {
+    pub fn validate(&self) -> Result<(), Report> {
         let mut report = Report::new();
         check_template_spec(self, &Path::empty(), &mut report);
-        ValidationReport::from(report).into_result()
+        report.check()
     }
 }
 
 impl ClusterBuildTemplateSpec {
     /// Checks the spec alone; paths are relative to it (`steps[1].image`).
-    pub fn validate(&self) -> Result<(), ValidationReport> {
+    pub fn validate(&self) -> Result<(), Report> {
         self.0.validate()
     }
 }
 
-fn validate_template(meta: &ObjectMeta, spec: &BuildTemplateSpec) -> Result<(), ValidationReport> {
+fn validate_template(meta: &ObjectMeta, spec: &BuildTemplateSpec) -> Result<(), Report> {
     let mut report = Report::new();
     check_metadata(meta, &Path::new("metadata"), &mut report);
     check_template_spec(spec, &Path::new("spec"), &mut report);
-    ValidationReport::from(report).into_result()
+    report.check()
 }
 
 fn problem(report: &mut Report, path: Path, message: impl fmt::Display) {
-    report.append(path, garde::Error::new(message));
+    report.error(path, message.to_string());
 }
 
 fn check_metadata(meta: &ObjectMeta, path: &Path, report: &mut Report) {

@@ -2,11 +2,11 @@
 
 use std::fmt::Write as _;
 
-use build_types::{BuildSpec, BuildTemplateSpec, Object, ValidationReport, load_str};
+use build_types::{BuildSpec, BuildTemplateSpec, Object, Report, load_str};
 
 /// Loads `yaml`, validates every object, and returns the full report text: load errors and
 /// warnings first, then one line per object (`file:line kind name: ok`, or its problems).
-fn report(name: &str, yaml: &str) -> (String, Vec<Result<(), ValidationReport>>) {
+fn report(name: &str, yaml: &str) -> (String, Vec<Result<(), Report>>) {
     let loaded = load_str(&format!("{name}.yaml"), yaml);
     let mut out = String::new();
     for error in &loaded.errors {

@@ -125,10 +125,10 @@ pub fn validate_files(args: &ValidateArgs, io: &mut Io<'_>) -> Result<PluginExit
         if checked.is_ok() {
             writeln!(io.out, "{subject}: ok")?;
         }
-        for problem in &checked.problems {
+        for problem in checked.report.errors() {
             writeln!(io.out, "{subject}: {problem}")?;
         }
-        for warning in &checked.warnings {
+        for warning in checked.report.warnings() {
             writeln!(io.out, "{subject}: warning: {warning}")?;
         }
         failed |= !checked.is_ok();
@@ -170,7 +170,7 @@ pub fn render_files(args: &RenderArgs, io: &mut Io<'_>) -> Result<PluginExit, Pl
         let name = one.build.metadata.name.as_deref().unwrap_or("<unnamed>");
         match &one.result {
             Ok(composed) => {
-                for warning in &composed.warnings {
+                for warning in composed.warnings.warnings() {
                     writeln!(io.err, "{}: Build {name}: warning: {warning}", one.origin)?;
                 }
                 pods.push(&composed.pod);

@@ -62,7 +62,7 @@ impl Reconcile<'_> {
                 .await
                 .map(Started::Not);
         }
-        for warning in &composed.warnings {
+        for warning in composed.warnings.warnings() {
             info!(warning = %warning, "build compiled with a warning");
         }
         let mut pod = composed.pod;
@@ -79,7 +79,12 @@ impl Reconcile<'_> {
                 Metrics::inc(&self.ctx.metrics.pods_created);
                 self.ctx.telemetry.pod_created(self.build, self.now);
                 info!(pod = %self.pod_name, "created build pod");
-                let note = match composed.warnings.as_slice() {
+                let warnings: Vec<String> = composed
+                    .warnings
+                    .warnings()
+                    .map(ToString::to_string)
+                    .collect();
+                let note = match warnings.as_slice() {
                     [] => format!("Created pod {:?}", self.pod_name),
                     warnings => format!(
                         "Created pod {:?}; warnings: {}",
