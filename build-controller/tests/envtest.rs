@@ -6,21 +6,21 @@
 //! One control plane serves every scenario (each in its own namespace); starting one takes
 //! several seconds.
 
-#[path = "common/envtest.rs"]
-mod envtest;
+mod support;
 
 use std::future::Future;
 use std::time::Duration;
 
-use build_controller::{Config, Io, PluginCli, PluginExit, Session, Style, execute, report};
+use build_controller::{Config, PluginExit, Session, Style};
 use build_pod::Images;
 use build_types::{Build, BuildTemplate, ConditionStatus};
-use envtest::ControlPlane;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
+use support::envtest::ControlPlane;
+use support::plugin::{Ran, kubectl_build};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -285,8 +285,9 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
     let mut session = Session::new(client.clone(), &ns);
     session.poll = Duration::from_millis(200);
 
-    let (exit, out, err) = kubectl_build(
+    let Ran { exit, out, err } = kubectl_build(
         &session,
+        Style::default(),
         &[
             "run",
             "--template",
@@ -315,7 +316,8 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
     let pod = wait_for_pod(client, &ns, &name).await;
     kubelet_runs(client, &pod).await;
 
-    let (exit, out, err) = kubectl_build(&session, &["describe", &name]).await;
+    let Ran { exit, out, err } =
+        kubectl_build(&session, Style::default(), &["describe", &name]).await;
     println!("kubectl build describe:\n{out}{err}");
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
     for expected in [
@@ -338,7 +340,8 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
         );
     }
 
-    let (exit, out, err) = kubectl_build(&session, &["cancel", &name]).await;
+    let Ran { exit, out, err } =
+        kubectl_build(&session, Style::default(), &["cancel", &name]).await;
     println!("kubectl build cancel:\n{out}{err}");
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
     let builds: Api<Build> = Api::namespaced(client.clone(), &ns);
@@ -356,31 +359,6 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
         Some("BuildCancelled"),
         "{condition:?}"
     );
-}
-
-/// Runs `kubectl build ARGS…` in `session`, colour and progress off.
-async fn kubectl_build(session: &Session, args: &[&str]) -> (PluginExit, String, String) {
-    use clap::Parser as _;
-    let cli =
-        PluginCli::try_parse_from(std::iter::once("kubectl-build").chain(args.iter().copied()))
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut io = Io {
-        out: &mut out,
-        err: &mut err,
-        style: Style::default(),
-    };
-    let exit = tokio::time::timeout(WAIT, async {
-        let result = execute(&cli.command, session, &mut io).await;
-        report(result, &mut io)
-    })
-    .await
-    .unwrap_or_else(|_| panic!("kubectl build {args:?} did not finish within {WAIT:?}"));
-    (
-        exit,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
 }
 
 /// Creates the seed's BuildTemplates, Secrets and ServiceAccounts in `ns`.

@@ -5,8 +5,7 @@
 //! Each replica's work stands in for the controller's run loop: it marks the replica as
 //! reconciling while it runs; the tests assert that never more than one does.
 
-#[path = "support/fake_api.rs"]
-mod fake_api;
+mod support;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,9 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use build_controller::{LeaderElector, Leadership, LeaseSettings};
-use fake_api::{FakeApi, Link};
 use http::Method;
 use serde_json::json;
+use support::fake_api::{FakeApi, Link};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
