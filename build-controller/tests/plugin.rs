@@ -17,7 +17,7 @@ use support::fixtures::{
     Caches, NS, UID, compiled_pod, container, from, running_since, terminated, to_json, waiting,
     with_status,
 };
-use support::plugin::Ran;
+use support::plugin::{RUN_IMG, Ran};
 
 const T0: &str = "2024-01-01T00:00:00Z";
 const T1: &str = "2024-01-01T00:00:05Z";
@@ -640,20 +640,6 @@ fn created_builds(api: &FakeApi) -> Vec<Value> {
         .map(|r| r.body)
         .collect()
 }
-
-const RUN_IMG: &[&str] = &[
-    "run",
-    "--template",
-    "img",
-    "--arg",
-    "IMAGE=garethr/kubeval",
-    "--git",
-    "https://github.com/garethr/kubeval.git@master",
-    "--service-account",
-    "build-bot",
-    "--timeout",
-    "20m",
-];
 
 #[tokio::test(start_paused = true)]
 async fn run_detach_creates_a_build_with_a_generated_name() {

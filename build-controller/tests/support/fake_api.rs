@@ -20,7 +20,9 @@
 //! admission webhook refusing), [`FakeApi::hang`] never answers matching requests (a process
 //! killed while waiting), [`FakeApi::set_link`] cuts one client off (a partition).
 //!
-//! Several clients may share one server (two controller replicas on one cluster).
+//! Several clients may share one server (two controller replicas on one cluster). The envtest
+//! scenario `the_fake_api_server_answers_as_this_one_does` sends the same requests to this fake
+//! and to a real kube-apiserver and compares the answers, failure messages included.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -695,9 +697,9 @@ impl Call<'_> {
         if meta["resourceVersion"].is_string() {
             return failure(
                 500,
-                "InternalError",
+                "",
                 None,
-                "Internal error occurred: resourceVersion should not be set on objects to be created",
+                "resourceVersion should not be set on objects to be created",
             );
         }
         let mut name = meta["name"].as_str().unwrap_or_default().to_owned();
@@ -770,8 +772,8 @@ impl Call<'_> {
             }
             if sent_version.is_none() {
                 let message = format!(
-                    "{} {name:?} is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
-                    self.kind
+                    "{} {name:?} is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update",
+                    self.qualified()
                 );
                 return self.failure(422, "Invalid", &name, &message);
             }

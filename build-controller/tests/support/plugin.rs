@@ -5,6 +5,21 @@ use std::time::Duration;
 use build_controller::{Io, PluginCli, PluginExit, Session, Style, execute, report};
 use clap::Parser as _;
 
+/// `kubectl build run` of the seed's `kubeval-img` Build from its `img` template.
+pub(crate) const RUN_IMG: &[&str] = &[
+    "run",
+    "--template",
+    "img",
+    "--arg",
+    "IMAGE=garethr/kubeval",
+    "--git",
+    "https://github.com/garethr/kubeval.git@master",
+    "--service-account",
+    "build-bot",
+    "--timeout",
+    "20m",
+];
+
 /// How long a command may take.
 const WAIT: Duration = Duration::from_secs(60);
 
