@@ -15,7 +15,7 @@ use build_controller::{
 use build_types::{Build, BuildStatus};
 use serde_json::{Value, json};
 use support::fake_api::FakeApi;
-use support::fixtures::{Caches, Scenario, cluster_wide_config, from};
+use support::fixtures::{Caches, Scenario, cluster_wide_config, from, simple_build, to_json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // ---------------------------------------------------------------------------------------------
@@ -617,15 +617,7 @@ fn sample(exposition: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
 #[tokio::test]
 async fn the_running_controller_records_starts_and_becomes_ready() {
     let api = FakeApi::default();
-    api.insert(
-        "builds",
-        json!({
-            "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
-            "metadata": {"name": "hello", "namespace": "ns", "uid": "uid-hello", "generation": 1,
-                         "creationTimestamp": "2024-01-01T00:00:00Z"},
-            "spec": {"steps": [{"name": "echo", "image": "busybox"}]},
-        }),
-    );
+    api.insert("builds", to_json(&simple_build()));
     let config = cluster_wide_config();
     let endpoints = Endpoints {
         telemetry: Telemetry::new(config.concurrency),

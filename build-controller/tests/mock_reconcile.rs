@@ -50,7 +50,7 @@ async fn finished_builds_are_left_alone() {
             .at(much_later)
             .reconcile()
             .await;
-        outcome.expect(vec![]);
+        outcome.expect(|_| vec![]);
         assert_eq!(outcome.action(), Action::await_change());
     }
 }
@@ -78,12 +78,14 @@ async fn step_states_settle_after_the_verdict() {
         .at(much_later)
         .reconcile()
         .await;
-    outcome.expect(vec![status_patch(&build, "100", move |status| {
-        assert_eq!(status["stepStates"], json!([killed.clone()]), "{status}");
-        assert_eq!(status["stepsCompleted"], json!([STEP]), "{status}");
-        assert_eq!(succeeded(status), &verdict, "{status}");
-        assert_eq!(status["completionTime"], "2024-01-01T00:11:00Z", "{status}");
-    })]);
+    outcome.expect(|build| {
+        vec![status_patch(build, move |status| {
+            assert_eq!(status["stepStates"], json!([killed.clone()]), "{status}");
+            assert_eq!(status["stepsCompleted"], json!([STEP]), "{status}");
+            assert_eq!(succeeded(status), &verdict, "{status}");
+            assert_eq!(status["completionTime"], "2024-01-01T00:11:00Z", "{status}");
+        })]
+    });
     assert_eq!(outcome.action(), Action::await_change());
 }
 
@@ -92,7 +94,7 @@ async fn deleted_builds_are_left_to_the_garbage_collector() {
     let mut build = simple_build();
     build.metadata.deletion_timestamp = Some(from(json!(NOW)));
     let outcome = Scenario::of(build).reconcile().await;
-    outcome.expect(vec![]);
+    outcome.expect(|_| vec![]);
     assert_eq!(outcome.action(), Action::await_change());
 }
 
@@ -100,85 +102,91 @@ async fn deleted_builds_are_left_to_the_garbage_collector() {
 
 #[tokio::test]
 async fn cancelling_stops_the_pod_and_fails_the_build() {
-    let build = cancelled(with_status(simple_build(), started(&simple_build())));
-    let name = pod_name(&build);
-    let outcome = Scenario::of(build.clone())
-        .pod(running())
-        .at(three_minutes_in)
-        .reconcile()
-        .await;
-    outcome.expect(vec![
-        stop_pod(&name),
-        status_patch(&build, "100", |status| {
-            assert_condition(
-                status,
+    let outcome = Scenario::of(cancelled(with_status(
+        simple_build(),
+        started(&simple_build()),
+    )))
+    .pod(running())
+    .at(three_minutes_in)
+    .reconcile()
+    .await;
+    outcome.expect(|build| {
+        vec![
+            stop_pod(build),
+            condition_patch(
+                build,
                 "False",
                 "BuildCancelled",
                 &["Build \"hello\" was cancelled"],
-            );
-            assert_eq!(status["completionTime"], "2024-01-01T00:03:00Z");
-            assert_eq!(status["startTime"], NOW, "the start time is kept");
-        }),
-        event("Warning", "BuildCancelled", "was cancelled"),
-    ]);
+            )
+            .status(|status| {
+                assert_eq!(status["completionTime"], "2024-01-01T00:03:00Z");
+                assert_eq!(status["startTime"], NOW, "the start time is kept");
+            }),
+            event("Warning", "BuildCancelled", "was cancelled"),
+        ]
+    });
     assert_eq!(outcome.action(), Action::await_change());
 }
 
 #[tokio::test]
 async fn cancelling_before_the_pod_exists_creates_none() {
-    let build = cancelled(simple_build());
-    let outcome = Scenario::of(build.clone()).reconcile().await;
-    outcome.expect(vec![
-        status_patch(&build, "100", |status| {
-            assert_condition(status, "False", "BuildCancelled", &["hello"]);
-            assert_eq!(status.get("cluster"), None, "no pod was started: {status}");
-        }),
-        event("Warning", "BuildCancelled", "was cancelled"),
-    ]);
+    let outcome = Scenario::of(cancelled(simple_build())).reconcile().await;
+    outcome.expect(|build| {
+        vec![
+            condition_patch(build, "False", "BuildCancelled", &["hello"]).status(|status| {
+                assert_eq!(status.get("cluster"), None, "no pod was started: {status}");
+            }),
+            event("Warning", "BuildCancelled", "was cancelled"),
+        ]
+    });
     assert_eq!(outcome.action(), Action::await_change());
 }
 
 #[tokio::test]
 async fn a_build_that_succeeded_before_its_cancel_was_seen_succeeds() {
-    let build = cancelled(with_status(simple_build(), started(&simple_build())));
-    Scenario::of(build.clone())
-        .pod(succeeded_pod())
-        .at(three_minutes_in)
-        .reconcile()
-        .await
-        .expect(vec![
-            status_patch(&build, "100", |status| {
-                assert_condition(status, "True", "Succeeded", &[]);
-            }),
+    Scenario::of(cancelled(with_status(
+        simple_build(),
+        started(&simple_build()),
+    )))
+    .pod(succeeded_pod())
+    .at(three_minutes_in)
+    .reconcile()
+    .await
+    .expect(|build| {
+        vec![
+            condition_patch(build, "True", "Succeeded", &[]),
             event(
                 "Normal",
                 "Succeeded",
                 "Build \"hello\" succeeded in 4m1s (1 step)",
             ),
-        ]);
+        ]
+    });
 }
 
 // 3. Invalid spec.
 
 #[tokio::test]
 async fn an_invalid_spec_fails_with_every_problem() {
-    let build = build("bad", json!({"timeout": "48h"}));
-    let outcome = Scenario::of(build.clone()).reconcile().await;
-    outcome.expect(vec![
-        status_patch(&build, "100", |status| {
-            assert_condition(
-                status,
+    let outcome = Scenario::of(build("bad", json!({"timeout": "48h"})))
+        .reconcile()
+        .await;
+    outcome.expect(|build| {
+        vec![
+            condition_patch(
+                build,
                 "False",
                 "BuildValidationFailed",
                 &[
                     "got neither",
                     "spec.timeout: 48h0m0s is longer than the maximum",
                 ],
-            );
-            assert_eq!(status["completionTime"], NOW);
-        }),
-        event("Warning", "BuildValidationFailed", "got neither"),
-    ]);
+            )
+            .completed_at(NOW),
+            event("Warning", "BuildValidationFailed", "got neither"),
+        ]
+    });
     assert_eq!(outcome.action(), Action::await_change());
     assert_eq!(
         outcome
@@ -211,55 +219,55 @@ fn waiting_for_the_template(since: &str) -> Build {
 
 #[tokio::test]
 async fn a_missing_template_is_waited_for_once_not_failed() {
-    let build = templated();
-    let outcome = Scenario::of(build.clone()).reconcile().await;
-    outcome.expect(vec![
-        status_patch(&build, "100", |status| {
-            assert_condition(
-                status,
+    let outcome = Scenario::of(templated()).reconcile().await;
+    outcome.expect(|build| {
+        vec![
+            condition_patch(
+                build,
                 "Unknown",
                 "TemplateNotFound",
                 &["BuildTemplate \"kaniko\" not found in namespace \"ns\""],
-            );
-            assert_eq!(status.get("completionTime"), None);
-        }),
-        event("Warning", "TemplateNotFound", "kaniko"),
-    ]);
+            )
+            .status(|status| {
+                assert_eq!(status.get("completionTime"), None);
+            }),
+            event("Warning", "TemplateNotFound", "kaniko"),
+        ]
+    });
     // Woken by the template's watch; at the latest at creation + 10m.
     assert_eq!(outcome.action(), requeue_in(9 * 60));
 
     // The next reconcile, with the status written, writes nothing and emits nothing.
     let written = outcome.requests[0].body["status"].clone();
-    let outcome = Scenario::of(with_status(build, written))
+    let outcome = Scenario::of(with_status(templated(), written))
         .at(three_minutes_in)
         .reconcile()
         .await;
-    outcome.expect(vec![]);
+    outcome.expect(|_| vec![]);
     assert_eq!(outcome.action(), requeue_in(7 * 60));
 }
 
 #[tokio::test]
 async fn a_missing_template_past_the_timeout_fails_the_build() {
-    let build = waiting_for_the_template(NOW);
-    Scenario::of(build.clone())
+    Scenario::of(waiting_for_the_template(NOW))
         .at(much_later)
         .reconcile()
         .await
-        .expect(vec![
-            status_patch(&build, "100", |status| {
-                assert_condition(
-                    status,
+        .expect(|build| {
+            vec![
+                condition_patch(
+                    build,
                     "False",
                     "BuildTimeout",
                     &[
                         "Build \"templated\" failed to finish within \"10m0s\"",
                         "BuildTemplate \"kaniko\" not found",
                     ],
-                );
-                assert_eq!(status["completionTime"], "2024-01-02T00:00:00Z");
-            }),
-            event("Warning", "BuildTimeout", "kaniko"),
-        ]);
+                )
+                .completed_at("2024-01-02T00:00:00Z"),
+                event("Warning", "BuildTimeout", "kaniko"),
+            ]
+        });
 }
 
 #[tokio::test]
@@ -270,21 +278,22 @@ async fn the_template_appearing_starts_the_waiting_build() {
         .with(template("kaniko"))
         .reconcile()
         .await;
-    outcome.expect(vec![
-        create_pod().body(|pod| {
-            let steps = pod["spec"]["initContainers"].to_string();
-            assert!(
-                steps.contains("docker:18.06"),
-                "the template's step: {steps}"
-            );
-        }),
-        event("Normal", "Started", name.clone()),
-        status_patch(&build, "100", |status| {
-            assert_condition(status, "Unknown", "Pending", &[]);
-            // Still Unknown: the transition time is that of the first Unknown.
-            assert_eq!(succeeded(status)["lastTransitionTime"], CREATED);
-        }),
-    ]);
+    outcome.expect(|build| {
+        vec![
+            create_pod().body(|pod| {
+                let steps = pod["spec"]["initContainers"].to_string();
+                assert!(
+                    steps.contains("docker:18.06"),
+                    "the template's step: {steps}"
+                );
+            }),
+            event("Normal", "Started", name.clone()),
+            condition_patch(build, "Unknown", "Pending", &[]).status(|status| {
+                // Still Unknown: the transition time is that of the first Unknown.
+                assert_eq!(succeeded(status)["lastTransitionTime"], CREATED);
+            }),
+        ]
+    });
     assert_eq!(
         outcome
             .metrics
@@ -304,39 +313,37 @@ fn as_bot() -> Build {
 
 #[tokio::test]
 async fn a_missing_service_account_is_waited_for() {
-    let build = as_bot();
-    Scenario::of(build.clone()).reconcile().await.expect(vec![
-        status_patch(&build, "100", |status| {
-            assert_condition(
-                status,
+    Scenario::of(as_bot()).reconcile().await.expect(|build| {
+        vec![
+            condition_patch(
+                build,
                 "Unknown",
                 "ServiceAccountNotFound",
                 &["ServiceAccount \"bot\" not found in namespace \"ns\""],
-            );
-        }),
-        event("Warning", "ServiceAccountNotFound", "bot"),
-    ]);
+            ),
+            event("Warning", "ServiceAccountNotFound", "bot"),
+        ]
+    });
 }
 
 #[tokio::test]
 async fn a_missing_secret_is_waited_for_and_never_shown() {
-    let build = as_bot();
-    let outcome = Scenario::of(build.clone())
+    let outcome = Scenario::of(as_bot())
         .with(service_account("bot", &["present", "absent"]))
         .with(secret("present"))
         .reconcile()
         .await;
-    outcome.expect(vec![
-        status_patch(&build, "100", |status| {
-            assert_condition(
-                status,
+    outcome.expect(|build| {
+        vec![
+            condition_patch(
+                build,
                 "Unknown",
                 "SecretNotFound",
                 &["Secret \"absent\" listed by ServiceAccount \"bot\" not found"],
-            );
-        }),
-        event("Warning", "SecretNotFound", "absent"),
-    ]);
+            ),
+            event("Warning", "SecretNotFound", "absent"),
+        ]
+    });
     for request in &outcome.requests {
         let text = request.body.to_string();
         assert!(!text.contains("cGFzcw=="), "secret data leaked: {text}");
@@ -350,25 +357,27 @@ async fn a_new_build_gets_its_pod_and_a_pending_status() {
     let build = simple_build();
     let expected_name = pod_name(&build);
     let outcome = Scenario::new_build().reconcile().await;
-    outcome.expect(vec![
-        create_pod().body(move |pod| {
-            assert_eq!(pod["metadata"]["name"], expected_name.as_str());
-            assert_eq!(pod["metadata"]["namespace"], NS);
-            assert_eq!(
-                pod["metadata"]["labels"]["build.knative.dev/buildName"],
-                "hello"
-            );
-            let owner = &pod["metadata"]["ownerReferences"][0];
-            assert_eq!(owner["uid"], UID);
-            assert_eq!(owner["kind"], "Build");
-            assert_eq!(owner["controller"], true);
-            assert_eq!(pod["spec"]["activeDeadlineSeconds"], 600);
-        }),
-        event("Normal", "Started", "Created pod"),
-        status_patch(&build, "100", |status| {
-            assert_eq!(status, &started(&simple_build()));
-        }),
-    ]);
+    outcome.expect(|build| {
+        vec![
+            create_pod().body(move |pod| {
+                assert_eq!(pod["metadata"]["name"], expected_name.as_str());
+                assert_eq!(pod["metadata"]["namespace"], NS);
+                assert_eq!(
+                    pod["metadata"]["labels"]["build.knative.dev/buildName"],
+                    "hello"
+                );
+                let owner = &pod["metadata"]["ownerReferences"][0];
+                assert_eq!(owner["uid"], UID);
+                assert_eq!(owner["kind"], "Build");
+                assert_eq!(owner["controller"], true);
+                assert_eq!(pod["spec"]["activeDeadlineSeconds"], 600);
+            }),
+            event("Normal", "Started", "Created pod"),
+            status_patch(build, |status| {
+                assert_eq!(status, &started(&simple_build()));
+            }),
+        ]
+    });
     assert_eq!(
         outcome.action(),
         requeue_in(10 * 60),
@@ -386,16 +395,16 @@ fn create_pod_already_there() -> Expect {
 async fn already_exists_for_our_own_pod_is_success() {
     let scenario = Scenario::new_build();
     let ours = scenario.compiled_pod(Value::Null);
-    let name = pod_name(&scenario.build);
-    let build = scenario.build.clone();
     let outcome = scenario.stored(ours).reconcile().await;
-    outcome.expect(vec![
-        create_pod_already_there(),
-        read_pod(&name).answered(200),
-        status_patch(&build, "100", |status| {
-            assert_eq!(status, &started(&simple_build()));
-        }),
-    ]);
+    outcome.expect(|build| {
+        vec![
+            create_pod_already_there(),
+            read_pod(build).answered(200),
+            status_patch(build, |status| {
+                assert_eq!(status, &started(&simple_build()));
+            }),
+        ]
+    });
     assert_eq!(outcome.action(), requeue_in(10 * 60));
     assert_eq!(
         outcome
@@ -410,12 +419,8 @@ async fn already_exists_for_our_own_pod_is_success() {
 async fn already_exists_for_someone_elses_pod_is_an_error() {
     let scenario = Scenario::new_build();
     let theirs = owned_by_someone_else(scenario.compiled_pod(Value::Null));
-    let name = pod_name(&scenario.build);
     let outcome = scenario.stored(theirs).reconcile().await;
-    outcome.expect(vec![
-        create_pod_already_there(),
-        read_pod(&name).answered(200),
-    ]);
+    outcome.expect(|build| vec![create_pod_already_there(), read_pod(build).answered(200)]);
     let error = outcome.error();
     assert!(matches!(error, Error::PodNotOwned { .. }), "{error}");
     assert!(error.to_string().contains("another-uid"), "{error}");
@@ -427,7 +432,7 @@ async fn someone_elses_pod_in_the_cache_is_an_error_without_any_request() {
     let scenario = Scenario::new_build();
     let theirs = owned_by_someone_else(scenario.compiled_pod(running()));
     let outcome = scenario.with(theirs).reconcile().await;
-    outcome.expect(vec![]);
+    outcome.expect(|_| vec![]);
     assert!(matches!(outcome.error(), Error::PodNotOwned { .. }));
 }
 
@@ -436,19 +441,21 @@ async fn someone_elses_pod_in_the_cache_is_an_error_without_any_request() {
 #[tokio::test]
 async fn a_running_pod_is_mirrored_once() {
     let scenario = Scenario::build_with_running_pod().at(three_minutes_in);
-    let build = scenario.build.clone();
     let outcome = scenario.reconcile().await;
-    outcome.expect(vec![status_patch(&build, "100", |status| {
-        assert_condition(status, "Unknown", "Building", &[]);
-        assert_eq!(status["observedGeneration"], 1);
-        assert_eq!(status["startTime"], NOW);
-        assert_eq!(
-            status["stepStates"].as_array().unwrap().len(),
-            1,
-            "{status}"
-        );
-        assert!(status["stepStates"][0]["running"].is_object(), "{status}");
-    })]);
+    outcome.expect(|build| {
+        vec![
+            condition_patch(build, "Unknown", "Building", &[]).status(|status| {
+                assert_eq!(status["observedGeneration"], 1);
+                assert_eq!(status["startTime"], NOW);
+                assert_eq!(
+                    status["stepStates"].as_array().unwrap().len(),
+                    1,
+                    "{status}"
+                );
+                assert!(status["stepStates"][0]["running"].is_object(), "{status}");
+            }),
+        ]
+    });
     assert_eq!(
         outcome.action(),
         requeue_in(8 * 60),
@@ -462,7 +469,7 @@ async fn a_running_pod_is_mirrored_once() {
         .at(three_minutes_in)
         .reconcile()
         .await;
-    outcome.expect(vec![]);
+    outcome.expect(|_| vec![]);
     assert_eq!(outcome.action(), requeue_in(8 * 60));
 }
 
@@ -475,9 +482,7 @@ async fn a_conflict_is_retried_promptly_not_overwritten() {
     let mut newer = build.clone();
     newer.metadata.resource_version = Some("101".into());
     let outcome = scenario.stored(newer).reconcile().await;
-    outcome.expect(vec![
-        Expect::new(Method::PATCH, status_path(&build)).answered(409),
-    ]);
+    outcome.expect(|build| vec![Expect::new(Method::PATCH, status_path(build)).answered(409)]);
     assert!(outcome.error().is_conflict(), "{}", outcome.error());
     assert!(
         outcome
@@ -503,14 +508,15 @@ async fn a_conflict_is_retried_promptly_not_overwritten() {
 #[tokio::test]
 async fn a_failed_step_fails_the_build() {
     let scenario = Scenario::build_with_pod(failed_pod()).at(three_minutes_in);
-    let build = scenario.build.clone();
-    scenario.reconcile().await.expect(vec![
-        status_patch(&build, "100", |status| {
-            assert_eq!(succeeded(status)["status"], "False", "{status}");
-            assert_eq!(status["completionTime"], "2024-01-01T00:02:00Z");
-        }),
-        event("Warning", "Failed", ""),
-    ]);
+    scenario.reconcile().await.expect(|build| {
+        vec![
+            status_patch(build, |status| {
+                assert_eq!(succeeded(status)["status"], "False", "{status}");
+                assert_eq!(status["completionTime"], "2024-01-01T00:02:00Z");
+            }),
+            event("Warning", "Failed", ""),
+        ]
+    });
 }
 
 // 7. Timeout.
@@ -518,28 +524,26 @@ async fn a_failed_step_fails_the_build() {
 #[tokio::test]
 async fn the_timeout_stops_the_pod_and_fails_the_build() {
     let scenario = Scenario::build_with_running_pod().at(much_later);
-    let build = scenario.build.clone();
-    let name = pod_name(&build);
     let outcome = scenario.reconcile().await;
-    outcome.expect(vec![
-        // Before failing on the cache's word, the pod itself is read.
-        read_pod(&name).answered(200),
-        stop_pod(&name),
-        status_patch(&build, "100", |status| {
-            assert_condition(
-                status,
+    outcome.expect(|build| {
+        vec![
+            // Before failing on the cache's word, the pod itself is read.
+            read_pod(build).answered(200),
+            stop_pod(build),
+            condition_patch(
+                build,
                 "False",
                 "BuildTimeout",
                 &["Build \"hello\" failed to finish within \"10m0s\""],
-            );
-            assert_eq!(status["completionTime"], "2024-01-02T00:00:00Z");
-        }),
-        event(
-            "Warning",
-            "BuildTimeout",
-            "failed to finish within \"10m0s\"",
-        ),
-    ]);
+            )
+            .completed_at("2024-01-02T00:00:00Z"),
+            event(
+                "Warning",
+                "BuildTimeout",
+                "failed to finish within \"10m0s\"",
+            ),
+        ]
+    });
     assert_eq!(outcome.action(), Action::await_change());
     assert_eq!(
         outcome
@@ -553,16 +557,16 @@ async fn the_timeout_stops_the_pod_and_fails_the_build() {
 #[tokio::test]
 async fn a_success_reported_before_the_deadline_wins_over_a_late_timeout() {
     let scenario = Scenario::build_with_pod(succeeded_pod()).at(much_later);
-    let build = scenario.build.clone();
     let outcome = scenario.reconcile().await;
-    outcome.expect(vec![
-        status_patch(&build, "100", |status| {
-            assert_condition(status, "True", "Succeeded", &[]);
-            assert_eq!(status["completionTime"], "2024-01-01T00:05:01Z");
-            assert_eq!(status["stepsCompleted"], json!([STEP]));
-        }),
-        event("Normal", "Succeeded", ""),
-    ]);
+    outcome.expect(|build| {
+        vec![
+            condition_patch(build, "True", "Succeeded", &[]).status(|status| {
+                assert_eq!(status["completionTime"], "2024-01-01T00:05:01Z");
+                assert_eq!(status["stepsCompleted"], json!([STEP]));
+            }),
+            event("Normal", "Succeeded", ""),
+        ]
+    });
     assert_eq!(outcome.action(), Action::await_change());
 }
 
@@ -572,15 +576,14 @@ async fn a_success_reported_before_the_deadline_wins_over_a_late_timeout() {
 async fn a_success_the_cache_has_not_seen_wins_over_a_late_timeout() {
     // The cache still shows the pod running past the deadline; the server knows it succeeded.
     let scenario = Scenario::build_with_running_pod().at(much_later);
-    let build = scenario.build.clone();
     let fresh = scenario.compiled_pod(succeeded_pod());
-    scenario.stored(fresh).reconcile().await.expect(vec![
-        read_pod(&pod_name(&build)).answered(200),
-        status_patch(&build, "100", |status| {
-            assert_condition(status, "True", "Succeeded", &[]);
-        }),
-        event("Normal", "Succeeded", ""),
-    ]);
+    scenario.stored(fresh).reconcile().await.expect(|build| {
+        vec![
+            read_pod(build).answered(200),
+            condition_patch(build, "True", "Succeeded", &[]),
+            event("Normal", "Succeeded", ""),
+        ]
+    });
 }
 
 #[tokio::test]
@@ -592,18 +595,17 @@ async fn an_interrupted_stop_for_an_image_error_is_not_taken_for_a_timeout() {
     status["conditions"][0]["message"] =
         json!("build step \"build-step-build\" is waiting: ImagePullBackOff: Back-off");
     let scenario = Scenario::of(with_status(simple_build(), status)).at(seven_minutes_in);
-    let build = scenario.build.clone();
     let mut pod = scenario.compiled_pod(
         json!({"phase": "Failed", "reason": "DeadlineExceeded", "startTime": NOW,
                "message": "Pod was active on the node longer than the specified deadline"}),
     );
     pod.spec.as_mut().unwrap().active_deadline_seconds = Some(1);
-    scenario.with(pod).reconcile().await.expect(vec![
-        status_patch(&build, "100", |status| {
-            assert_condition(status, "False", "ImagePullBackOff", &["Back-off"]);
-        }),
-        event("Warning", "Failed", "ImagePullBackOff"),
-    ]);
+    scenario.with(pod).reconcile().await.expect(|build| {
+        vec![
+            condition_patch(build, "False", "ImagePullBackOff", &["Back-off"]),
+            event("Warning", "Failed", "ImagePullBackOff"),
+        ]
+    });
 }
 
 #[tokio::test]
@@ -618,33 +620,32 @@ async fn a_pod_the_api_server_rejects_fails_the_build() {
         api_status(422, "Invalid", "pods", &name, &message),
     );
     let outcome = scenario.reconcile().await;
-    outcome.expect(vec![
-        Expect::new(Method::POST, pods_create_path()).answered(422),
-        status_patch(&build, "100", |status| {
-            assert_condition(
-                status,
+    outcome.expect(|build| {
+        vec![
+            Expect::new(Method::POST, pods_create_path()).answered(422),
+            condition_patch(
+                build,
                 "False",
                 "BuildExecuteFailed",
                 &["the API server rejected pod", "Required value"],
-            );
-        }),
-        event("Warning", "Failed", "BuildExecuteFailed"),
-    ]);
+            ),
+            event("Warning", "Failed", "BuildExecuteFailed"),
+        ]
+    });
     assert_eq!(outcome.action(), Action::await_change(), "no retry");
 }
 
 #[tokio::test]
 async fn a_template_that_appears_after_the_timeout_is_too_late() {
-    let build = waiting_for_the_template(CREATED);
-    Scenario::of(build.clone())
+    Scenario::of(waiting_for_the_template(CREATED))
         .with(template("kaniko"))
         .at(much_later)
         .reconcile()
         .await
-        .expect(vec![
-            status_patch(&build, "100", |status| {
-                assert_condition(
-                    status,
+        .expect(|build| {
+            vec![
+                condition_patch(
+                    build,
                     "False",
                     "BuildTimeout",
                     &[
@@ -652,21 +653,22 @@ async fn a_template_that_appears_after_the_timeout_is_too_late() {
                         "it waited for",
                         "kaniko",
                     ],
-                );
-            }),
-            event("Warning", "BuildTimeout", "it waited for"),
-        ]);
+                ),
+                event("Warning", "BuildTimeout", "it waited for"),
+            ]
+        });
 }
 
 #[tokio::test]
 async fn an_image_pull_error_within_the_grace_period_is_waited_on() {
     let scenario = Scenario::build_with_pod(image_pull_backoff()).at(three_minutes_in);
-    let build = scenario.build.clone();
     let outcome = scenario.reconcile().await;
-    outcome.expect(vec![status_patch(&build, "100", |status| {
-        assert_eq!(succeeded(status)["status"], "Unknown");
-        assert_eq!(succeeded(status)["reason"], "ImagePullBackOff");
-    })]);
+    outcome.expect(|build| {
+        vec![status_patch(build, |status| {
+            assert_eq!(succeeded(status)["status"], "Unknown");
+            assert_eq!(succeeded(status)["reason"], "ImagePullBackOff");
+        })]
+    });
     // The step has waited since the previous container finished (00:01:10); 5 minutes' grace.
     assert_eq!(outcome.action(), requeue_in(3 * 60 + 10));
 }
@@ -674,22 +676,20 @@ async fn an_image_pull_error_within_the_grace_period_is_waited_on() {
 #[tokio::test]
 async fn an_image_pull_error_past_the_grace_period_fails_the_build() {
     let scenario = Scenario::build_with_pod(image_pull_backoff()).at(seven_minutes_in);
-    let build = scenario.build.clone();
-    let name = pod_name(&build);
-    scenario.reconcile().await.expect(vec![
-        read_pod(&name).answered(200),
-        stop_pod(&name),
-        status_patch(&build, "100", |status| {
-            assert_condition(
-                status,
+    scenario.reconcile().await.expect(|build| {
+        vec![
+            read_pod(build).answered(200),
+            stop_pod(build),
+            condition_patch(
+                build,
                 "False",
                 "ImagePullBackOff",
                 &[STEP, "Back-off pulling image \"busybox:nope\""],
-            );
-            assert_eq!(status["completionTime"], "2024-01-01T00:07:00Z");
-        }),
-        event("Warning", "Failed", "ImagePullBackOff"),
-    ]);
+            )
+            .completed_at("2024-01-01T00:07:00Z"),
+            event("Warning", "Failed", "ImagePullBackOff"),
+        ]
+    });
 }
 
 // 9. The pod deleted from under a running Build.
@@ -697,36 +697,33 @@ async fn an_image_pull_error_past_the_grace_period_fails_the_build() {
 #[tokio::test]
 async fn a_deleted_pod_fails_the_running_build() {
     let scenario = Scenario::started_build().at(three_minutes_in);
-    let build = scenario.build.clone();
-    let name = pod_name(&build);
     let outcome = scenario.reconcile().await;
-    outcome.expect(vec![
-        read_pod(&name).answered(404),
-        status_patch(&build, "100", |status| {
-            assert_condition(
-                status,
+    outcome.expect(|build| {
+        vec![
+            read_pod(build).answered(404),
+            condition_patch(
+                build,
                 "False",
                 "PodDeleted",
                 &["was deleted before build \"hello\" finished"],
-            );
-        }),
-        event("Warning", "Failed", "PodDeleted"),
-    ]);
+            ),
+            event("Warning", "Failed", "PodDeleted"),
+        ]
+    });
     assert_eq!(outcome.action(), Action::await_change());
 }
 
 #[tokio::test]
 async fn a_pod_the_cache_has_not_seen_yet_is_not_taken_for_deleted() {
     let scenario = Scenario::started_build().at(three_minutes_in);
-    let build = scenario.build.clone();
     let pod = scenario.compiled_pod(running());
     let outcome = scenario.stored(pod).reconcile().await;
-    outcome.expect(vec![
-        read_pod(&pod_name(&build)).answered(200),
-        status_patch(&build, "100", |status| {
-            assert_condition(status, "Unknown", "Building", &[]);
-        }),
-    ]);
+    outcome.expect(|build| {
+        vec![
+            read_pod(build).answered(200),
+            condition_patch(build, "Unknown", "Building", &[]),
+        ]
+    });
     assert_eq!(outcome.action(), requeue_in(8 * 60));
 }
 
@@ -815,7 +812,7 @@ async fn a_cache_that_lags_the_last_status_write_is_not_patched_again() {
         vec![
             create_pod(),
             event("Normal", "Started", name.clone()),
-            status_patch(&build, "100", |_| {}),
+            status_patch(&build, |_| {}),
         ],
     );
 }

@@ -310,6 +310,18 @@ fn log_requests(api: &FakeApi) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that a follow said `why` it waits once, not at every poll.
+fn assert_says_once(ran: &Ran, why: &str) {
+    assert_eq!(ran.err.matches(why).count(), 1, "{}", ran.err);
+}
+
+/// `kubectl build logs -f kubeval-img`, which must end in success.
+async fn follow_to_success(api: &FakeApi) -> Ran {
+    let ran = kubectl_build(api, &["logs", "-f", "kubeval-img"]).await;
+    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
+    ran
+}
+
 #[tokio::test(start_paused = true)]
 async fn logs_follow_streams_each_step_as_it_starts_and_exits_0() {
     let World { api, build } = World::running();
@@ -331,8 +343,7 @@ async fn logs_follow_streams_each_step_as_it_starts_and_exits_0() {
         succeed(api, &last);
     });
 
-    let ran = kubectl_build(&api, &["logs", "-f", "kubeval-img"]).await;
-    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
+    let ran = follow_to_success(&api).await;
     assert_eq!(
         log_requests(&api),
         [
@@ -364,14 +375,8 @@ async fn logs_follow_says_once_why_a_step_waits_for_its_image() {
     api.after(3, Method::GET, pod_path(&pod_name), move |api| {
         succeed(api, &build);
     });
-    let ran = kubectl_build(&api, &["logs", "-f", "kubeval-img"]).await;
-    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
-    assert_eq!(
-        ran.err.matches("ImagePullBackOff").count(),
-        1,
-        "{}",
-        ran.err
-    );
+    let ran = follow_to_success(&api).await;
+    assert_says_once(&ran, "ImagePullBackOff");
     insta::assert_snapshot!("logs_follow_image_pull", ran.transcript());
 }
 
@@ -383,14 +388,8 @@ async fn logs_follow_waits_for_the_pod_and_says_why() {
         seed(api);
         succeed(api, &build);
     });
-    let ran = kubectl_build(&api, &["logs", "-f", "kubeval-img"]).await;
-    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
-    assert_eq!(
-        ran.err.matches("TemplateNotFound").count(),
-        1,
-        "{}",
-        ran.err
-    );
+    let ran = follow_to_success(&api).await;
+    assert_says_once(&ran, "TemplateNotFound");
     insta::assert_snapshot!("logs_follow_template_not_found", ran.transcript());
 }
 

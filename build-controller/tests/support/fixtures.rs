@@ -499,6 +499,7 @@ impl Scenario {
             retry,
             requests: self.api.recorded(),
             metrics,
+            build: self.build,
         }
     }
 }
@@ -510,6 +511,8 @@ pub(crate) struct Outcome {
     pub(crate) retry: Option<Action>,
     pub(crate) requests: Vec<Recorded>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The Build reconciled.
+    pub(crate) build: Build,
 }
 
 impl Outcome {
@@ -531,10 +534,11 @@ impl Outcome {
         }
     }
 
-    /// Asserts that the reconcile made exactly the `expected` requests, in order.
+    /// Asserts that the reconcile made exactly the requests `expected` lists for the Build, in
+    /// order.
     #[track_caller]
-    pub(crate) fn expect(&self, expected: Vec<Expect>) -> &Self {
-        assert_requests(&self.requests, expected);
+    pub(crate) fn expect(&self, expected: impl FnOnce(&Build) -> Vec<Expect>) -> &Self {
+        assert_requests(&self.requests, expected(&self.build));
         self
     }
 }
@@ -574,6 +578,16 @@ impl Expect {
     pub(crate) fn body(mut self, check: impl Fn(&Value) + 'static) -> Self {
         self.checks.push(Box::new(check));
         self
+    }
+
+    /// Also runs `check` on the `status` of the request's JSON body.
+    pub(crate) fn status(self, check: impl Fn(&Value) + 'static) -> Self {
+        self.body(move |body| check(&body["status"]))
+    }
+
+    /// Also asserts the status's `completionTime`.
+    pub(crate) fn completed_at(self, time: &'static str) -> Self {
+        self.status(move |status| assert_eq!(status["completionTime"], time, "{status}"))
     }
 
     /// Also asserts the status the API server answered.
@@ -638,9 +652,9 @@ pub(crate) fn create_pod() -> Expect {
     Expect::new(Method::POST, pods_create_path()).answered(201)
 }
 
-/// A GET of the pod `name`.
-pub(crate) fn read_pod(name: &str) -> Expect {
-    Expect::new(Method::GET, pod_path(name))
+/// A GET of `build`'s pod.
+pub(crate) fn read_pod(build: &Build) -> Expect {
+    Expect::new(Method::GET, pod_path(&pod_name(build)))
 }
 
 /// An Event POST: asserts its type, reason and that its note contains `note`.
@@ -668,13 +682,12 @@ pub(crate) fn event(type_: &'static str, reason: &'static str, note: impl Into<S
         .answered(201)
 }
 
-/// A status PATCH: asserts it carries the resourceVersion `version`, then runs `check` on the
-/// patch's `status`.
-pub(crate) fn status_patch(
-    build: &Build,
-    version: &'static str,
-    check: impl Fn(&Value) + 'static,
-) -> Expect {
+/// A status PATCH of `build`: asserts it carries the cached resourceVersion as its
+/// precondition, then runs `check` on the patch's `status`.
+pub(crate) fn status_patch(build: &Build, check: impl Fn(&Value) + 'static) -> Expect {
+    let version = build
+        .resource_version()
+        .expect("a cached Build has a resourceVersion");
     Expect::new(Method::PATCH, status_path(build)).body(move |body| {
         assert_eq!(body["apiVersion"], "build.knative.dev/v1alpha1");
         assert_eq!(body["kind"], "Build");
@@ -692,9 +705,22 @@ pub(crate) fn status_patch(
     })
 }
 
-/// The stop patch of a pod.
-pub(crate) fn stop_pod(name: &str) -> Expect {
-    Expect::new(Method::PATCH, pod_patch_path(name))
+/// A status PATCH of `build` (as [`status_patch`]) whose `Succeeded` condition is `expected`
+/// for `reason`, its message holding each of `words`.
+pub(crate) fn condition_patch(
+    build: &Build,
+    expected: &'static str,
+    reason: &'static str,
+    words: &'static [&'static str],
+) -> Expect {
+    status_patch(build, move |status| {
+        assert_condition(status, expected, reason, words)
+    })
+}
+
+/// The stop patch of `build`'s pod.
+pub(crate) fn stop_pod(build: &Build) -> Expect {
+    Expect::new(Method::PATCH, pod_patch_path(&pod_name(build)))
         .body(|body| assert_eq!(body, &json!({"spec": {"activeDeadlineSeconds": 1}})))
         .answered(200)
 }
