@@ -6,21 +6,23 @@
 //! One control plane serves every scenario (each in its own namespace); starting one takes
 //! several seconds.
 
-#[path = "common/envtest.rs"]
-mod envtest;
+mod support;
 
 use std::future::Future;
 use std::time::Duration;
 
-use build_controller::{Config, Io, PluginCli, PluginExit, Session, Style, execute, report};
+use build_controller::{Config, PluginExit, Session, Style};
 use build_pod::Images;
 use build_types::{Build, BuildTemplate, ConditionStatus};
-use envtest::ControlPlane;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
+use support::envtest::ControlPlane;
+use support::fake_api::FakeApi;
+use support::plugin::{RUN_IMG, Ran, kubectl_build};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -35,6 +37,7 @@ async fn control_plane_scenarios() {
     };
     let client = control_plane.client().await;
     install_crds(&client).await;
+    the_fake_api_server_answers_as_this_one_does(&client).await;
 
     let mut config = Config::new(Images {
         creds_init: "example.com/creds-init:envtest".into(),
@@ -61,6 +64,142 @@ async fn control_plane_scenarios() {
         .expect("the controller task")
         .expect("the controller ran");
     drop(control_plane);
+}
+
+/// The fake API server of the mocked tests (tests/support/fake_api.rs) against this real one:
+/// the same requests get the same answers, failures the same code, reason and message.
+async fn the_fake_api_server_answers_as_this_one_does(client: &Client) {
+    let ns = namespace(client, "fake-vs-real").await;
+    let real = answers(client.clone(), &ns).await;
+    println!("the API server's answers: {real:#?}");
+    let fake = answers(FakeApi::default().client("fake", &ns), &ns).await;
+    assert_eq!(fake, real, "the fake's answers, then the API server's");
+}
+
+/// What a request got: `ok` and what matters of the answer, or the failure's code, reason and
+/// message.
+fn answer<T>(result: Result<T, kube::Error>, ok: impl FnOnce(T) -> String) -> String {
+    match result {
+        Ok(value) => format!("ok {}", ok(value)),
+        Err(kube::Error::Api(status)) => {
+            format!("{} {}: {}", status.code, status.reason, status.message)
+        }
+        Err(error) => format!("error {error}"),
+    }
+}
+
+/// The answers to requests of each kind the controller and the plugin make, and to the
+/// failures they handle.
+async fn answers(client: Client, ns: &str) -> Vec<String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let post = PostParams::default();
+    let merge = PatchParams::default();
+    let pod = |name: &str| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": "x"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        }))
+        .unwrap()
+    };
+    let names = |list: kube::core::ObjectList<Pod>| {
+        let names: Vec<String> = list.items.iter().map(|p| p.name_any()).collect();
+        names.join(",")
+    };
+    let phase = |pod: Pod| format!("{:?}", pod.status.and_then(|s| s.phase));
+    let mut answers = vec![
+        answer(pods.create(&post, &pod("p")).await, phase),
+        answer(pods.create(&post, &pod("p")).await, phase),
+        answer(pods.get("missing").await, phase),
+    ];
+    let mut generated = pod("");
+    generated.metadata.name = None;
+    generated.metadata.generate_name = Some("g-".into());
+    answers.push(answer(pods.create(&post, &generated).await, |p| {
+        let name = p.name_any();
+        format!("{} {}", &name[..2], name.len())
+    }));
+    let mut nameless = generated.clone();
+    nameless.metadata.generate_name = None;
+    answers.push(answer(pods.create(&post, &nameless).await, phase));
+    let mut versioned = pod("v");
+    versioned.metadata.resource_version = Some("5".into());
+    answers.push(answer(pods.create(&post, &versioned).await, phase));
+    let mut elsewhere = pod("o");
+    elsewhere.metadata.namespace = Some("elsewhere".into());
+    answers.push(answer(pods.create(&post, &elsewhere).await, phase));
+    let stored = pods.get("p").await.unwrap();
+    let version: u64 = stored.resource_version().unwrap().parse().unwrap();
+    let stale_version = (version - 1).to_string();
+    let mut stale = stored.clone();
+    stale.metadata.resource_version = Some(stale_version.clone());
+    answers.push(answer(pods.replace("p", &post, &stale).await, phase));
+    let labelled = json!({"metadata": {"resourceVersion": stale_version, "labels": {"x": "y"}}});
+    answers.push(answer(
+        pods.patch("p", &merge, &Patch::Merge(&labelled)).await,
+        phase,
+    ));
+    let labelled = json!({"metadata": {"labels": {"x": "y"}}});
+    answers.push(answer(
+        pods.patch("p", &merge, &Patch::Merge(&labelled)).await,
+        |p| format!("{:?}", p.labels()),
+    ));
+    answers.push(answer(
+        pods.list(&ListParams::default().labels("x=y")).await,
+        names,
+    ));
+    answers.push(answer(
+        pods.list(&ListParams::default().labels("app,x!=y")).await,
+        |list| list.items.len().to_string(),
+    ));
+    answers.push(answer(
+        pods.list(&ListParams::default().fields("metadata.name=p"))
+            .await,
+        names,
+    ));
+
+    let builds: Api<Build> = Api::namespaced(client.clone(), ns);
+    let build: Build = serde_json::from_value(json!({
+        "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
+        "metadata": {"name": "b"},
+        "spec": {"steps": [{"name": "s", "image": "busybox"}]},
+        "status": {"builder": "Cluster"},
+    }))
+    .unwrap();
+    let seen = |b: Build| {
+        format!(
+            "generation {:?} builder {:?} timeout {:?}",
+            b.metadata.generation,
+            b.status.and_then(|s| s.builder),
+            b.spec.timeout
+        )
+    };
+    answers.push(answer(builds.create(&post, &build).await, seen));
+    let both = json!({"spec": {"timeout": "1m"}, "status": {"builder": "Cluster"}});
+    answers.push(answer(
+        builds.patch_status("b", &merge, &Patch::Merge(&both)).await,
+        seen,
+    ));
+    let both = json!({"spec": {"timeout": "2m"}, "status": {"builder": "Google"}});
+    answers.push(answer(
+        builds.patch("b", &merge, &Patch::Merge(&both)).await,
+        seen,
+    ));
+    answers.push(answer(builds.get("nope").await, seen));
+
+    let leases: Api<Lease> = Api::namespaced(client, ns);
+    let lease: Lease = serde_json::from_value(json!({
+        "metadata": {"name": "l"}, "spec": {"holderIdentity": "a"},
+    }))
+    .unwrap();
+    let holder = |l: Lease| format!("{:?}", l.spec.and_then(|s| s.holder_identity));
+    answers.push(answer(leases.create(&post, &lease).await, holder));
+    let mut unversioned = leases.get("l").await.unwrap();
+    unversioned.metadata.resource_version = None;
+    answers.push(answer(
+        leases.replace("l", &post, &unversioned).await,
+        holder,
+    ));
+    answers
 }
 
 /// The seed: two BuildTemplates, a ServiceAccount with a Secret, two Builds; both Builds get
@@ -285,24 +424,8 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
     let mut session = Session::new(client.clone(), &ns);
     session.poll = Duration::from_millis(200);
 
-    let (exit, out, err) = kubectl_build(
-        &session,
-        &[
-            "run",
-            "--template",
-            "img",
-            "--arg",
-            "IMAGE=garethr/kubeval",
-            "--git",
-            "https://github.com/garethr/kubeval.git@master",
-            "--service-account",
-            "build-bot",
-            "--timeout",
-            "20m",
-            "--detach",
-        ],
-    )
-    .await;
+    let detach = [RUN_IMG, &["--detach"]].concat();
+    let Ran { exit, out, err } = kubectl_build(&session, Style::default(), &detach).await;
     println!("kubectl build run --detach:\n{out}{err}");
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
     let name = out
@@ -315,7 +438,8 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
     let pod = wait_for_pod(client, &ns, &name).await;
     kubelet_runs(client, &pod).await;
 
-    let (exit, out, err) = kubectl_build(&session, &["describe", &name]).await;
+    let Ran { exit, out, err } =
+        kubectl_build(&session, Style::default(), &["describe", &name]).await;
     println!("kubectl build describe:\n{out}{err}");
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
     for expected in [
@@ -338,7 +462,8 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
         );
     }
 
-    let (exit, out, err) = kubectl_build(&session, &["cancel", &name]).await;
+    let Ran { exit, out, err } =
+        kubectl_build(&session, Style::default(), &["cancel", &name]).await;
     println!("kubectl build cancel:\n{out}{err}");
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
     let builds: Api<Build> = Api::namespaced(client.clone(), &ns);
@@ -356,31 +481,6 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
         Some("BuildCancelled"),
         "{condition:?}"
     );
-}
-
-/// Runs `kubectl build ARGS…` in `session`, colour and progress off.
-async fn kubectl_build(session: &Session, args: &[&str]) -> (PluginExit, String, String) {
-    use clap::Parser as _;
-    let cli =
-        PluginCli::try_parse_from(std::iter::once("kubectl-build").chain(args.iter().copied()))
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut io = Io {
-        out: &mut out,
-        err: &mut err,
-        style: Style::default(),
-    };
-    let exit = tokio::time::timeout(WAIT, async {
-        let result = execute(&cli.command, session, &mut io).await;
-        report(result, &mut io)
-    })
-    .await
-    .unwrap_or_else(|_| panic!("kubectl build {args:?} did not finish within {WAIT:?}"));
-    (
-        exit,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
 }
 
 /// Creates the seed's BuildTemplates, Secrets and ServiceAccounts in `ns`.

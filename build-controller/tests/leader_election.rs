@@ -5,8 +5,7 @@
 //! Each replica's work stands in for the controller's run loop: it marks the replica as
 //! reconciling while it runs; the tests assert that never more than one does.
 
-#[path = "support/fake_api.rs"]
-mod fake_api;
+mod support;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,9 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use build_controller::{LeaderElector, Leadership, LeaseSettings};
-use fake_api::{FakeApi, Link};
 use http::Method;
 use serde_json::json;
+use support::fake_api::{FakeApi, Link};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -118,6 +117,15 @@ async fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> D
     start.elapsed()
 }
 
+/// A cluster where replica `a`, working forever, has become the leader.
+async fn a_leads() -> (FakeApi, Cluster, Replica) {
+    let api = FakeApi::default();
+    let cluster = Cluster::default();
+    let a = replica(&api, &cluster, "a", None, std::future::pending());
+    until(RETRY, "a leads", || a.is_reconciling()).await;
+    (api, cluster, a)
+}
+
 fn holder(api: &FakeApi) -> Option<String> {
     let lease = api.get("coordination.k8s.io", "leases", NS, "build-controller")?;
     lease["spec"]["holderIdentity"].as_str().map(str::to_owned)
@@ -172,10 +180,7 @@ async fn one_leader_then_a_takeover_when_it_dies() {
 
 #[tokio::test(start_paused = true)]
 async fn a_leader_that_cannot_renew_stops_before_anyone_takes_over() {
-    let api = FakeApi::default();
-    let cluster = Cluster::default();
-    let a = replica(&api, &cluster, "a", None, std::future::pending());
-    until(RETRY, "a leads", || a.is_reconciling()).await;
+    let (api, cluster, a) = a_leads().await;
     let b = replica(&api, &cluster, "b", None, std::future::pending());
     tokio::time::sleep(Duration::from_secs(20)).await;
     assert!(a.is_reconciling() && !b.is_reconciling());
@@ -227,10 +232,7 @@ async fn a_leader_whose_work_ends_releases_the_lease() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_while_standing_by_never_starts_the_work() {
-    let api = FakeApi::default();
-    let cluster = Cluster::default();
-    let a = replica(&api, &cluster, "a", None, std::future::pending());
-    until(RETRY, "a leads", || a.is_reconciling()).await;
+    let (api, cluster, a) = a_leads().await;
     let b = replica(
         &api,
         &cluster,

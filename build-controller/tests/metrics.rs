@@ -2,20 +2,17 @@
 //! strict parser of the OpenMetrics text format (the format Prometheus scrapes), and the
 //! reconcile's tracing span.
 
-#[path = "support/fake_api.rs"]
-mod fake_api;
+mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use build_controller::{
-    CachesSynced, Context, Endpoints, Error, Health, Leading, METRICS_CONTENT_TYPE, Stores,
-    Telemetry, serve,
-};
-use build_pod::Images;
+use build_controller::{Endpoints, Error, Health, Leading, METRICS_CONTENT_TYPE, Telemetry, serve};
 use build_types::{Build, BuildStatus, Reason};
 use serde_json::{Value, json};
+use support::fake_api::FakeApi;
+use support::fixtures::{Caches, Scenario, cluster_wide_config, from, simple_build, to_json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // ---------------------------------------------------------------------------------------------
@@ -337,8 +334,6 @@ fn status(condition: &str, reason: &str) -> BuildStatus {
     .unwrap()
 }
 
-use build_controller::ready_store as store;
-
 fn family<'a>(exposition: &'a Exposition, name: &str, type_: &str) -> &'a MetricFamily {
     let family = exposition
         .get(name)
@@ -387,7 +382,11 @@ async fn metrics_has_every_metric_in_the_openmetrics_text_format() {
         "done",
         serde_json::to_value(status("True", "Succeeded")).unwrap(),
     );
-    telemetry.observe_builds(store(vec![running, done, build("new", Value::Null)]));
+    let builds = Caches::new()
+        .with(running)
+        .with(done)
+        .with(build("new", Value::Null));
+    telemetry.observe_builds(builds.stores().builds);
     telemetry.set_leader(Leading::Yes);
 
     let address = start_server(telemetry.clone(), Health::default()).await;
@@ -580,30 +579,13 @@ async fn every_reconcile_has_a_span_with_the_builds_namespace_and_name() {
         "done",
         serde_json::to_value(status("True", "Succeeded")).unwrap(),
     );
-    let stores = Stores {
-        builds: store(vec![done.clone()]),
-        pods: store(vec![]),
-        templates: store(vec![]),
-        cluster_templates: store(vec![]),
-        service_accounts: store(vec![]),
-        secrets: store(vec![]),
-        synced: CachesSynced::already(),
-    };
-    let api = fake_api::FakeApi::default();
-    let images = Images {
-        creds_init: "c".into(),
-        git_init: "g".into(),
-        gcs_fetcher: "f".into(),
-        nop: "n".into(),
-    };
-    let ctx = Context::new(
-        api.client("controller", "default"),
-        build_controller::Config::new(images),
-        stores,
-    );
-    build_controller::reconcile(Arc::new(done), Arc::new(ctx))
-        .await
-        .unwrap();
+    let scenario = Scenario::of(done);
+    build_controller::reconcile(
+        Arc::new(scenario.build.clone()),
+        Arc::new(scenario.context()),
+    )
+    .await
+    .unwrap();
     let spans = spans.0.lock().unwrap().clone();
     let reconcile = spans
         .iter()
@@ -614,7 +596,7 @@ async fn every_reconcile_has_a_span_with_the_builds_namespace_and_name() {
         Some("team-secret-ns")
     );
     assert_eq!(reconcile.1.get("name").map(String::as_str), Some("done"));
-    assert!(api.recorded().is_empty());
+    assert!(scenario.api.recorded().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -634,22 +616,9 @@ fn sample(exposition: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 #[tokio::test]
 async fn the_running_controller_records_starts_and_becomes_ready() {
-    let api = fake_api::FakeApi::default();
-    api.insert(
-        "builds",
-        json!({
-            "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
-            "metadata": {"name": "hello", "namespace": "ns", "uid": "uid-hello", "generation": 1,
-                         "creationTimestamp": "2024-01-01T00:00:00Z"},
-            "spec": {"steps": [{"name": "echo", "image": "busybox"}]},
-        }),
-    );
-    let config = build_controller::Config::new(Images {
-        creds_init: "c".into(),
-        git_init: "g".into(),
-        gcs_fetcher: "f".into(),
-        nop: "n".into(),
-    });
+    let api = FakeApi::default();
+    api.insert("builds", to_json(&simple_build()));
+    let config = cluster_wide_config();
     let endpoints = Endpoints {
         telemetry: Telemetry::new(config.concurrency),
         health: Health::default(),
@@ -657,16 +626,11 @@ async fn the_running_controller_records_starts_and_becomes_ready() {
     let watching = api.clone();
     let ready = endpoints.health.clone();
     let shutdown = async move {
-        loop {
-            let written = watching.recorded().iter().any(|r| {
-                r.api_request()
-                    .is_some_and(|q| q.resource == "builds/status" && q.verb == "patch")
-            });
-            if written && ready.is_ready() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        watching
+            .until(|requests| {
+                requests.iter().any(|r| r.is("patch", "builds/status")) && ready.is_ready()
+            })
+            .await;
     };
     tokio::time::timeout(
         std::time::Duration::from_secs(60),
@@ -714,21 +678,16 @@ async fn the_running_controller_records_starts_and_becomes_ready() {
 
 #[tokio::test]
 async fn a_reconcile_that_sees_the_pod_succeed_records_the_finish() {
-    let api = fake_api::FakeApi::default();
     let hello = build(
         "hello",
         json!({"cluster": {"namespace": "team-secret-ns", "podName": "p"},
                "startTime": "2024-01-01T00:00:10Z",
                "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Building"}]}),
     );
-    api.insert("builds", serde_json::to_value(&hello).unwrap());
-    let stored: Build = serde_json::from_value(
-        api.get("build.knative.dev", "builds", "team-secret-ns", "hello")
-            .unwrap(),
-    )
-    .unwrap();
+    let scenario = Scenario::of(hello).at(|| "2024-01-01T00:02:00Z".parse().unwrap());
+    let stored = scenario.build.clone();
     let pod_name = build_pod::pod_name(&stored);
-    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+    let pod: k8s_openapi::api::core::v1::Pod = from(json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {
             "name": pod_name, "namespace": "team-secret-ns", "uid": "pod-uid",
@@ -743,27 +702,10 @@ async fn a_reconcile_that_sees_the_pod_succeed_records_the_finish() {
                                               "exitCode": 0,
                                               "startedAt": "2024-01-01T00:00:20Z",
                                               "finishedAt": "2024-01-01T00:01:10Z"}}}]},
-    }))
-    .unwrap();
-    let stores = Stores {
-        builds: store(vec![stored.clone()]),
-        pods: store(vec![pod]),
-        templates: store(vec![]),
-        cluster_templates: store(vec![]),
-        service_accounts: store(vec![]),
-        secrets: store(vec![]),
-        synced: CachesSynced::already(),
-    };
-    let config = build_controller::Config::new(Images {
-        creds_init: "c".into(),
-        git_init: "g".into(),
-        gcs_fetcher: "f".into(),
-        nop: "n".into(),
-    });
+    }));
+    let scenario = scenario.with(pod);
     let telemetry = Telemetry::new(1);
-    let ctx = Context::new(api.client("controller", "default"), config, stores)
-        .with_telemetry(telemetry.clone())
-        .with_clock(|| "2024-01-01T00:02:00Z".parse().unwrap());
+    let ctx = scenario.context().with_telemetry(telemetry.clone());
     build_controller::reconcile(Arc::new(stored), Arc::new(ctx))
         .await
         .unwrap();

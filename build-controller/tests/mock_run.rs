@@ -1,174 +1,84 @@
-//! `run` end to end against a fake API server: the start-up check, one list and one watch per
-//! cache (the pods' filtered by label), a reconcile once every cache is synced, and a graceful
-//! shutdown. The control-plane tests (envtest.rs) do the same against a real kube-apiserver
-//! where one is available.
+//! `run` end to end against the fake API server: the start-up check, one list and one watch
+//! per cache (the pods' filtered by label), a reconcile once every cache is synced, and a
+//! graceful shutdown. The control-plane tests (envtest.rs) do the same against a real
+//! kube-apiserver where one is available.
 
-#[path = "common/mock.rs"]
-mod mock;
+mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{Method, Response};
-use kube::client::Body;
-use mock::*;
-use serde_json::{Value, json};
-use tokio::sync::Notify;
-
-#[derive(Default)]
-struct Seen {
-    /// Lists, by path without query.
-    lists: BTreeMap<String, usize>,
-    /// Watches, by path without query, with their queries.
-    watches: BTreeMap<String, String>,
-    created_pods: Vec<Value>,
-    status_patches: Vec<Value>,
-    events: Vec<Value>,
-    other: Vec<String>,
-}
-
-fn respond(status: u16, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
-}
-
-fn real_now() -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .round(k8s_openapi::jiff::Unit::Second)
-        .unwrap()
-        .to_string()
-}
-
-fn list(kind: &str, api_version: &str, items: Vec<Value>) -> Value {
-    json!({"apiVersion": api_version, "kind": format!("{kind}List"),
-           "metadata": {"resourceVersion": "1"}, "items": items})
-}
-
-async fn fake_api(
-    mut handle: Handle,
-    seen: Arc<Mutex<Seen>>,
-    patched: Arc<Notify>,
-    build: build_types::Build,
-) {
-    let mut open_watches = Vec::new();
-    while let Some((request, send)) = handle.next_request().await {
-        let method = request.method().clone();
-        let uri = request.uri().clone();
-        let (path, query) = (uri.path().to_owned(), uri.query().unwrap_or("").to_owned());
-        let bytes = request.into_body().collect_bytes().await.unwrap();
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let mut seen = seen.lock().unwrap();
-        let resource = path.rsplit('/').next().unwrap_or_default().to_owned();
-        match method {
-            Method::GET if query.contains("watch=true") => {
-                seen.watches.insert(path, query);
-                // Held open, as a watch with no news is.
-                open_watches.push(send);
-            }
-            Method::GET => {
-                *seen.lists.entry(path.clone()).or_default() += 1;
-                let response = match resource.as_str() {
-                    "builds" => list(
-                        "Build",
-                        "build.knative.dev/v1alpha1",
-                        vec![serde_json::to_value(&build).unwrap()],
-                    ),
-                    "buildtemplates" => list("BuildTemplate", "build.knative.dev/v1alpha1", vec![]),
-                    "clusterbuildtemplates" => {
-                        list("ClusterBuildTemplate", "build.knative.dev/v1alpha1", vec![])
-                    }
-                    "pods" => list("Pod", "v1", vec![]),
-                    "serviceaccounts" => list("ServiceAccount", "v1", vec![]),
-                    "secrets" => list("Secret", "v1", vec![]),
-                    _ => {
-                        seen.other.push(format!("GET {path}?{query}"));
-                        json!({})
-                    }
-                };
-                send.send_response(respond(200, &response));
-            }
-            Method::POST if path == format!("/api/v1/namespaces/{NS}/pods") => {
-                let mut pod = body.clone();
-                pod["metadata"]["creationTimestamp"] = json!(real_now());
-                seen.created_pods.push(body);
-                send.send_response(respond(201, &pod));
-            }
-            Method::POST if path == format!("/api/v1/namespaces/{NS}/events") => {
-                seen.events.push(body.clone());
-                send.send_response(respond(201, &body));
-            }
-            Method::PATCH if path.ends_with("/builds/hello/status") => {
-                seen.status_patches.push(body["status"].clone());
-                let mut stored = serde_json::to_value(&build).unwrap();
-                stored["status"] = body["status"].clone();
-                send.send_response(respond(200, &stored));
-                patched.notify_one();
-            }
-            _ => {
-                seen.other.push(format!("{method} {path}?{query}"));
-                send.send_response(respond(
-                    404,
-                    &api_status(404, "NotFound", "", "", "not served by the fake"),
-                ));
-            }
-        }
-    }
-}
+use serde_json::json;
+use support::fake_api::FakeApi;
+use support::fixtures::*;
 
 #[tokio::test]
 async fn run_lists_and_watches_each_cache_once_reconciles_and_shuts_down() {
     // `run` reads the system clock: a Build created now, not at the fixtures' fixed time.
+    let api = FakeApi::default();
     let mut build = simple_build();
-    build.metadata.creation_timestamp = Some(from(json!(real_now())));
-    let (service, handle) = tower_test::mock::pair::<http::Request<Body>, http::Response<Body>>();
-    let client = kube::Client::new(service, NS);
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let patched = Arc::new(Notify::new());
-    let server = tokio::spawn(fake_api(
-        handle,
-        seen.clone(),
-        patched.clone(),
-        build.clone(),
+    build.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now()
+            .round(k8s_openapi::jiff::Unit::Second)
+            .unwrap(),
     ));
+    api.insert("builds", to_json(&build));
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(build_controller::run(client, config(), async move {
-        let _ = stopped.await;
-    }));
-    if tokio::time::timeout(Duration::from_secs(20), patched.notified())
-        .await
-        .is_err()
-    {
-        let seen = seen.lock().unwrap();
+    let watching = api.clone();
+    let shutdown = async move {
+        watching
+            .until(|requests| {
+                requests
+                    .iter()
+                    .any(|r| r.is("patch", "builds/status") && r.status.is_some())
+            })
+            .await;
+    };
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        build_controller::run(api.client("controller", NS), config(), shutdown),
+    )
+    .await
+    .unwrap_or_else(|_| {
         panic!(
-            "no status written; lists {:?}, watches {:?}, pods {}, other {:?}",
-            seen.lists,
-            seen.watches,
-            seen.created_pods.len(),
-            seen.other
-        );
-    }
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), controller)
-        .await
-        .expect("run returns after the shutdown signal")
-        .unwrap()
-        .expect("run succeeds");
-    tokio::time::timeout(Duration::from_secs(20), server)
-        .await
-        .expect("every client is dropped")
-        .unwrap();
+            "no status written and shut down; requests {:#?}",
+            api.recorded()
+        )
+    })
+    .expect("run succeeds");
+    api.clients_dropped().await;
 
-    let seen = seen.lock().unwrap();
+    let requests = api.recorded();
+    let unexpected: Vec<String> = requests
+        .iter()
+        .filter(|r| {
+            let expected = ["list", "watch"]
+                .iter()
+                .any(|verb| r.route().is_some_and(|q| q.verb == *verb))
+                || r.is("create", "pods")
+                || r.is("create", "events")
+                || r.is("patch", "builds/status");
+            !expected || r.status.is_some_and(|s| s >= 400)
+        })
+        .map(|r| format!("{} {} -> {:?}", r.method, r.path(), r.status))
+        .collect();
     assert!(
-        seen.other.is_empty(),
-        "unexpected requests: {:#?}",
-        seen.other
+        unexpected.is_empty(),
+        "unexpected requests: {unexpected:#?}"
     );
+
+    let mut lists: BTreeMap<String, usize> = BTreeMap::new();
+    let mut watches: BTreeMap<String, String> = BTreeMap::new();
+    for request in &requests {
+        let path = request.uri.path().to_owned();
+        match request.route().map(|r| r.verb) {
+            Some("list") => *lists.entry(path).or_default() += 1,
+            Some("watch") => {
+                watches.insert(path, request.uri.query().unwrap_or_default().to_owned());
+            }
+            _ => {}
+        }
+    }
     let builds = format!("/apis/build.knative.dev/v1alpha1/namespaces/{NS}/builds");
     let expected_lists: BTreeMap<String, usize> = [
         // The start-up check, then the cache's own list.
@@ -187,31 +97,38 @@ async fn run_lists_and_watches_each_cache_once_reconciles_and_shuts_down() {
     ]
     .into_iter()
     .collect();
-    assert_eq!(seen.lists, expected_lists);
+    assert_eq!(lists, expected_lists);
     assert_eq!(
-        seen.watches.keys().collect::<Vec<_>>(),
+        watches.keys().collect::<Vec<_>>(),
         expected_lists.keys().collect::<Vec<_>>(),
         "one watch per cache"
     );
-    let pod_watch = &seen.watches[&format!("/api/v1/namespaces/{NS}/pods")];
+    let pod_watch = &watches[&format!("/api/v1/namespaces/{NS}/pods")];
     assert!(
         pod_watch.contains("labelSelector=build.knative.dev%2FbuildName"),
         "{pod_watch}"
     );
 
-    assert_eq!(seen.created_pods.len(), 1);
+    let created_pods: Vec<_> = requests.iter().filter(|r| r.is("create", "pods")).collect();
+    assert_eq!(created_pods.len(), 1);
     assert_eq!(
-        seen.created_pods[0]["metadata"]["name"],
+        created_pods[0].body["metadata"]["name"],
         pod_name(&build).as_str()
     );
-    let [status] = seen.status_patches.as_slice() else {
-        panic!("{:#?}", seen.status_patches);
+    let status_patches: Vec<_> = requests
+        .iter()
+        .filter(|r| r.is("patch", "builds/status"))
+        .map(|r| r.body["status"].clone())
+        .collect();
+    let [status] = status_patches.as_slice() else {
+        panic!("{status_patches:#?}");
     };
     assert_condition(status, "Unknown", "Pending", &[]);
     assert_eq!(
-        seen.events
+        requests
             .iter()
-            .map(|e| e["reason"].clone())
+            .filter(|r| r.is("create", "events"))
+            .map(|r| r.body["reason"].clone())
             .collect::<Vec<_>>(),
         [json!("Started")]
     );

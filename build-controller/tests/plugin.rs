@@ -1,22 +1,23 @@
-//! `kubectl build` against a fake API server (tests/support/fake_api.rs): each scenario stores
-//! a Build, its pod and what it refers to, scripts how they change (a kubelet finishing a step,
-//! the controller writing a status), runs one plugin command, and snapshots what it printed
-//! (colour off, progress lines on) with its exit code.
+//! `kubectl build` against the fake API server (tests/support/fake_api.rs): each scenario
+//! stores a Build, its pod and what it refers to, scripts how they change (a kubelet finishing
+//! a step, the controller writing a status), runs one plugin command, and snapshots what it
+//! printed (colour off, progress lines on) with its exit code.
 
-#[path = "support/fake_api.rs"]
-mod fake_api;
-#[path = "common/mock.rs"]
-mod mock;
+mod support;
 
-use build_controller::{Io, PluginCli, PluginExit, Session, Style, execute, report};
+use build_controller::{PluginCli, PluginExit, Session, Style};
 use build_types::Build;
 use clap::{CommandFactory, Parser};
-use fake_api::FakeApi;
 use http::Method;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use mock::{Cluster, NS};
 use serde_json::{Value, json};
+use support::fake_api::FakeApi;
+use support::fixtures::{
+    Caches, NS, UID, compiled_pod, container, from, running_since, terminated, to_json, waiting,
+    with_status,
+};
+use support::plugin::{RUN_IMG, Ran};
 
 const T0: &str = "2024-01-01T00:00:00Z";
 const T1: &str = "2024-01-01T00:00:05Z";
@@ -24,46 +25,14 @@ const T2: &str = "2024-01-01T00:00:20Z";
 const T3: &str = "2024-01-01T00:01:02Z";
 const T4: &str = "2024-01-01T00:01:30Z";
 
-/// What a command printed, and how it ended.
-struct Ran {
-    exit: PluginExit,
-    out: String,
-    err: String,
-}
-
-impl Ran {
-    fn transcript(&self) -> String {
-        format!(
-            "exit code: {}\n--- stdout\n{}--- stderr\n{}",
-            self.exit.code(),
-            self.out,
-            self.err
-        )
-    }
-}
-
-/// Runs `kubectl build ARGS…` against `api`, in namespace [`NS`], colour off.
+/// Runs `kubectl build ARGS…` against `api`, in namespace [`NS`], colour off, progress on.
 async fn kubectl_build(api: &FakeApi, args: &[&str]) -> Ran {
-    let cli =
-        PluginCli::try_parse_from(std::iter::once("kubectl-build").chain(args.iter().copied()))
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
     let session = Session::new(api.client("plugin", NS), NS);
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut io = Io {
-        out: &mut out,
-        err: &mut err,
-        style: Style {
-            color: false,
-            progress: true,
-        },
+    let style = Style {
+        color: false,
+        progress: true,
     };
-    let result = execute(&cli.command, &session, &mut io).await;
-    let exit = report(result, &mut io);
-    Ran {
-        exit,
-        out: String::from_utf8(out).unwrap(),
-        err: String::from_utf8(err).unwrap(),
-    }
+    support::plugin::kubectl_build(&session, style, args).await
 }
 
 /// The seed's `img` template: two steps, `build` and `push`.
@@ -117,24 +86,21 @@ fn credentials() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// The seed's `kubeval-img` Build in [`NS`] with `status`.
-fn img_build(status: Value) -> Build {
-    let mut build = mock::build(
+/// The seed's `kubeval-img` Build in [`NS`], without a status.
+fn img_build() -> Build {
+    support::fixtures::build(
         "kubeval-img",
         json!({
             "serviceAccountName": "build-bot",
             "source": {"git": {"url": "https://github.com/garethr/kubeval.git", "revision": "master"}},
             "template": {"name": "img", "arguments": [{"name": "IMAGE", "value": "garethr/kubeval"}]},
         }),
-    );
-    if !status.is_null() {
-        build = mock::with_status(build, status);
-    }
-    build
+    )
 }
 
-/// A Build status: the `Succeeded` condition, the pod, the times.
-fn status(build: &Build, condition: (&str, &str, &str), done: bool) -> Value {
+/// A status of `build` with its `Succeeded` condition (status, reason, message), its pod and
+/// start time, and, once the condition is no longer `Unknown`, its completion time.
+fn status(build: &Build, condition: (&str, &str, &str)) -> Value {
     let (status, reason, message) = condition;
     let mut value = json!({
         "builder": "Cluster",
@@ -143,43 +109,40 @@ fn status(build: &Build, condition: (&str, &str, &str), done: bool) -> Value {
         "conditions": [{"type": "Succeeded", "status": status, "reason": reason,
                         "message": message, "lastTransitionTime": T0}],
     });
-    if done {
+    if status != "Unknown" {
         value["completionTime"] = json!(T4);
     }
     value
 }
 
-/// The cluster the compiler sees for the seed's Build.
-fn compile_cluster() -> Cluster {
-    let mut cluster = Cluster::default();
-    cluster.templates.push(mock::from(img_template()));
-    for (resource, object) in credentials() {
-        match resource {
-            "serviceaccounts" => cluster.service_accounts.push(mock::from(object)),
-            _ => cluster.secrets.push(mock::from(object)),
-        }
-    }
-    cluster
+/// The status of a Build waiting for its template (no pod yet).
+fn waiting_for_the_template() -> Value {
+    json!({"conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "TemplateNotFound",
+                           "message": "BuildTemplate \"img\" not found in namespace \"ns\"",
+                           "lastTransitionTime": T0}]})
 }
 
-/// Container states.
-fn done(code: i32, from: &str, to: &str) -> Value {
-    json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" },
-                          "startedAt": from, "finishedAt": to}})
+/// What the compiler sees for the seed's Build: the template and the credentials.
+fn seed_caches() -> Caches {
+    let mut caches = Caches::new().with(from::<build_types::BuildTemplate>(img_template()));
+    for (resource, object) in credentials() {
+        match resource {
+            "serviceaccounts" => {
+                caches.apply(from::<k8s_openapi::api::core::v1::ServiceAccount>(object))
+            }
+            _ => caches.apply(from::<k8s_openapi::api::core::v1::Secret>(object)),
+        }
+    }
+    caches
 }
-fn running(from: &str) -> Value {
-    json!({"running": {"startedAt": from}})
-}
-fn waiting(reason: &str, message: &str) -> Value {
-    json!({"waiting": {"reason": reason, "message": message}})
-}
+
 fn initializing() -> Value {
     waiting("PodInitializing", "")
 }
 
 /// `build`'s pod in `phase`, its init containers in these states (in order).
 fn pod(build: &Build, phase: &str, states: &[Value]) -> Pod {
-    let mut pod = mock::pod_for(build, &compile_cluster(), Value::Null);
+    let mut pod = compiled_pod(build, &seed_caches(), Value::Null);
     let names: Vec<String> = pod
         .spec
         .as_ref()
@@ -197,12 +160,9 @@ fn pod(build: &Build, phase: &str, states: &[Value]) -> Pod {
     let statuses: Vec<Value> = names
         .iter()
         .zip(states)
-        .map(|(name, state)| {
-            json!({"name": name, "image": "img", "imageID": "", "ready": false,
-                   "restartCount": 0, "state": state})
-        })
+        .map(|(name, state)| container(name, state.clone()))
         .collect();
-    pod.status = Some(mock::from(json!({
+    pod.status = Some(from(json!({
         "phase": phase, "startTime": T0, "initContainerStatuses": statuses,
     })));
     pod
@@ -211,64 +171,122 @@ fn pod(build: &Build, phase: &str, states: &[Value]) -> Pod {
 /// Every container of the seed's pod exited 0.
 fn all_done() -> [Value; 4] {
     [
-        done(0, T0, T0),
-        done(0, T0, T1),
-        done(0, T1, T2),
-        done(0, T2, T3),
+        terminated(0, T0, T0),
+        terminated(0, T0, T1),
+        terminated(0, T1, T2),
+        terminated(0, T2, T3),
+    ]
+}
+
+/// The seed's first two containers done, `build` running, `push` not started.
+fn building() -> [Value; 4] {
+    [
+        terminated(0, T0, T0),
+        terminated(0, T0, T1),
+        running_since(T1),
+        initializing(),
     ]
 }
 
 /// The kubelet and the controller at the end of a successful `build`: every container done,
 /// the pod `Succeeded`, the Build's `Succeeded` condition `True`.
 fn succeed(api: &FakeApi, build: &Build) {
-    put_pod(api, &pod(build, "Succeeded", &all_done()));
-    let mut finished = build.clone();
-    finished.status = Some(mock::from(status(build, ("True", "Succeeded", ""), true)));
-    put_build(api, &finished);
+    api.put("pods", to_json(&pod(build, "Succeeded", &all_done())));
+    let finished = with_status(build.clone(), status(build, ("True", "Succeeded", "")));
+    api.put("builds", to_json(&finished));
 }
 
 /// The seed's world in `api`: template, ServiceAccount, Secrets.
 fn seed(api: &FakeApi) {
     api.insert("buildtemplates", img_template());
+    insert_credentials(api);
+}
+
+/// The seed's ServiceAccount and Secrets in `api`.
+fn insert_credentials(api: &FakeApi) {
     for (resource, object) in credentials() {
         api.insert(resource, object);
     }
 }
 
-fn put_build(api: &FakeApi, build: &Build) {
-    api.insert("builds", serde_json::to_value(build).unwrap());
-}
-
-fn put_pod(api: &FakeApi, pod: &Pod) {
-    api.insert("pods", serde_json::to_value(pod).unwrap());
-}
-
 /// The logs of the seed's containers.
 fn seed_logs(api: &FakeApi, pod: &str) {
-    api.set_log(
-        NS,
-        pod,
-        "build-step-credential-initializer",
-        "creds-init: wrote ~/.docker/config.json for https://index.docker.io/v1/\n",
-    );
-    api.set_log(
-        NS,
-        pod,
-        "build-step-git-source-0",
-        "git-init: fetched master of https://github.com/garethr/kubeval.git\n",
-    );
-    api.set_log(
-        NS,
-        pod,
-        "build-step-build",
-        "INFO[0000] Building garethr/kubeval\nINFO[0042] Built and tagged garethr/kubeval:latest\n",
-    );
-    api.set_log(
-        NS,
-        pod,
-        "build-step-push",
-        "Pushing garethr/kubeval...\nSuccessfully pushed garethr/kubeval\n",
-    );
+    for (container, text) in [
+        (
+            "build-step-credential-initializer",
+            "creds-init: wrote ~/.docker/config.json for https://index.docker.io/v1/\n",
+        ),
+        (
+            "build-step-git-source-0",
+            "git-init: fetched master of https://github.com/garethr/kubeval.git\n",
+        ),
+        (
+            "build-step-build",
+            "INFO[0000] Building garethr/kubeval\nINFO[0042] Built and tagged garethr/kubeval:latest\n",
+        ),
+        (
+            "build-step-push",
+            "Pushing garethr/kubeval...\nSuccessfully pushed garethr/kubeval\n",
+        ),
+    ] {
+        api.set_log(NS, pod, container, text);
+    }
+}
+
+/// The seed's `kubeval-img` Build in a fake cluster, as a test sets it up.
+struct World {
+    api: FakeApi,
+    /// The Build, as last stored.
+    build: Build,
+}
+
+impl World {
+    /// A cluster holding nothing yet.
+    fn empty() -> Self {
+        World {
+            api: FakeApi::default(),
+            build: img_build(),
+        }
+    }
+
+    /// A cluster holding the seed's template, ServiceAccount and Secrets.
+    fn seeded() -> Self {
+        let world = World::empty();
+        seed(&world.api);
+        world
+    }
+
+    /// The seed with the Build running its `build` step.
+    fn running() -> Self {
+        World::seeded()
+            .build(("Unknown", "Building", ""))
+            .pod("Pending", &building())
+    }
+
+    fn pod_name(&self) -> String {
+        build_pod::pod_name(&self.build)
+    }
+
+    /// Stores the Build with `status`.
+    fn build_with(mut self, status: Value) -> Self {
+        self.build = with_status(img_build(), status);
+        self.api.insert("builds", to_json(&self.build));
+        self
+    }
+
+    /// Stores the Build with its `Succeeded` condition (status, reason, message).
+    fn build(self, condition: (&str, &str, &str)) -> Self {
+        let status = status(&img_build(), condition);
+        self.build_with(status)
+    }
+
+    /// Stores the Build's pod in `phase` with its init containers in `states`, and their logs.
+    fn pod(self, phase: &str, states: &[Value]) -> Self {
+        self.api
+            .insert("pods", to_json(&pod(&self.build, phase, states)));
+        seed_logs(&self.api, &self.pod_name());
+        self
+    }
 }
 
 fn build_path(name: &str) -> String {
@@ -292,54 +310,40 @@ fn log_requests(api: &FakeApi) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that a follow said `why` it waits once, not at every poll.
+fn assert_says_once(ran: &Ran, why: &str) {
+    assert_eq!(ran.err.matches(why).count(), 1, "{}", ran.err);
+}
+
+/// `kubectl build logs -f kubeval-img`, which must end in success.
+async fn follow_to_success(api: &FakeApi) -> Ran {
+    let ran = kubectl_build(api, &["logs", "-f", "kubeval-img"]).await;
+    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
+    ran
+}
+
 #[tokio::test(start_paused = true)]
 async fn logs_follow_streams_each_step_as_it_starts_and_exits_0() {
-    let api = FakeApi::default();
-    seed(&api);
-    let build = img_build(Value::Null);
+    let World { api, build } = World::running();
     let pod_name = build_pod::pod_name(&build);
-    let building = status(&build, ("Unknown", "Building", ""), false);
-    let build = img_build(building.clone());
-    put_build(&api, &build);
-    put_pod(
-        &api,
-        &pod(
-            &build,
-            "Pending",
-            &[
-                done(0, T0, T0),
-                done(0, T0, T1),
-                running(T1),
-                initializing(),
-            ],
-        ),
-    );
-    seed_logs(&api, &pod_name);
     // The kubelet: `build` ends while it is followed and `push` starts; then `push` ends, the
     // pod succeeds, and the controller writes the Build's success.
     let next = build.clone();
     api.after(1, Method::GET, log_path(&pod_name), move |api| {
-        put_pod(
-            api,
-            &pod(
-                &next,
-                "Pending",
-                &[
-                    done(0, T0, T0),
-                    done(0, T0, T1),
-                    done(0, T1, T2),
-                    running(T2),
-                ],
-            ),
-        );
+        let states = [
+            terminated(0, T0, T0),
+            terminated(0, T0, T1),
+            terminated(0, T1, T2),
+            running_since(T2),
+        ];
+        api.put("pods", to_json(&pod(&next, "Pending", &states)));
     });
     let last = build.clone();
     api.after(2, Method::GET, log_path(&pod_name), move |api| {
         succeed(api, &last);
     });
 
-    let ran = kubectl_build(&api, &["logs", "-f", "kubeval-img"]).await;
-    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
+    let ran = follow_to_success(&api).await;
     assert_eq!(
         log_requests(&api),
         [
@@ -357,86 +361,46 @@ async fn logs_follow_streams_each_step_as_it_starts_and_exits_0() {
 
 #[tokio::test(start_paused = true)]
 async fn logs_follow_says_once_why_a_step_waits_for_its_image() {
-    let api = FakeApi::default();
-    seed(&api);
-    let build = img_build(Value::Null);
-    let pod_name = build_pod::pod_name(&build);
     let message = "Back-off pulling image \"garethr/img\"";
-    let build = img_build(status(
-        &build,
-        ("Unknown", "ImagePullBackOff", message),
-        false,
-    ));
-    put_build(&api, &build);
-    put_pod(
-        &api,
-        &pod(
-            &build,
-            "Pending",
-            &[
-                done(0, T0, T0),
-                done(0, T0, T1),
-                waiting("ImagePullBackOff", message),
-                initializing(),
-            ],
-        ),
-    );
-    seed_logs(&api, &pod_name);
-    let last = build.clone();
+    let states = [
+        terminated(0, T0, T0),
+        terminated(0, T0, T1),
+        waiting("ImagePullBackOff", message),
+        initializing(),
+    ];
+    let World { api, build } = World::seeded()
+        .build(("Unknown", "ImagePullBackOff", message))
+        .pod("Pending", &states);
+    let pod_name = build_pod::pod_name(&build);
     api.after(3, Method::GET, pod_path(&pod_name), move |api| {
-        succeed(api, &last);
+        succeed(api, &build);
     });
-    let ran = kubectl_build(&api, &["logs", "-f", "kubeval-img"]).await;
-    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
-    assert_eq!(
-        ran.err.matches("ImagePullBackOff").count(),
-        1,
-        "{}",
-        ran.err
-    );
+    let ran = follow_to_success(&api).await;
+    assert_says_once(&ran, "ImagePullBackOff");
     insta::assert_snapshot!("logs_follow_image_pull", ran.transcript());
 }
 
 #[tokio::test(start_paused = true)]
 async fn logs_follow_waits_for_the_pod_and_says_why() {
-    let api = FakeApi::default();
-    let build = img_build(Value::Null);
-    let pod_name = build_pod::pod_name(&build);
-    let message = "BuildTemplate \"img\" not found in namespace \"ns\"";
-    let waiting_build = img_build(
-        json!({"conditions": [{"type": "Succeeded", "status": "Unknown",
-        "reason": "TemplateNotFound", "message": message, "lastTransitionTime": T0}]}),
-    );
-    put_build(&api, &waiting_build);
-    seed_logs(&api, &pod_name);
+    let World { api, build } = World::empty().build_with(waiting_for_the_template());
+    seed_logs(&api, &build_pod::pod_name(&build));
     api.after(3, Method::GET, build_path("kubeval-img"), move |api| {
         seed(api);
         succeed(api, &build);
     });
-    let ran = kubectl_build(&api, &["logs", "-f", "kubeval-img"]).await;
-    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
-    assert_eq!(
-        ran.err.matches("TemplateNotFound").count(),
-        1,
-        "{}",
-        ran.err
-    );
+    let ran = follow_to_success(&api).await;
+    assert_says_once(&ran, "TemplateNotFound");
     insta::assert_snapshot!("logs_follow_template_not_found", ran.transcript());
 }
 
 /// A failed Build: the stored pod and Build, and the command's transcript.
 async fn failed(states: &[Value], condition: (&str, &str), args: &[&str]) -> Ran {
-    let api = FakeApi::default();
-    seed(&api);
-    let build = img_build(Value::Null);
-    let pod_name = build_pod::pod_name(&build);
-    let build = img_build(status(&build, ("False", condition.0, condition.1), true));
-    put_build(&api, &build);
-    put_pod(&api, &pod(&build, "Failed", states));
-    seed_logs(&api, &pod_name);
+    let World { api, build } = World::seeded()
+        .build(("False", condition.0, condition.1))
+        .pod("Failed", states);
     api.set_log(
         NS,
-        &pod_name,
+        &build_pod::pod_name(&build),
         "build-step-git-source-0",
         "fatal: couldn't find remote ref nope\n",
     );
@@ -453,10 +417,10 @@ async fn logs_of_a_failed_step_exit_1_naming_step_reason_and_message() {
     let message = "build step \"build-step-push\" exited with code 1 (image: \"garethr/img\"); for logs run: kubectl -n ns logs kubeval-img-pod-x -c build-step-push";
     let ran = failed(
         &[
-            done(0, T0, T0),
-            done(0, T0, T1),
-            done(0, T1, T2),
-            done(1, T2, T3),
+            terminated(0, T0, T0),
+            terminated(0, T0, T1),
+            terminated(0, T1, T2),
+            terminated(1, T2, T3),
         ],
         ("StepFailed", message),
         &["logs", "-f", "kubeval-img"],
@@ -471,8 +435,8 @@ async fn a_failing_helper_is_shown_without_all() {
     let message = "build step \"build-step-git-source-0\" exited with code 128";
     let ran = failed(
         &[
-            done(0, T0, T0),
-            done(128, T0, T1),
+            terminated(0, T0, T0),
+            terminated(128, T0, T1),
             initializing(),
             initializing(),
         ],
@@ -489,9 +453,9 @@ async fn a_failing_helper_is_shown_without_all() {
 async fn logs_after_a_timeout_show_the_stopped_step() {
     let ran = failed(
         &[
-            done(0, T0, T0),
-            done(0, T0, T1),
-            running(T1),
+            terminated(0, T0, T0),
+            terminated(0, T0, T1),
+            running_since(T1),
             initializing(),
         ],
         (
@@ -509,9 +473,9 @@ async fn logs_after_a_timeout_show_the_stopped_step() {
 async fn logs_after_a_cancel() {
     let ran = failed(
         &[
-            done(0, T0, T0),
-            done(0, T0, T1),
-            done(137, T1, T2),
+            terminated(0, T0, T0),
+            terminated(0, T0, T1),
+            terminated(137, T1, T2),
             initializing(),
         ],
         ("BuildCancelled", "Build \"kubeval-img\" was cancelled"),
@@ -523,15 +487,9 @@ async fn logs_after_a_cancel() {
 
 #[tokio::test(start_paused = true)]
 async fn logs_say_when_the_pod_is_gone() {
-    let api = FakeApi::default();
-    seed(&api);
-    let build = img_build(Value::Null);
-    let pod_name = build_pod::pod_name(&build);
+    let pod_name = build_pod::pod_name(&img_build());
     let message = format!("pod {pod_name:?} was deleted before build \"kubeval-img\" finished");
-    put_build(
-        &api,
-        &img_build(status(&build, ("False", "PodDeleted", &message), true)),
-    );
+    let World { api, .. } = World::seeded().build(("False", "PodDeleted", &message));
     let ran = kubectl_build(&api, &["logs", "-f", "kubeval-img"]).await;
     assert_eq!(ran.exit, PluginExit::Failed);
     assert!(ran.err.contains("is gone"), "{}", ran.err);
@@ -549,14 +507,9 @@ async fn logs_of_a_missing_build_exit_2() {
 
 #[tokio::test(start_paused = true)]
 async fn logs_pass_step_tail_since_and_timestamps_to_the_api_server() {
-    let api = FakeApi::default();
-    seed(&api);
-    let build = img_build(Value::Null);
-    let pod_name = build_pod::pod_name(&build);
-    let build = img_build(status(&build, ("True", "Succeeded", ""), true));
-    put_build(&api, &build);
-    put_pod(&api, &pod(&build, "Succeeded", &all_done()));
-    seed_logs(&api, &pod_name);
+    let World { api, .. } = World::seeded()
+        .build(("True", "Succeeded", ""))
+        .pod("Succeeded", &all_done());
     let ran = kubectl_build(
         &api,
         &[
@@ -585,7 +538,7 @@ fn events(build: &Build) -> Vec<Value> {
         json!({"apiVersion": "v1", "kind": "Event",
                "metadata": {"name": name, "namespace": NS},
                "involvedObject": {"apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
-                                  "name": build.name_any(), "namespace": NS, "uid": mock::UID},
+                                  "name": build.name_any(), "namespace": NS, "uid": UID},
                "type": type_, "reason": reason, "message": message,
                "eventTime": at, "reportingComponent": "build-controller",
                "reportingInstance": "test", "source": {}})
@@ -610,25 +563,16 @@ fn events(build: &Build) -> Vec<Value> {
 
 #[tokio::test(start_paused = true)]
 async fn describe_shows_everything_but_secret_values() {
-    let api = FakeApi::default();
-    seed(&api);
-    let build = img_build(Value::Null);
     let message = "build step \"build-step-push\" exited with code 1 (image: \"garethr/img\")";
-    let build = img_build(status(&build, ("False", "StepFailed", message), true));
-    put_build(&api, &build);
-    put_pod(
-        &api,
-        &pod(
-            &build,
-            "Failed",
-            &[
-                done(0, T0, T0),
-                done(0, T0, T1),
-                done(0, T1, T2),
-                done(1, T2, T3),
-            ],
-        ),
-    );
+    let states = [
+        terminated(0, T0, T0),
+        terminated(0, T0, T1),
+        terminated(0, T1, T2),
+        terminated(1, T2, T3),
+    ];
+    let World { api, build } = World::seeded()
+        .build(("False", "StepFailed", message))
+        .pod("Failed", &states);
     for event in events(&build) {
         api.insert("events", event);
     }
@@ -661,16 +605,8 @@ async fn describe_shows_everything_but_secret_values() {
 
 #[tokio::test(start_paused = true)]
 async fn describe_a_build_waiting_for_its_template() {
-    let api = FakeApi::default();
-    for (resource, object) in credentials() {
-        api.insert(resource, object);
-    }
-    let build = img_build(
-        json!({"conditions": [{"type": "Succeeded", "status": "Unknown",
-        "reason": "TemplateNotFound", "message": "BuildTemplate \"img\" not found in namespace \"ns\"",
-        "lastTransitionTime": T0}]}),
-    );
-    put_build(&api, &build);
+    let World { api, .. } = World::empty().build_with(waiting_for_the_template());
+    insert_credentials(&api);
     let ran = kubectl_build(&api, &["describe", "kubeval-img"]).await;
     assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
     assert_no_secret_value(&ran);
@@ -704,24 +640,9 @@ fn created_builds(api: &FakeApi) -> Vec<Value> {
         .collect()
 }
 
-const RUN_IMG: &[&str] = &[
-    "run",
-    "--template",
-    "img",
-    "--arg",
-    "IMAGE=garethr/kubeval",
-    "--git",
-    "https://github.com/garethr/kubeval.git@master",
-    "--service-account",
-    "build-bot",
-    "--timeout",
-    "20m",
-];
-
 #[tokio::test(start_paused = true)]
 async fn run_detach_creates_a_build_with_a_generated_name() {
-    let api = FakeApi::default();
-    seed(&api);
+    let World { api, .. } = World::seeded();
     let mut args = RUN_IMG.to_vec();
     args.push("--detach");
     let ran = kubectl_build(&api, &args).await;
@@ -743,8 +664,7 @@ async fn run_detach_creates_a_build_with_a_generated_name() {
 
 #[tokio::test(start_paused = true)]
 async fn run_refuses_arguments_the_template_does_not_take() {
-    let api = FakeApi::default();
-    seed(&api);
+    let World { api, .. } = World::seeded();
     let ran = kubectl_build(
         &api,
         &[
@@ -775,19 +695,14 @@ async fn run_refuses_arguments_the_template_does_not_take() {
 
 #[tokio::test(start_paused = true)]
 async fn run_follows_the_build_it_created() {
-    let api = FakeApi::default();
-    seed(&api);
+    let World { api, .. } = World::seeded();
     // The controller and the kubelet: once the Build exists, its pod runs to the end.
     api.after(
         1,
         Method::POST,
         format!("/apis/build.knative.dev/v1alpha1/namespaces/{NS}/builds"),
         |api| {
-            let names = api.names("build.knative.dev", "builds", NS);
-            let stored: Build = mock::from(
-                api.get("build.knative.dev", "builds", NS, &names[0])
-                    .unwrap(),
-            );
+            let stored: Build = from(api.all("build.knative.dev", "builds").remove(0));
             seed_logs(api, &build_pod::pod_name(&stored));
             succeed(api, &stored);
         },
@@ -804,8 +719,7 @@ async fn run_follows_the_build_it_created() {
 
 #[tokio::test(start_paused = true)]
 async fn run_from_a_file() {
-    let api = FakeApi::default();
-    seed(&api);
+    let World { api, .. } = World::seeded();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("kubeval-img.yaml");
     std::fs::copy(
@@ -824,47 +738,17 @@ async fn run_from_a_file() {
     assert_eq!(created[0]["spec"]["template"]["name"], "img");
 }
 
-/// A running Build in `api`.
-fn running_build(api: &FakeApi) -> Build {
-    seed(api);
-    let build = img_build(Value::Null);
-    let build = img_build(status(&build, ("Unknown", "Building", ""), false));
-    put_build(api, &build);
-    put_pod(
-        api,
-        &pod(
-            &build,
-            "Pending",
-            &[
-                done(0, T0, T0),
-                done(0, T0, T1),
-                running(T1),
-                initializing(),
-            ],
-        ),
-    );
-    build
-}
-
 #[tokio::test(start_paused = true)]
 async fn cancel_sets_spec_status_and_waits_for_the_controller() {
-    let api = FakeApi::default();
-    let build = running_build(&api);
+    let World { api, build } = World::running();
     // The controller notices the cancel a few polls later.
     api.after(3, Method::GET, build_path("kubeval-img"), move |api| {
         let mut cancelled: Value = api
             .get("build.knative.dev", "builds", NS, "kubeval-img")
             .unwrap();
-        cancelled["status"] = status(
-            &build,
-            (
-                "False",
-                "BuildCancelled",
-                "Build \"kubeval-img\" was cancelled",
-            ),
-            true,
-        );
-        api.insert("builds", cancelled);
+        let message = "Build \"kubeval-img\" was cancelled";
+        cancelled["status"] = status(&build, ("False", "BuildCancelled", message));
+        api.put("builds", cancelled);
     });
     let ran = kubectl_build(&api, &["cancel", "kubeval-img"]).await;
     assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
@@ -883,8 +767,7 @@ async fn cancel_sets_spec_status_and_waits_for_the_controller() {
 
 #[tokio::test(start_paused = true)]
 async fn cancel_no_wait_and_cancel_of_a_finished_or_missing_build() {
-    let api = FakeApi::default();
-    running_build(&api);
+    let World { api, .. } = World::running();
     let ran = kubectl_build(&api, &["cancel", "kubeval-img", "--no-wait"]).await;
     assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
     assert_eq!(
@@ -892,12 +775,7 @@ async fn cancel_no_wait_and_cancel_of_a_finished_or_missing_build() {
         "build.build.knative.dev/kubeval-img cancel requested\n"
     );
 
-    let api = FakeApi::default();
-    let build = img_build(Value::Null);
-    put_build(
-        &api,
-        &img_build(status(&build, ("True", "Succeeded", ""), true)),
-    );
+    let World { api, .. } = World::empty().build(("True", "Succeeded", ""));
     let ran = kubectl_build(&api, &["cancel", "kubeval-img"]).await;
     assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
     assert!(

@@ -6,111 +6,37 @@
 //! (`run`) starting a Build, reconciles that find a pod gone, stop a timed-out pod and repeat
 //! an Event, and leader election acquiring, renewing and releasing its Lease.
 
-#[path = "support/fake_api.rs"]
-mod fake_api;
+mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use build_controller::{
-    ApiRequest, CachesSynced, Config, Context, Endpoints, Health, LeaderElector, Leadership,
-    LeaseSettings, PERMISSIONS, RELEASE_NAMESPACE, Scope, Stores, Telemetry, policy_rules,
-    reconcile,
+    ApiRequest, Endpoints, Health, LeaderElector, Leadership, LeaseSettings, PERMISSIONS,
+    RELEASE_NAMESPACE, Scope, Telemetry, policy_rules, reconcile,
 };
-use build_pod::Images;
-use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
-use fake_api::{FakeApi, Recorded};
-use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
-use kube::runtime::reflector::store::Writer;
-use kube::runtime::watcher::Event;
-use serde::de::DeserializeOwned;
+use build_types::{Build, BuildTemplate};
 use serde_json::{Value, json};
+use support::fake_api::{FakeApi, Recorded};
+use support::fixtures::*;
 
-const NS: &str = "ns";
-const UID: &str = "0d5f7a1e-5c3b-4b8e-9a61-3f2b1c0d9e8f";
-
-fn images() -> Images {
-    Images {
-        creds_init: "example.com/creds-init:test".into(),
-        git_init: "example.com/git-init:test".into(),
-        gcs_fetcher: "example.com/gcs-fetcher:test".into(),
-        nop: "example.com/nop:test".into(),
-    }
-}
-
-fn config() -> Config {
-    let mut config = Config::new(images());
-    config.instance = Some("rbac-test".into());
-    config
-}
-
-fn build_json(name: &str, spec: Value, status: Value) -> Value {
-    let mut build = json!({
-        "apiVersion": "build.knative.dev/v1alpha1",
-        "kind": "Build",
-        "metadata": {"name": name, "namespace": NS, "uid": UID, "generation": 1,
-                     "creationTimestamp": "2024-01-01T00:00:00Z"},
-        "spec": spec,
-    });
-    if !status.is_null() {
-        build["status"] = status;
-    }
-    build
+/// The request in RBAC's terms.
+fn api_request(request: &Recorded) -> Option<ApiRequest> {
+    ApiRequest::from_http(&request.method, &request.uri)
 }
 
 fn one_step() -> Value {
     json!({"steps": [{"name": "echo", "image": "busybox", "args": ["echo", "hi"]}]})
 }
 
-fn typed<T: DeserializeOwned>(value: Value) -> T {
-    serde_json::from_value(value).unwrap()
-}
-
-/// Caches the tests can change between reconciles, as the watches would.
-#[derive(Default)]
-struct Caches {
-    builds: Writer<Build>,
-    pods: Writer<Pod>,
-    templates: Writer<BuildTemplate>,
-    cluster_templates: Writer<ClusterBuildTemplate>,
-    service_accounts: Writer<ServiceAccount>,
-    secrets: Writer<Secret>,
-}
-
-impl Caches {
-    fn new() -> Self {
-        let mut caches = Caches::default();
-        caches.builds.apply_watcher_event(&Event::Init);
-        caches.builds.apply_watcher_event(&Event::InitDone);
-        caches.pods.apply_watcher_event(&Event::Init);
-        caches.pods.apply_watcher_event(&Event::InitDone);
-        caches.templates.apply_watcher_event(&Event::Init);
-        caches.templates.apply_watcher_event(&Event::InitDone);
-        caches.cluster_templates.apply_watcher_event(&Event::Init);
-        caches
-            .cluster_templates
-            .apply_watcher_event(&Event::InitDone);
-        caches.service_accounts.apply_watcher_event(&Event::Init);
-        caches
-            .service_accounts
-            .apply_watcher_event(&Event::InitDone);
-        caches.secrets.apply_watcher_event(&Event::Init);
-        caches.secrets.apply_watcher_event(&Event::InitDone);
-        caches
-    }
-
-    fn stores(&self) -> Stores {
-        Stores {
-            builds: self.builds.as_reader(),
-            pods: self.pods.as_reader(),
-            templates: self.templates.as_reader(),
-            cluster_templates: self.cluster_templates.as_reader(),
-            service_accounts: self.service_accounts.as_reader(),
-            secrets: self.secrets.as_reader(),
-            synced: CachesSynced::already(),
-        }
-    }
+/// A running Build's status, without its pod's name.
+fn building() -> Value {
+    json!({
+        "builder": "Cluster",
+        "startTime": "2024-01-01T00:00:01Z",
+        "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Building"}],
+    })
 }
 
 /// The whole controller as `build-controller run --leader-election` runs it: takes the Lease,
@@ -118,26 +44,19 @@ impl Caches {
 /// status; once the status is written it stops and releases the Lease.
 async fn run_the_controller() -> Vec<Recorded> {
     let api = FakeApi::default();
-    api.insert("builds", build_json("hello", one_step(), Value::Null));
+    api.insert("builds", to_json(&build("hello", one_step())));
     let client = api.client("controller", "default");
     let watching = api.clone();
     let shutdown = async move {
-        loop {
-            let written = watching.recorded().iter().any(|r| {
-                r.api_request()
-                    .is_some_and(|q| q.resource == "builds/status" && q.verb == "patch")
-            });
-            if written {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        watching
+            .until(|requests| requests.iter().any(|r| r.is("patch", "builds/status")))
+            .await;
     };
     let shutdown = futures::FutureExt::shared(shutdown);
     let mut settings = LeaseSettings::new(RELEASE_NAMESPACE, "controller-0");
     settings.retry_period = Duration::from_millis(50);
     let elector = LeaderElector::new(client.clone(), settings);
-    let config = config();
+    let config = cluster_wide_config();
     let endpoints = Endpoints {
         telemetry: Telemetry::new(config.concurrency),
         health: Health::default(),
@@ -153,127 +72,55 @@ async fn run_the_controller() -> Vec<Recorded> {
 /// A running Build whose pod was deleted: the pod is read once to confirm, then the Build
 /// fails with `PodDeleted`.
 async fn reconcile_a_build_whose_pod_is_gone() -> Vec<Recorded> {
-    let api = FakeApi::default();
-    let status = json!({
-        "builder": "Cluster",
-        "cluster": {"namespace": NS, "podName": "gone-pod"},
-        "startTime": "2024-01-01T00:00:01Z",
-        "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Building"}],
-    });
-    api.insert("builds", build_json("gone", one_step(), status));
-    let stored = api
-        .get("build.knative.dev", "builds", NS, "gone")
-        .expect("stored");
-    let mut caches = Caches::new();
-    caches
-        .builds
-        .apply_watcher_event(&Event::Apply(typed(stored.clone())));
-    let ctx = Arc::new(Context::new(
-        api.client("controller", NS),
-        config(),
-        caches.stores(),
-    ));
-    reconcile(Arc::new(typed(stored)), ctx)
-        .await
-        .expect("reconciled");
-    api.recorded()
+    let mut status = building();
+    status["cluster"] = json!({"namespace": NS, "podName": "gone-pod"});
+    let outcome = Scenario::of(with_status(build("gone", one_step()), status))
+        .reconcile()
+        .await;
+    outcome.action();
+    outcome.requests
 }
 
 /// A Build past its timeout with a running pod: the pod is stopped, the Build fails.
 async fn reconcile_a_timed_out_build() -> Vec<Recorded> {
-    let api = FakeApi::default();
-    let status = json!({
-        "builder": "Cluster",
-        "startTime": "2024-01-01T00:00:01Z",
-        "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Building"}],
-    });
-    api.insert("builds", build_json("slow", one_step(), status));
-    let stored = api
-        .get("build.knative.dev", "builds", NS, "slow")
-        .expect("stored");
-    let build: Build = typed(stored);
-    let pod_name = build_pod::pod_name(&build);
-    let pod = json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {
-            "name": pod_name, "namespace": NS, "uid": "pod-uid",
-            "creationTimestamp": "2024-01-01T00:00:01Z",
-            "labels": {"build.knative.dev/buildName": "slow"},
-            "ownerReferences": [{"apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
-                                 "name": "slow", "uid": UID, "controller": true}],
-        },
-        "spec": {"containers": [{"name": "nop", "image": "example.com/nop:test"}]},
-        "status": {"phase": "Running", "startTime": "2024-01-01T00:00:01Z"},
-    });
-    api.insert("pods", pod);
-    let stored_pod = api.get("", "pods", NS, &pod_name).expect("stored");
-    let mut caches = Caches::new();
-    caches
-        .builds
-        .apply_watcher_event(&Event::Apply(build.clone()));
-    caches
-        .pods
-        .apply_watcher_event(&Event::Apply(typed(stored_pod)));
-    // The context's clock is the system's: long past the Build's ten minute timeout.
-    let ctx = Arc::new(Context::new(
-        api.client("controller", NS),
-        config(),
-        caches.stores(),
-    ));
-    reconcile(Arc::new(build), ctx).await.expect("reconciled");
-    api.recorded()
+    let outcome = Scenario::of(with_status(build("slow", one_step()), building()))
+        .pod(json!({"phase": "Running", "startTime": "2024-01-01T00:00:01Z"}))
+        .at(much_later)
+        .reconcile()
+        .await;
+    outcome.action();
+    outcome.requests
 }
 
 /// A Build waiting for its template, then for a Secret, then for its template again (it was
 /// deleted meanwhile): the second `TemplateNotFound` Event is a repeat, which the Recorder
 /// writes as a patch of the first one's series.
 async fn reconcile_a_build_waiting_twice_for_its_template() -> Vec<Recorded> {
-    let api = FakeApi::default();
     let spec = json!({"template": {"name": "tpl", "kind": "BuildTemplate"},
                       "serviceAccountName": "builder"});
-    api.insert("builds", build_json("waiting", spec, Value::Null));
-    let template: BuildTemplate = typed(json!({
+    let template: BuildTemplate = from(json!({
         "apiVersion": "build.knative.dev/v1alpha1", "kind": "BuildTemplate",
         "metadata": {"name": "tpl", "namespace": NS},
         "spec": {"steps": [{"name": "build", "image": "busybox"}]},
     }));
-    let account: ServiceAccount = typed(json!({
-        "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": "builder", "namespace": NS},
-        "secrets": [{"name": "creds"}],
-    }));
-    let secret: Secret = typed(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "creds", "namespace": NS,
-                     "annotations": {"build.knative.dev/docker-0": "https://index.docker.io/v1/"}},
-        "type": "kubernetes.io/basic-auth",
-        "data": {"username": "dXNlcg==", "password": "cGFzcw=="},
-    }));
-    let mut caches = Caches::new();
-    caches
-        .service_accounts
-        .apply_watcher_event(&Event::Apply(account));
-    caches
-        .secrets
-        .apply_watcher_event(&Event::Apply(secret.clone()));
+    let creds = secret("creds");
     // A minute after the Build's creation: well within its timeout.
-    let ctx = Arc::new(
-        Context::new(api.client("controller", NS), config(), caches.stores())
-            .with_clock(|| "2024-01-01T00:01:00Z".parse().unwrap()),
-    );
+    let mut scenario = Scenario::of(build("waiting", spec))
+        .cached(service_account("builder", &["creds"]))
+        .cached(creds.clone());
+    let ctx = Arc::new(scenario.context());
+    let api = scenario.api.clone();
 
     let reconcile_once = async |caches: &mut Caches, expected: &str| {
         let stored = api
             .get("build.knative.dev", "builds", NS, "waiting")
             .expect("stored");
-        let build: Build = typed(stored);
-        caches
-            .builds
-            .apply_watcher_event(&Event::Apply(build.clone()));
+        let build: Build = from(stored);
+        caches.apply(build.clone());
         reconcile(Arc::new(build), ctx.clone())
             .await
             .expect("reconciled");
-        let after: Build = typed(
+        let after: Build = from(
             api.get("build.knative.dev", "builds", NS, "waiting")
                 .unwrap(),
         );
@@ -284,20 +131,14 @@ async fn reconcile_a_build_waiting_twice_for_its_template() -> Vec<Recorded> {
             .and_then(|c| c.reason.clone());
         assert_eq!(reason.as_deref(), Some(expected));
     };
-    reconcile_once(&mut caches, "TemplateNotFound").await;
-    caches
-        .templates
-        .apply_watcher_event(&Event::Apply(template.clone()));
-    caches
-        .secrets
-        .apply_watcher_event(&Event::Delete(secret.clone()));
-    reconcile_once(&mut caches, "SecretNotFound").await;
-    caches
-        .templates
-        .apply_watcher_event(&Event::Delete(template));
-    caches.secrets.apply_watcher_event(&Event::Apply(secret));
-    reconcile_once(&mut caches, "TemplateNotFound").await;
-    api.recorded()
+    reconcile_once(&mut scenario.caches, "TemplateNotFound").await;
+    scenario.caches.apply(template.clone());
+    scenario.caches.delete(creds.clone());
+    reconcile_once(&mut scenario.caches, "SecretNotFound").await;
+    scenario.caches.delete(template);
+    scenario.caches.apply(creds);
+    reconcile_once(&mut scenario.caches, "TemplateNotFound").await;
+    scenario.api.recorded()
 }
 
 /// Leader election: creates the Lease, renews it while the work runs, releases it after.
@@ -340,7 +181,7 @@ async fn every_request_is_allowed_and_every_permission_is_used() {
     let mut denied = BTreeSet::new();
     let mut used = BTreeSet::new();
     for request in &recorded {
-        let Some(api_request) = request.api_request() else {
+        let Some(api_request) = api_request(request) else {
             panic!("not a resource request: {} {}", request.method, request.uri);
         };
         match api_request.permission(RELEASE_NAMESPACE) {
@@ -380,7 +221,7 @@ async fn the_controller_reads_secrets_and_pods_but_never_deletes() {
     let recorded = run_the_controller().await;
     let verbs: BTreeSet<(String, String)> = recorded
         .iter()
-        .filter_map(Recorded::api_request)
+        .filter_map(api_request)
         .map(|r| (r.resource, r.verb))
         .collect();
     assert!(verbs.contains(&("secrets".into(), "watch".into())));

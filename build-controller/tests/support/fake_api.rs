@@ -1,28 +1,111 @@
-//! An in-memory stand-in for a kube-apiserver, served to `kube::Client`s through
-//! `tower_test` mock pairs: it keeps objects by resource, answers get, list, create (with
-//! `generateName`), replace (PUT, with resourceVersion-based optimistic concurrency) and patch
-//! the way the API server does (201 on create, 409 `AlreadyExists`, 409 `Conflict` on a stale
-//! resourceVersion, 404 `NotFound` as a `Status`), serves pod logs (`pods/log`, plain text; 400
-//! `BadRequest` for a container that has not started), parks watches (they never send an
-//! event), and records every request with the status it got.
+//! One in-memory kube-apiserver for every mocked test, served to `kube::Client`s through
+//! `tower_test` mock pairs. It keeps objects by group and resource and answers as a
+//! kube-apiserver 1.36 does:
 //!
-//! [`FakeApi::after`] scripts the world's changes: after the n-th request of a kind, a function
-//! changes the stored objects (a kubelet finishing a step, a controller writing a status).
+//! - get, list (namespace, `labelSelector` and `fieldSelector` applied; a `{Kind}List` with the
+//!   current resourceVersion), create (201; `generateName`; 409 `AlreadyExists`; uid,
+//!   creationTimestamp, resourceVersion and, for pods and custom resources, generation set;
+//!   a new pod `Pending`; a custom resource's status dropped), replace (PUT, with
+//!   resourceVersion-based optimistic concurrency: 409 `Conflict`, 422 without one), merge
+//!   patch (a `metadata.resourceVersion` in it is a precondition; on `/status` only the status
+//!   changes, on the object everything but the status), delete, all failures as a `Status`
+//!   body (404 `NotFound`, also for a resource it does not serve);
+//! - watches are held open without news (a watch on a quiet cluster);
+//! - pod logs (`pods/log`, plain text, `tailLines` applied; 400 `BadRequest` for a container
+//!   that has not started, as the pod's status says).
 //!
-//! Several clients may share one server state (two controller replicas on one cluster). Each
-//! test binary uses a subset of it.
-#![allow(dead_code)]
+//! Every request is recorded with the status it got ([`FakeApi::recorded`]). A test scripts the
+//! world around it: [`FakeApi::after`] changes stored objects after the n-th request of a kind
+//! (a kubelet finishing a step), [`FakeApi::fail_next`] answers one request with a failure (an
+//! admission webhook refusing), [`FakeApi::hang`] never answers matching requests (a process
+//! killed while waiting), [`FakeApi::set_link`] cuts one client off (a partition).
+//!
+//! Several clients may share one server (two controller replicas on one cluster). The envtest
+//! scenario `the_fake_api_server_answers_as_this_one_does` sends the same requests to this fake
+//! and to a real kube-apiserver and compares the answers, failure messages included.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use build_controller::ApiRequest;
 use http::{Method, Request, Response, Uri};
+use k8s_openapi::jiff::{Timestamp, Unit};
 use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
-/// A request the server received, and the status it answered (`None` for a parked watch).
+/// What a request asks for, read from its method and path as the API server's request info
+/// resolver does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Route {
+    /// `""` for the core group.
+    pub(crate) group: String,
+    pub(crate) version: String,
+    pub(crate) namespace: Option<String>,
+    /// The resource, without its subresource.
+    pub(crate) resource: String,
+    pub(crate) name: Option<String>,
+    pub(crate) subresource: Option<String>,
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete` or `deletecollection`.
+    pub(crate) verb: &'static str,
+}
+
+impl Route {
+    /// The route of a resource request; `None` for any other path.
+    pub(crate) fn parse(method: &Method, uri: &Uri) -> Option<Route> {
+        let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+        let (group, version, rest) = match segments.as_slice() {
+            ["api", version, rest @ ..] => ("", *version, rest),
+            ["apis", group, version, rest @ ..] => (*group, *version, rest),
+            _ => return None,
+        };
+        let (namespace, rest) = match rest {
+            ["namespaces", namespace, rest @ ..] if !rest.is_empty() => {
+                (Some((*namespace).to_owned()), rest)
+            }
+            _ => (None, rest),
+        };
+        let (resource, name, subresource) = match rest {
+            [resource] => (*resource, None, None),
+            [resource, name] => (*resource, Some((*name).to_owned()), None),
+            [resource, name, sub] => (*resource, Some((*name).to_owned()), Some((*sub).to_owned())),
+            _ => return None,
+        };
+        let watching = query(uri, "watch").is_some_and(|w| w == "true" || w == "1");
+        let verb = match (method.as_str(), &name) {
+            ("GET", Some(_)) => "get",
+            ("GET", None) if watching => "watch",
+            ("GET", None) => "list",
+            ("POST", _) => "create",
+            ("PUT", Some(_)) => "update",
+            ("PATCH", Some(_)) => "patch",
+            ("DELETE", Some(_)) => "delete",
+            ("DELETE", None) => "deletecollection",
+            _ => return None,
+        };
+        Some(Route {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            namespace,
+            resource: resource.to_owned(),
+            name,
+            subresource,
+            verb,
+        })
+    }
+
+    /// `resource` or `resource/subresource`.
+    pub(crate) fn full_resource(&self) -> String {
+        match &self.subresource {
+            Some(sub) => format!("{}/{sub}", self.resource),
+            None => self.resource.clone(),
+        }
+    }
+}
+
+/// A request the server received, and the status it answered (`None`: held open or never
+/// answered).
 #[derive(Clone, Debug)]
 pub(crate) struct Recorded {
     /// Which client sent it.
@@ -34,9 +117,23 @@ pub(crate) struct Recorded {
 }
 
 impl Recorded {
-    /// The request in RBAC's terms.
-    pub(crate) fn api_request(&self) -> Option<ApiRequest> {
-        ApiRequest::from_http(&self.method, &self.uri)
+    /// The path with its query, as the client sent it.
+    pub(crate) fn path(&self) -> String {
+        self.uri
+            .path_and_query()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
+    /// What the request asks for.
+    pub(crate) fn route(&self) -> Option<Route> {
+        Route::parse(&self.method, &self.uri)
+    }
+
+    /// Whether the request is `verb` on `resource` (`builds/status`, `pods`, …).
+    pub(crate) fn is(&self, verb: &str, resource: &str) -> bool {
+        self.route()
+            .is_some_and(|r| r.verb == verb && r.full_resource() == resource)
     }
 }
 
@@ -49,52 +146,140 @@ pub(crate) enum Link {
     Down,
 }
 
-type Action = Box<dyn FnOnce(&FakeApi) + Send>;
+type Change = Box<dyn FnOnce(&FakeApi) + Send>;
 
-/// A scripted change: after `remaining` more requests `method path`, `action` runs.
+/// A scripted change: after `remaining` more requests `method path`, `change` runs.
 struct Trigger {
     method: Method,
     path: String,
     remaining: usize,
-    action: Option<Action>,
+    change: Option<Change>,
 }
 
-#[derive(Default)]
+/// How the server answers one request.
+enum Reply {
+    Json(u16, Value),
+    Text(String),
+    /// Held open (a watch) or never answered (a hang).
+    Open,
+}
+
 struct State {
     /// (group, resource) → (namespace, name) → object.
     objects: BTreeMap<(String, String), BTreeMap<(String, String), Value>>,
     /// (namespace, pod, container) → the container's log.
     logs: BTreeMap<(String, String, String), String>,
-    next_version: u64,
+    /// The last resourceVersion given out.
+    version: u64,
+    clock: fn() -> Timestamp,
     recorded: Vec<Recorded>,
     links: BTreeMap<&'static str, Link>,
     triggers: Vec<Trigger>,
+    /// One-off answers: (method, path) → the failure `Status`.
+    failures: Vec<(Method, String, Value)>,
+    /// Requests never answered: (method, path).
+    hangs: Vec<(Method, String)>,
+    servers: Vec<JoinHandle<()>>,
 }
 
 /// The shared server state. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct FakeApi {
     state: Arc<Mutex<State>>,
 }
 
+impl Default for FakeApi {
+    /// An empty cluster whose clock is the system's.
+    fn default() -> Self {
+        FakeApi::with_clock(Timestamp::now)
+    }
+}
+
+/// The kind of each resource the server serves, and whether it is namespaced.
+fn served(group: &str, resource: &str) -> Option<(&'static str, bool)> {
+    Some(match (group, resource) {
+        ("build.knative.dev", "builds") => ("Build", true),
+        ("build.knative.dev", "buildtemplates") => ("BuildTemplate", true),
+        ("build.knative.dev", "clusterbuildtemplates") => ("ClusterBuildTemplate", false),
+        ("", "pods") => ("Pod", true),
+        ("", "serviceaccounts") => ("ServiceAccount", true),
+        ("", "secrets") => ("Secret", true),
+        ("", "configmaps") => ("ConfigMap", true),
+        ("", "events") => ("Event", true),
+        ("", "namespaces") => ("Namespace", false),
+        ("coordination.k8s.io", "leases") => ("Lease", true),
+        _ => return None,
+    })
+}
+
+/// Resources whose status is written only through `/status`.
+fn has_status_subresource(group: &str, resource: &str) -> bool {
+    matches!(
+        (group, resource),
+        ("build.knative.dev", "builds") | ("", "pods")
+    )
+}
+
+/// Resources the API server keeps a `metadata.generation` for.
+fn has_generation(group: &str, resource: &str) -> bool {
+    group == "build.knative.dev" || (group, resource) == ("", "pods")
+}
+
 impl FakeApi {
-    /// Stores `object` (with apiVersion, kind, metadata.name and, if namespaced,
-    /// metadata.namespace) under `resource` (`builds`, `pods`, …).
+    /// An empty cluster whose clock (for creation timestamps) is `clock`.
+    pub(crate) fn with_clock(clock: fn() -> Timestamp) -> Self {
+        FakeApi {
+            state: Arc::new(Mutex::new(State {
+                objects: BTreeMap::new(),
+                logs: BTreeMap::new(),
+                version: 0,
+                clock,
+                recorded: Vec::new(),
+                links: BTreeMap::new(),
+                triggers: Vec::new(),
+                failures: Vec::new(),
+                hangs: Vec::new(),
+                servers: Vec::new(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores `object` as it already is in the cluster (apiVersion, kind, metadata.name and,
+    /// if namespaced, metadata.namespace) under `resource` (`builds`, `pods`, …): its
+    /// resourceVersion, uid and creationTimestamp are kept, and given when missing.
     pub(crate) fn insert(&self, resource: &str, mut object: Value) {
         let mut state = self.lock();
-        let group = group_of(&object);
-        let namespace = object["metadata"]["namespace"]
+        let given = object["metadata"]["resourceVersion"]
             .as_str()
-            .unwrap_or_default()
-            .to_owned();
+            .and_then(|v| v.parse::<u64>().ok());
+        match given {
+            Some(version) => state.version = state.version.max(version),
+            None => {
+                state.version += 1;
+                object["metadata"]["resourceVersion"] = json!(state.version.to_string());
+            }
+        }
         let name = object["metadata"]["name"].as_str().unwrap().to_owned();
-        state.next_version += 1;
-        object["metadata"]["resourceVersion"] = json!(state.next_version.to_string());
-        state
-            .objects
-            .entry((group, resource.to_owned()))
-            .or_default()
-            .insert((namespace, name), object);
+        if object["metadata"]["uid"].is_null() {
+            object["metadata"]["uid"] = json!(format!("uid-{name}"));
+        }
+        if object["metadata"]["creationTimestamp"].is_null() {
+            object["metadata"]["creationTimestamp"] = json!(timestamp((state.clock)()));
+        }
+        store(&mut state, resource, object);
+    }
+
+    /// Writes `object` as another client would (a kubelet, a controller): the stored object
+    /// is replaced and gets the next resourceVersion.
+    pub(crate) fn put(&self, resource: &str, mut object: Value) {
+        let mut state = self.lock();
+        state.version += 1;
+        object["metadata"]["resourceVersion"] = json!(state.version.to_string());
+        store(&mut state, resource, object);
     }
 
     /// The stored object, if any.
@@ -112,7 +297,16 @@ impl FakeApi {
             .cloned()
     }
 
-    /// Sets the log of `container` in pod `namespace/pod` (the container has started).
+    /// The stored objects of a resource in every namespace, by namespace and name.
+    pub(crate) fn all(&self, group: &str, resource: &str) -> Vec<Value> {
+        self.lock()
+            .objects
+            .get(&(group.to_owned(), resource.to_owned()))
+            .map(|objects| objects.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Sets the log of `container` in pod `namespace/pod`.
     pub(crate) fn set_log(&self, namespace: &str, pod: &str, container: &str, text: &str) {
         self.lock().logs.insert(
             (namespace.to_owned(), pod.to_owned(), container.to_owned()),
@@ -120,56 +314,42 @@ impl FakeApi {
         );
     }
 
-    /// Runs `action` once the server has answered the `count`-th request `method path` (the
+    /// Runs `change` once the server has answered the `count`-th request `method path` (the
     /// path without its query) from now on.
     pub(crate) fn after(
         &self,
         count: usize,
         method: Method,
         path: impl Into<String>,
-        action: impl FnOnce(&FakeApi) + Send + 'static,
+        change: impl FnOnce(&FakeApi) + Send + 'static,
     ) {
         self.lock().triggers.push(Trigger {
             method,
             path: path.into(),
             remaining: count,
-            action: Some(Box::new(action)),
+            change: Some(Box::new(change)),
         });
     }
 
-    /// The actions due after a request `method path`.
-    fn due(&self, method: &Method, path: &str) -> Vec<Action> {
-        let mut state = self.lock();
-        let mut due = Vec::new();
-        for trigger in &mut state.triggers {
-            if trigger.method == method && trigger.path == path && trigger.remaining > 0 {
-                trigger.remaining -= 1;
-                if trigger.remaining == 0
-                    && let Some(action) = trigger.action.take()
-                {
-                    due.push(action);
-                }
-            }
-        }
-        due
+    /// Answers the next request `method path` (the path without its query) with the failure
+    /// `status` (a `Status` body, as from [`status`]), as an admission webhook refusing it
+    /// would; the request changes nothing.
+    pub(crate) fn fail_next(&self, method: Method, path: impl Into<String>, status: Value) {
+        self.lock().failures.push((method, path.into(), status));
     }
 
-    /// The names of the stored objects of a resource in a namespace.
-    pub(crate) fn names(&self, group: &str, resource: &str, namespace: &str) -> Vec<String> {
-        self.lock()
-            .objects
-            .get(&(group.to_owned(), resource.to_owned()))
-            .map(|objects| {
-                objects
-                    .keys()
-                    .filter(|(ns, _)| ns == namespace)
-                    .map(|(_, name)| name.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// Never answers requests `method path` (the path without its query) until
+    /// [`FakeApi::stop_hanging`].
+    pub(crate) fn hang(&self, method: Method, path: impl Into<String>) {
+        self.lock().hangs.push((method, path.into()));
     }
 
-    /// Every request so far.
+    /// Answers every request again.
+    pub(crate) fn stop_hanging(&self) {
+        self.lock().hangs.clear();
+    }
+
+    /// Every request so far, in the order they came.
     pub(crate) fn recorded(&self) -> Vec<Recorded> {
         self.lock().recorded.clone()
     }
@@ -179,282 +359,546 @@ impl FakeApi {
         self.lock().links.insert(client, link);
     }
 
+    /// Waits (polling every 10 ms) until `done` holds for the requests so far.
+    pub(crate) async fn until(&self, mut done: impl FnMut(&[Recorded]) -> bool) {
+        while !done(&self.lock().recorded) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until every client made so far is dropped (their connections closed), at most
+    /// ten seconds.
+    pub(crate) async fn clients_dropped(&self) {
+        let servers = std::mem::take(&mut self.lock().servers);
+        for server in servers {
+            match tokio::time::timeout(Duration::from_secs(10), server).await {
+                Ok(Ok(())) => {}
+                Ok(Err(panic)) => std::panic::resume_unwind(panic.into_panic()),
+                Err(_) => panic!("a client of the fake API server was not dropped"),
+            }
+        }
+    }
+
     /// A client whose requests this server answers, named `name` in [`Recorded::client`].
     pub(crate) fn client(&self, name: &'static str, default_namespace: &str) -> Client {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let api = self.clone();
-        tokio::spawn(async move {
-            // Watches are never answered; their senders are kept until the client goes away.
-            let mut parked = Vec::new();
+        let server = tokio::spawn(async move {
+            // Held-open requests keep their senders until the client goes away.
+            let mut open = Vec::new();
             while let Some((request, send)) = handle.next_request().await {
-                let (method, uri, body) = take(request).await;
-                let (status, response) = api.answer(name, &method, &uri, &body);
+                let method = request.method().clone();
+                let uri = request.uri().clone();
+                let content_type = request
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let bytes = request.into_body().collect_bytes().await.unwrap();
+                let body = if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes)
+                        .unwrap_or_else(|e| panic!("{method} {uri}: the body is not JSON: {e}"))
+                };
+                let reply = api.answer(name, &method, &uri, &content_type, &body);
                 api.lock().recorded.push(Recorded {
                     client: name,
                     method: method.clone(),
                     uri: uri.clone(),
                     body,
-                    status,
+                    status: match &reply {
+                        Reply::Json(status, _) => Some(*status),
+                        Reply::Text(_) => Some(200),
+                        Reply::Open => None,
+                    },
                 });
-                for action in api.due(&method, uri.path()) {
-                    action(&api);
+                for change in api.due(&method, uri.path()) {
+                    change(&api);
                 }
-                match (status, response) {
-                    (Some(status), Value::String(text)) => send.send_response(
-                        Response::builder()
-                            .status(status)
-                            .header("content-type", "text/plain")
-                            .body(Body::from(text.into_bytes()))
-                            .unwrap(),
+                let (status, content_type, bytes) = match reply {
+                    Reply::Json(status, value) => (
+                        status,
+                        "application/json",
+                        serde_json::to_vec(&value).unwrap(),
                     ),
-                    (Some(status), response) => send.send_response(
-                        Response::builder()
-                            .status(status)
-                            .header("content-type", "application/json")
-                            .body(Body::from(serde_json::to_vec(&response).unwrap()))
-                            .unwrap(),
-                    ),
-                    (None, _) => parked.push(send),
-                }
+                    Reply::Text(text) => (200, "text/plain", text.into_bytes()),
+                    Reply::Open => {
+                        open.push(send);
+                        continue;
+                    }
+                };
+                send.send_response(
+                    Response::builder()
+                        .status(status)
+                        .header("content-type", content_type)
+                        .body(Body::from(bytes))
+                        .unwrap(),
+                );
             }
         });
+        self.lock().servers.push(server);
         Client::new(service, default_namespace)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// The changes due after a request `method path`.
+    fn due(&self, method: &Method, path: &str) -> Vec<Change> {
+        let mut state = self.lock();
+        let mut due = Vec::new();
+        for trigger in &mut state.triggers {
+            if trigger.method == method && trigger.path == path && trigger.remaining > 0 {
+                trigger.remaining -= 1;
+                if trigger.remaining == 0
+                    && let Some(change) = trigger.change.take()
+                {
+                    due.push(change);
+                }
+            }
+        }
+        due
     }
 
-    /// The status and body for one request; `None` parks it (a watch).
+    /// The answer to one request.
     fn answer(
         &self,
         client: &'static str,
         method: &Method,
         uri: &Uri,
+        content_type: &str,
         body: &Value,
-    ) -> (Option<u16>, Value) {
+    ) -> Reply {
         let mut state = self.lock();
         if state.links.get(client) == Some(&Link::Down) {
-            return (
-                Some(503),
-                status(
-                    503,
-                    "ServiceUnavailable",
-                    "",
-                    "",
-                    "the server is unavailable",
-                ),
-            );
+            return failure(503, "ServiceUnavailable", None, "the server is unavailable");
         }
-        let Some(request) = ApiRequest::from_http(method, uri) else {
-            return (Some(404), status(404, "NotFound", "", "", "not found"));
-        };
-        let (resource, subresource) = match request.resource.split_once('/') {
-            Some((resource, sub)) => (resource.to_owned(), Some(sub.to_owned())),
-            None => (request.resource.clone(), None),
-        };
-        let key = (request.group.clone(), resource.clone());
-        let namespace = request.namespace.clone().unwrap_or_default();
-        let qualified = if request.group.is_empty() {
-            resource.clone()
-        } else {
-            format!("{resource}.{}", request.group)
-        };
-        if resource == "pods" && subresource.as_deref() == Some("log") {
-            let pod = request.name.clone().unwrap_or_default();
-            let container = query_value(uri, "container").unwrap_or_default();
-            let exists = state
-                .objects
-                .get(&key)
-                .is_some_and(|pods| pods.contains_key(&(namespace.clone(), pod.clone())));
-            if !exists {
-                return (
-                    Some(404),
-                    status(
-                        404,
-                        "NotFound",
-                        "pods",
-                        &pod,
-                        &format!("pods {pod:?} not found"),
-                    ),
-                );
-            }
-            return match state.logs.get(&(namespace, pod.clone(), container.clone())) {
-                Some(text) => (Some(200), Value::String(text.clone())),
-                None => (
-                    Some(400),
-                    status(
-                        400,
-                        "BadRequest",
-                        "",
-                        "",
-                        &format!(
-                            "container {container:?} in pod {pod:?} is waiting to start: PodInitializing"
-                        ),
-                    ),
-                ),
-            };
+        let path = uri.path();
+        if state.hangs.iter().any(|(m, p)| m == method && p == path) {
+            return Reply::Open;
         }
-        let upcoming_version = state.next_version + 1;
-        let objects = state.objects.entry(key).or_default();
-        let not_found = |name: &str| {
-            status(
-                404,
-                "NotFound",
-                &resource,
-                name,
-                &format!("{qualified} {name:?} not found"),
-            )
+        if let Some(i) = state
+            .failures
+            .iter()
+            .position(|(m, p, _)| m == method && p == path)
+        {
+            let (_, _, status) = state.failures.remove(i);
+            let code = status["code"].as_u64().expect("a Status has a code") as u16;
+            return Reply::Json(code, status);
+        }
+        let Some(route) = Route::parse(method, uri) else {
+            return not_served();
         };
-        match request.verb.as_str() {
-            "watch" => (None, Value::Null),
-            "list" => {
-                let items: Vec<Value> = objects
-                    .iter()
-                    .filter(|((ns, _), _)| request.namespace.is_none() || *ns == namespace)
-                    .map(|(_, object)| object.clone())
-                    .collect();
-                (
-                    Some(200),
-                    json!({"apiVersion": "v1", "kind": "List",
-                           "metadata": {"resourceVersion": state.next_version.to_string()},
-                           "items": items}),
-                )
-            }
-            "get" => {
-                let name = request.name.clone().unwrap_or_default();
-                match objects.get(&(namespace, name.clone())) {
-                    Some(object) => (Some(200), object.clone()),
-                    None => (Some(404), not_found(&name)),
-                }
-            }
-            "create" => {
-                let mut object = body.clone();
-                let mut name = object["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                if name.is_empty()
-                    && let Some(prefix) = object["metadata"]["generateName"].as_str()
-                {
-                    // Five characters, as the API server's, but derived from the version.
-                    let alphabet = b"bcdfghjklmnpqrstvwxz2456789";
-                    let mut n = upcoming_version;
-                    let mut suffix = String::new();
-                    for _ in 0..5 {
-                        suffix.push(char::from(alphabet[(n % 27) as usize]));
-                        n = n / 27 + 7;
-                    }
-                    name = format!("{prefix}{suffix}");
-                    object["metadata"]["name"] = json!(name);
-                }
-                if objects.contains_key(&(namespace.clone(), name.clone())) {
-                    return (
-                        Some(409),
-                        status(
-                            409,
-                            "AlreadyExists",
-                            &resource,
-                            &name,
-                            &format!("{qualified} {name:?} already exists"),
-                        ),
+        let Some((kind, namespaced)) = served(&route.group, &route.resource) else {
+            return not_served();
+        };
+        let across_namespaces = matches!(route.verb, "list" | "watch");
+        if route.namespace.is_some() && !namespaced
+            || route.namespace.is_none() && namespaced && !across_namespaces
+        {
+            return not_served();
+        }
+        let request = Call {
+            route: &route,
+            kind,
+            uri,
+            body,
+        };
+        match (route.verb, route.subresource.as_deref()) {
+            ("watch", None) => Reply::Open,
+            ("list", None) => request.list(&state),
+            ("get", None) => request.get(&state),
+            ("get", Some("log")) if route.resource == "pods" => request.log(&state),
+            ("create", None) => request.create(&mut state),
+            ("update", None | Some("status")) => request.write(&mut state, None),
+            ("patch", None | Some("status")) => {
+                let merge = content_type.starts_with("application/merge-patch+json")
+                    || content_type.starts_with("application/strategic-merge-patch+json");
+                if !merge {
+                    return failure(
+                        415,
+                        "UnsupportedMediaType",
+                        None,
+                        &format!("the fake applies merge patches only, not {content_type:?}"),
                     );
                 }
-                state.next_version += 1;
-                let version = state.next_version.to_string();
-                let objects = state
-                    .objects
-                    .get_mut(&(request.group.clone(), resource.clone()))
-                    .unwrap();
-                object["metadata"]["resourceVersion"] = json!(version);
-                object["metadata"]["uid"] = json!(format!("uid-{version}"));
-                object["metadata"]["creationTimestamp"] = json!("2024-01-01T00:01:00Z");
-                if !namespace.is_empty() {
-                    object["metadata"]["namespace"] = json!(namespace);
-                }
-                objects.insert((namespace, name), object.clone());
-                (Some(201), object)
+                request.write(&mut state, Some(body))
             }
-            "update" | "patch" => {
-                let name = request.name.clone().unwrap_or_default();
-                let Some(stored) = objects.get(&(namespace.clone(), name.clone())).cloned() else {
-                    return (Some(404), not_found(&name));
-                };
-                let sent_version = body["metadata"]["resourceVersion"].as_str();
-                let stored_version = stored["metadata"]["resourceVersion"].as_str();
-                if request.verb == "update" && sent_version.is_none() {
-                    return (
-                        Some(422),
-                        status(
-                            422,
-                            "Invalid",
-                            &resource,
-                            &name,
-                            "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
-                        ),
-                    );
-                }
-                if sent_version.is_some() && sent_version != stored_version {
-                    return (
-                        Some(409),
-                        status(
-                            409,
-                            "Conflict",
-                            &resource,
-                            &name,
-                            &format!(
-                                "Operation cannot be fulfilled on {qualified} {name:?}: the object \
-                                 has been modified; please apply your changes to the latest \
-                                 version and try again"
-                            ),
-                        ),
-                    );
-                }
-                let mut next = if request.verb == "update" {
-                    body.clone()
-                } else {
-                    let mut merged = stored.clone();
-                    merge(&mut merged, body, subresource.as_deref());
-                    merged
-                };
-                state.next_version += 1;
-                next["metadata"]["resourceVersion"] = json!(state.next_version.to_string());
-                for field in ["uid", "creationTimestamp"] {
-                    next["metadata"][field] = stored["metadata"][field].clone();
-                }
-                state
-                    .objects
-                    .get_mut(&(request.group.clone(), resource.clone()))
-                    .unwrap()
-                    .insert((namespace, name), next.clone());
-                (Some(200), next)
-            }
-            _ => (
-                Some(405),
-                status(405, "MethodNotAllowed", &resource, "", ""),
+            ("delete", None) => request.delete(&mut state),
+            _ => failure(
+                405,
+                "MethodNotAllowed",
+                None,
+                "the server does not allow this method on the requested resource",
             ),
         }
     }
 }
 
-/// A JSON merge patch (RFC 7386) of `patch` into `target`; on a subresource only that field
-/// changes, as the API server does for `/status`.
-fn merge(target: &mut Value, patch: &Value, subresource: Option<&str>) {
-    if let Some(field) = subresource {
-        merge(&mut target[field], &patch[field], None);
-        return;
+/// One request being answered.
+struct Call<'a> {
+    route: &'a Route,
+    kind: &'static str,
+    uri: &'a Uri,
+    body: &'a Value,
+}
+
+impl Call<'_> {
+    fn key(&self) -> (String, String) {
+        (self.route.group.clone(), self.route.resource.clone())
     }
+
+    fn object_key(&self) -> (String, String) {
+        (
+            self.route.namespace.clone().unwrap_or_default(),
+            self.route.name.clone().unwrap_or_default(),
+        )
+    }
+
+    /// `pods` or `builds.build.knative.dev`, as messages name a resource.
+    fn qualified(&self) -> String {
+        if self.route.group.is_empty() {
+            self.route.resource.clone()
+        } else {
+            format!("{}.{}", self.route.resource, self.route.group)
+        }
+    }
+
+    fn stored(&self, state: &State) -> Option<Value> {
+        state
+            .objects
+            .get(&self.key())
+            .and_then(|objects| objects.get(&self.object_key()))
+            .cloned()
+    }
+
+    /// A failure `Status` naming this request's object.
+    fn failure(&self, code: u16, reason: &str, name: &str, message: &str) -> Reply {
+        let mut details = json!({"name": name, "kind": self.route.resource});
+        if !self.route.group.is_empty() {
+            details["group"] = json!(self.route.group);
+        }
+        Reply::Json(code, status_with(code, reason, details, message))
+    }
+
+    fn not_found(&self, name: &str) -> Reply {
+        let message = format!("{} {name:?} not found", self.qualified());
+        self.failure(404, "NotFound", name, &message)
+    }
+
+    fn list(&self, state: &State) -> Reply {
+        let labels = query(self.uri, "labelSelector").unwrap_or_default();
+        let fields = query(self.uri, "fieldSelector").unwrap_or_default();
+        let items: Vec<Value> = state
+            .objects
+            .get(&self.key())
+            .into_iter()
+            .flatten()
+            .filter(|((ns, _), _)| self.route.namespace.as_ref().is_none_or(|n| n == ns))
+            .map(|(_, object)| object)
+            .filter(|object| labels_match(&labels, object) && fields_match(&fields, object))
+            .cloned()
+            .collect();
+        let api_version = if self.route.group.is_empty() {
+            self.route.version.clone()
+        } else {
+            format!("{}/{}", self.route.group, self.route.version)
+        };
+        Reply::Json(
+            200,
+            json!({"apiVersion": api_version, "kind": format!("{}List", self.kind),
+                   "metadata": {"resourceVersion": state.version.to_string()},
+                   "items": items}),
+        )
+    }
+
+    fn get(&self, state: &State) -> Reply {
+        match self.stored(state) {
+            Some(object) => Reply::Json(200, object),
+            None => self.not_found(&self.object_key().1),
+        }
+    }
+
+    fn log(&self, state: &State) -> Reply {
+        let (namespace, pod_name) = self.object_key();
+        let Some(pod) = self.stored(state) else {
+            return self.not_found(&pod_name);
+        };
+        let names = |field: &str| -> Vec<String> {
+            pod["spec"][field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let (main, init) = (names("containers"), names("initContainers"));
+        let container = match query(self.uri, "container") {
+            Some(container) => container,
+            None if main.len() == 1 && init.is_empty() => main[0].clone(),
+            None => {
+                let message = format!(
+                    "a container name must be specified for pod {pod_name}, choose one of: \
+                     [{}] or one of the init containers: [{}]",
+                    main.join(" "),
+                    init.join(" ")
+                );
+                return failure(400, "BadRequest", None, &message);
+            }
+        };
+        if !main.contains(&container) && !init.contains(&container) {
+            let message = format!("container {container} is not valid for pod {pod_name}");
+            return failure(400, "BadRequest", None, &message);
+        }
+        let state_of = ["initContainerStatuses", "containerStatuses"]
+            .iter()
+            .flat_map(|field| pod["status"][field].as_array().into_iter().flatten())
+            .find(|s| s["name"] == container.as_str())
+            .map(|s| s["state"].clone())
+            .unwrap_or(Value::Null);
+        if state_of["running"].is_null() && state_of["terminated"].is_null() {
+            let reason = state_of["waiting"]["reason"]
+                .as_str()
+                .unwrap_or("ContainerCreating");
+            let message = format!(
+                "container {container:?} in pod {pod_name:?} is waiting to start: {reason}"
+            );
+            return failure(400, "BadRequest", None, &message);
+        }
+        let text = state
+            .logs
+            .get(&(namespace, pod_name, container))
+            .cloned()
+            .unwrap_or_default();
+        let tail = query(self.uri, "tailLines").and_then(|n| n.parse::<usize>().ok());
+        Reply::Text(match tail {
+            Some(n) => {
+                let lines: Vec<&str> = text.lines().collect();
+                let kept = &lines[lines.len().saturating_sub(n)..];
+                kept.iter().map(|l| format!("{l}\n")).collect()
+            }
+            None => text,
+        })
+    }
+
+    fn create(&self, state: &mut State) -> Reply {
+        let mut object = self.body.clone();
+        let namespace = self.route.namespace.clone().unwrap_or_default();
+        let meta = &mut object["metadata"];
+        if let Some(given) = meta["namespace"].as_str()
+            && given != namespace
+        {
+            return failure(
+                400,
+                "BadRequest",
+                None,
+                "the namespace of the provided object does not match the namespace sent on the request",
+            );
+        }
+        if meta["resourceVersion"].is_string() {
+            return failure(
+                500,
+                "",
+                None,
+                "resourceVersion should not be set on objects to be created",
+            );
+        }
+        let mut name = meta["name"].as_str().unwrap_or_default().to_owned();
+        if name.is_empty()
+            && let Some(prefix) = meta["generateName"].as_str()
+        {
+            // Five characters, as the API server's, but derived from the resourceVersion.
+            let alphabet = b"bcdfghjklmnpqrstvwxz2456789";
+            let mut n = state.version + 1;
+            let mut suffix = String::new();
+            for _ in 0..5 {
+                suffix.push(char::from(alphabet[(n % 27) as usize]));
+                n = n / 27 + 7;
+            }
+            name = format!("{prefix}{suffix}");
+        }
+        if name.is_empty() {
+            let message = format!(
+                "{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
+                self.kind
+            );
+            return self.failure(422, "Invalid", "", &message);
+        }
+        let objects = state.objects.entry(self.key()).or_default();
+        if objects.contains_key(&(namespace.clone(), name.clone())) {
+            let message = format!("{} {name:?} already exists", self.qualified());
+            return self.failure(409, "AlreadyExists", &name, &message);
+        }
+        state.version += 1;
+        let version = state.version.to_string();
+        meta["name"] = json!(name);
+        meta["resourceVersion"] = json!(version);
+        meta["uid"] = json!(format!("uid-{version}"));
+        meta["creationTimestamp"] = json!(timestamp((state.clock)()));
+        if !namespace.is_empty() {
+            meta["namespace"] = json!(namespace);
+        }
+        let (group, resource) = self.key();
+        if has_generation(&group, &resource) {
+            meta["generation"] = json!(1);
+        }
+        if (group.as_str(), resource.as_str()) == ("", "pods") {
+            object["status"] = json!({"phase": "Pending", "qosClass": qos_class(&object)});
+        } else if has_status_subresource(&group, &resource) {
+            object.as_object_mut().unwrap().remove("status");
+        }
+        state
+            .objects
+            .entry(self.key())
+            .or_default()
+            .insert((namespace, name), object.clone());
+        Reply::Json(201, object)
+    }
+
+    /// An update (`patch` is `None`: the body is the whole object) or a merge patch.
+    fn write(&self, state: &mut State, patch: Option<&Value>) -> Reply {
+        let name = self.object_key().1;
+        let Some(stored) = self.stored(state) else {
+            return self.not_found(&name);
+        };
+        let sent_version = self.body["metadata"]["resourceVersion"].as_str();
+        if patch.is_none() {
+            if self.body["metadata"]["name"].as_str() != Some(name.as_str()) {
+                return failure(
+                    400,
+                    "BadRequest",
+                    None,
+                    "the name of the object does not match the name on the URL",
+                );
+            }
+            if sent_version.is_none() {
+                let message = format!(
+                    "{} {name:?} is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update",
+                    self.qualified()
+                );
+                return self.failure(422, "Invalid", &name, &message);
+            }
+        }
+        if sent_version.is_some() && sent_version != stored["metadata"]["resourceVersion"].as_str()
+        {
+            let message = format!(
+                "Operation cannot be fulfilled on {} {name:?}: the object has been modified; \
+                 please apply your changes to the latest version and try again",
+                self.qualified()
+            );
+            return self.failure(409, "Conflict", &name, &message);
+        }
+        let sent = match patch {
+            Some(patch) => {
+                let mut merged = stored.clone();
+                merge(&mut merged, patch);
+                merged
+            }
+            None => self.body.clone(),
+        };
+        let (group, resource) = self.key();
+        let mut next = if self.route.subresource.as_deref() == Some("status") {
+            // Only the status changes.
+            let mut next = stored.clone();
+            next["status"] = sent["status"].clone();
+            next
+        } else if has_status_subresource(&group, &resource) {
+            // Everything but the status changes.
+            let mut next = sent;
+            next["status"] = stored["status"].clone();
+            next
+        } else {
+            sent
+        };
+        if next["status"].is_null() {
+            next.as_object_mut().unwrap().remove("status");
+        }
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "name",
+            "namespace",
+            "generation",
+        ] {
+            next["metadata"][field] = stored["metadata"][field].clone();
+        }
+        if has_generation(&group, &resource) && next["spec"] != stored["spec"] {
+            let generation = stored["metadata"]["generation"].as_i64().unwrap_or(0);
+            next["metadata"]["generation"] = json!(generation + 1);
+        }
+        if next["metadata"]["generation"].is_null() {
+            next["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove("generation");
+        }
+        state.version += 1;
+        next["metadata"]["resourceVersion"] = json!(state.version.to_string());
+        state
+            .objects
+            .entry(self.key())
+            .or_default()
+            .insert(self.object_key(), next.clone());
+        Reply::Json(200, next)
+    }
+
+    fn delete(&self, state: &mut State) -> Reply {
+        let removed = state
+            .objects
+            .get_mut(&self.key())
+            .and_then(|objects| objects.remove(&self.object_key()));
+        match removed {
+            Some(object) => Reply::Json(200, object),
+            None => self.not_found(&self.object_key().1),
+        }
+    }
+}
+
+fn store(state: &mut State, resource: &str, object: Value) {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let group = match api_version.split_once('/') {
+        Some((group, _)) => group.to_owned(),
+        None => String::new(),
+    };
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+    state
+        .objects
+        .entry((group, resource.to_owned()))
+        .or_default()
+        .insert((namespace, name), object);
+}
+
+/// A pod's QoS class, as the API server sets it on creation: `BestEffort` without any
+/// resources, `Burstable` otherwise (`Guaranteed` is not told apart).
+fn qos_class(pod: &Value) -> &'static str {
+    let with_resources = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|field| pod["spec"][field].as_array().into_iter().flatten())
+        .any(|c| {
+            c["resources"].as_object().is_some_and(|r| {
+                r.values()
+                    .any(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+            })
+        });
+    if with_resources {
+        "Burstable"
+    } else {
+        "BestEffort"
+    }
+}
+
+/// A JSON merge patch (RFC 7386) of `patch` into `target`.
+fn merge(target: &mut Value, patch: &Value) {
     match (target, patch) {
         (Value::Object(target), Value::Object(patch)) => {
             for (key, value) in patch {
                 if value.is_null() {
                     target.remove(key);
                 } else {
-                    merge(
-                        target.entry(key.clone()).or_insert(Value::Null),
-                        value,
-                        None,
-                    );
+                    merge(target.entry(key.clone()).or_insert(Value::Null), value);
                 }
             }
         }
@@ -462,39 +906,117 @@ fn merge(target: &mut Value, patch: &Value, subresource: Option<&str>) {
     }
 }
 
-/// The value of `key` in the URI's query, percent-decoding left aside (test values need none).
-fn query_value(uri: &Uri, key: &str) -> Option<String> {
+/// Whether `object`'s labels match a label selector (`k`, `!k`, `k=v`, `k==v`, `k!=v`, joined
+/// by commas).
+fn labels_match(selector: &str, object: &Value) -> bool {
+    let labels = &object["metadata"]["labels"];
+    selector
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .all(|term| match term.split_once("!=") {
+            Some((key, value)) => labels[key].as_str() != Some(value),
+            None => match term.split_once('=') {
+                Some((key, value)) => labels[key].as_str() == Some(value.trim_start_matches('=')),
+                None => match term.strip_prefix('!') {
+                    Some(key) => labels[key].is_null(),
+                    None => !labels[term].is_null(),
+                },
+            },
+        })
+}
+
+/// Whether `object` matches a field selector (`a.b=v`, `a.b==v`, `a.b!=v`, joined by commas).
+fn fields_match(selector: &str, object: &Value) -> bool {
+    let field = |path: &str| {
+        let value = path.split('.').fold(object, |v, key| &v[key]);
+        match value {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    };
+    selector
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .all(|term| match term.split_once("!=") {
+            Some((path, value)) => field(path) != value,
+            None => match term.split_once('=') {
+                Some((path, value)) => field(path) == value.trim_start_matches('='),
+                None => false,
+            },
+        })
+}
+
+/// The percent-decoded value of `key` in the URI's query.
+fn query(uri: &Uri, key: &str) -> Option<String> {
     uri.query()?
         .split('&')
         .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
-        .map(str::to_owned)
+        .map(percent_decode)
 }
 
-fn group_of(object: &Value) -> String {
-    let api_version = object["apiVersion"].as_str().unwrap_or_default();
-    match api_version.split_once('/') {
-        Some((group, _)) => group.to_owned(),
-        None => String::new(),
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(byte) => {
+                        out.push(byte);
+                        i += 3;
+                    }
+                    Err(_) => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
     }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A metav1.Status failure, as the API server writes it.
-pub(crate) fn status(code: u16, reason: &str, kind: &str, name: &str, message: &str) -> Value {
+/// A timestamp as the API server writes it: whole seconds, UTC.
+fn timestamp(at: Timestamp) -> String {
+    at.round(Unit::Second).unwrap().to_string()
+}
+
+/// 404 for a path the server does not serve.
+fn not_served() -> Reply {
+    failure(
+        404,
+        "NotFound",
+        None,
+        "the server could not find the requested resource",
+    )
+}
+
+fn failure(code: u16, reason: &str, details: Option<Value>, message: &str) -> Reply {
+    Reply::Json(
+        code,
+        status_with(code, reason, details.unwrap_or(json!({})), message),
+    )
+}
+
+fn status_with(code: u16, reason: &str, details: Value, message: &str) -> Value {
     json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "details": {"name": name, "kind": kind},
-        "code": code,
+        "message": message, "reason": reason, "details": details, "code": code,
     })
 }
 
-async fn take(request: Request<Body>) -> (Method, Uri, Value) {
-    let method = request.method().clone();
-    let uri = request.uri().clone();
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-    };
-    (method, uri, body)
+/// A failure `Status` about the object `kind`/`name` (for [`FakeApi::fail_next`]).
+pub(crate) fn status(code: u16, reason: &str, kind: &str, name: &str, message: &str) -> Value {
+    status_with(code, reason, json!({"name": name, "kind": kind}), message)
 }
