@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use build_pod::Images;
@@ -12,8 +11,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::events::Recorder;
-use crate::metrics::Telemetry;
+use crate::ops::events::Recorder;
+use crate::ops::metrics::Telemetry;
 use crate::stores::Stores;
 
 /// The controller's settings, filled by the command line (or by a program embedding the
@@ -79,35 +78,10 @@ impl Config {
     }
 }
 
-/// Counters of what the controller did, for logs now and a Prometheus `/metrics` later.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Reconciles started.
-    pub reconciliations: AtomicU64,
-    /// Reconciles that returned an error.
-    pub failures: AtomicU64,
-    /// Of those, 409 Conflicts.
-    pub conflicts: AtomicU64,
-    /// Build pods created.
-    pub pods_created: AtomicU64,
-    /// Build pods stopped (timeout, cancel, image errors).
-    pub pods_stopped: AtomicU64,
-    /// Status patches written.
-    pub status_patches: AtomicU64,
-    /// Events published.
-    pub events_published: AtomicU64,
-}
-
-impl Metrics {
-    pub(crate) fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// The clock reconciles read "now" from; a plain function so tests can fix it.
 pub type Clock = fn() -> Timestamp;
 
-/// Everything [`reconcile`](crate::reconcile) and [`error_policy`](crate::error_policy) share.
+/// Everything [`reconcile`](crate::reconcile::reconcile) and [`error_policy`](crate::reconcile::error_policy) share.
 pub struct Context {
     /// The API client; the only writes are pod creates and stops, status patches and Events.
     pub client: Client,
@@ -115,8 +89,6 @@ pub struct Context {
     /// ServiceAccount or Secret) remembered so that a repeat within six minutes counts on the
     /// first one, the others without being remembered.
     pub recorder: Recorder,
-    /// What the controller did.
-    pub metrics: std::sync::Arc<Metrics>,
     /// The Prometheus metrics, and the worker slots that limit concurrent reconciles.
     pub telemetry: Telemetry,
     /// The settings.
@@ -137,7 +109,6 @@ impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("config", &self.config)
-            .field("metrics", &self.metrics)
             .field("telemetry", &self.telemetry)
             .field("stores", &self.stores)
             .finish_non_exhaustive()
@@ -156,7 +127,6 @@ impl Context {
                 config.instance.clone(),
             ),
             client,
-            metrics: Default::default(),
             telemetry: Telemetry::new(config.concurrency),
             config,
             stores,
@@ -170,13 +140,6 @@ impl Context {
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
-        self
-    }
-
-    /// The same context counting into `metrics` (shared with a metrics endpoint).
-    #[must_use]
-    pub fn with_metrics(mut self, metrics: std::sync::Arc<Metrics>) -> Self {
-        self.metrics = metrics;
         self
     }
 

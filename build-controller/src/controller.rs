@@ -17,10 +17,10 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, warn};
 
-use crate::context::{Config, Context, Metrics};
+use crate::context::{Config, Context};
 use crate::error::{Error, is_not_found};
-use crate::http::{Endpoints, Health};
-use crate::metrics::Telemetry;
+use crate::ops::http::{Endpoints, Health};
+use crate::ops::metrics::Telemetry;
 use crate::reconcile::{error_policy, reconcile};
 use crate::stores::{
     CachesSynced, Stores, strip_build_for_cache, strip_for_cache, strip_pod_for_cache,
@@ -53,21 +53,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
     let endpoints = fresh_endpoints(&config);
-    run_inner(client, config, Arc::default(), endpoints, shutdown).await
+    run_inner(client, config, endpoints, shutdown).await
 }
 
-/// [`run`], counting into `metrics` (which a metrics endpoint may read meanwhile).
-pub async fn run_with_metrics(
-    client: Client,
-    config: Config,
-    metrics: Arc<Metrics>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> Result<(), Error> {
-    let endpoints = fresh_endpoints(&config);
-    run_inner(client, config, metrics, endpoints, shutdown).await
-}
-
-/// [`run`], recording into `endpoints`, which [`serve`](crate::serve) shows meanwhile: the
+/// [`run`](crate::run), recording into `endpoints`, which [`serve`](crate::ops::http::serve) shows meanwhile: the
 /// Prometheus metrics (including `builds_running`, sampled from the Build cache), and
 /// readiness (not ready from the start until every watch cache has its initial list).
 ///
@@ -77,7 +66,10 @@ pub async fn run_with_metrics(
 ///
 /// ```no_run
 /// # async fn example(images: build_pod::Images) -> anyhow::Result<()> {
-/// use build_controller::{Config, Endpoints, Health, Telemetry, run_observed, serve};
+/// use build_controller::Config;
+/// use build_controller::ops::http::{Endpoints, Health, serve};
+/// use build_controller::ops::metrics::Telemetry;
+/// use build_controller::ops::run_observed;
 /// let client = kube::Client::try_default().await?;
 /// let config = Config::new(images);
 /// let endpoints = Endpoints {
@@ -96,7 +88,7 @@ pub async fn run_observed(
     endpoints: Endpoints,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
-    run_inner(client, config, Arc::default(), endpoints, shutdown).await
+    run_inner(client, config, endpoints, shutdown).await
 }
 
 fn fresh_endpoints(config: &Config) -> Endpoints {
@@ -109,7 +101,6 @@ fn fresh_endpoints(config: &Config) -> Endpoints {
 async fn run_inner(
     client: Client,
     config: Config,
-    metrics: Arc<Metrics>,
     endpoints: Endpoints,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
@@ -205,9 +196,7 @@ async fn run_inner(
         concurrency
     };
     let ctx = Arc::new(
-        Context::new(client, config, stores.clone())
-            .with_metrics(metrics)
-            .with_telemetry(endpoints.telemetry.clone()),
+        Context::new(client, config, stores.clone()).with_telemetry(endpoints.telemetry.clone()),
     );
 
     let waiting = stores.clone();

@@ -2,7 +2,7 @@
 
 /// Why a reconcile (or [`run`](crate::run)) failed.
 ///
-/// A failed reconcile is retried by [`error_policy`](crate::error_policy) with per-Build
+/// A failed reconcile is retried by [`error_policy`](crate::reconcile::error_policy) with per-Build
 /// exponential backoff; a [conflict](Error::is_conflict) is retried promptly. None of these
 /// messages ever contains a Secret's data.
 #[derive(Debug, thiserror::Error)]

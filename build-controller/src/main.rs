@@ -10,9 +10,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use build_controller::{
-    Config, Endpoints, Health, ImageArgs, Io, LeaderElector, Leadership, Leading, LeaseSettings,
-    PluginError, PluginExit, RenderArgs, Style, Telemetry, ValidateArgs,
+use build_controller::Config;
+use build_controller::ops::http::{Endpoints, Health};
+use build_controller::ops::leader::{LeaderElector, Leadership, LeaseSettings};
+use build_controller::ops::metrics::{Leading, Telemetry};
+use build_controller::plugin::{
+    ImageArgs, Io, PluginError, PluginExit, RenderArgs, Style, ValidateArgs,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::FutureExt;
@@ -47,7 +50,7 @@ struct RunArgs {
     #[arg(long, env = "BUILD_NAMESPACE")]
     namespace: Option<String>,
     /// How many Builds are reconciled at once.
-    #[arg(long, env = "BUILD_CONCURRENCY", default_value_t = build_controller::DEFAULT_CONCURRENCY)]
+    #[arg(long, env = "BUILD_CONCURRENCY", default_value_t = build_controller::context::DEFAULT_CONCURRENCY)]
     concurrency: u16,
     /// How long an image pull or container configuration error may last before the Build
     /// fails with it, as a Go duration.
@@ -57,17 +60,17 @@ struct RunArgs {
     #[arg(long, env = "BUILD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Where /healthz, /readyz and /metrics are served.
-    #[arg(long, env = "BUILD_METRICS_ADDRESS", default_value = build_controller::DEFAULT_METRICS_ADDRESS)]
+    #[arg(long, env = "BUILD_METRICS_ADDRESS", default_value = build_controller::ops::http::DEFAULT_METRICS_ADDRESS)]
     metrics_address: SocketAddr,
     /// Reconcile only while holding the leader Lease, so that of several replicas exactly one
     /// reconciles. Exits when the Lease is lost.
     #[arg(long, env = "BUILD_LEADER_ELECTION")]
     leader_election: bool,
     /// The namespace of the leader Lease: the controller's own.
-    #[arg(long, env = "POD_NAMESPACE", default_value = build_controller::RELEASE_NAMESPACE)]
+    #[arg(long, env = "POD_NAMESPACE", default_value = build_controller::release::manifests::RELEASE_NAMESPACE)]
     leader_election_namespace: String,
     /// The name of the leader Lease.
-    #[arg(long, env = "BUILD_LEADER_ELECTION_LEASE", default_value = build_controller::DEFAULT_LEASE_NAME)]
+    #[arg(long, env = "BUILD_LEADER_ELECTION_LEASE", default_value = build_controller::ops::leader::DEFAULT_LEASE_NAME)]
     leader_election_lease: String,
     /// This replica's name, for the Lease and the Events' reportingInstance (default: the host
     /// name).
@@ -92,8 +95,10 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate(args) => offline(|io| build_controller::validate_files(&args, io)),
-        Command::Render(args) => offline(|io| build_controller::render_files(&args, io)),
+        Command::Validate(args) => {
+            offline(|io| build_controller::plugin::validate_files(&args, io))
+        }
+        Command::Render(args) => offline(|io| build_controller::plugin::render_files(&args, io)),
         Command::Run(args) => run(args),
     };
     match result {
@@ -157,7 +162,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(args.metrics_address)
             .await
             .with_context(|| format!("listening on --metrics-address {}", args.metrics_address))?;
-        let server = tokio::spawn(build_controller::serve(
+        let server = tokio::spawn(build_controller::ops::http::serve(
             listener,
             endpoints.clone(),
             shutdown.clone(),
@@ -165,7 +170,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let client = connect(args.kubeconfig.as_deref()).await?;
         if !args.leader_election {
             endpoints.telemetry.set_leader(Leading::Yes);
-            build_controller::run_observed(client, config, endpoints, shutdown).await?;
+            build_controller::ops::run_observed(client, config, endpoints, shutdown).await?;
             return anyhow::Ok(());
         }
         let mut settings = LeaseSettings::new(args.leader_election_namespace, instance);
@@ -178,7 +183,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let shutdown = shutdown.clone();
             async move {
                 endpoints.telemetry.set_leader(Leading::Yes);
-                build_controller::run_observed(client, config, endpoints, shutdown).await
+                build_controller::ops::run_observed(client, config, endpoints, shutdown).await
             }
         };
         match elector.run(shutdown, work).await {

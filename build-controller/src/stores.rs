@@ -54,8 +54,9 @@ pub struct Stores {
 pub struct CachesSynced(tokio::sync::watch::Receiver<bool>);
 
 impl CachesSynced {
-    /// For caches that are complete from the start: filled by hand, in tests or by an
-    /// embedding program.
+    /// For caches that are complete from the start: filled by hand, in tests (the `testing`
+    /// feature).
+    #[cfg(any(test, feature = "testing"))]
     pub fn already() -> Self {
         CachesSynced(tokio::sync::watch::channel(true).1)
     }
@@ -82,7 +83,8 @@ impl std::fmt::Debug for Stores {
 
 /// A cache that has finished its initial list and holds `objects`: for programs that fill
 /// [`Stores`] themselves (tests, or an embedding that already has the objects).
-pub fn ready_store<K>(objects: impl IntoIterator<Item = K>) -> Store<K>
+#[cfg(test)]
+pub(crate) fn ready_store<K>(objects: impl IntoIterator<Item = K>) -> Store<K>
 where
     K: kube::runtime::reflector::Lookup + Clone + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
@@ -242,30 +244,7 @@ pub fn strip_for_cache<K: Resource>(object: &mut K) {
 /// A build pod's spec (every step's image, arguments, environment, mounts and volumes) is
 /// most of its size and is only ever written, never read back; with it goes what the kubelet
 /// adds (IPs, QoS class, resources, volume mounts per container).
-///
-/// ```
-/// use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
-/// let mut pod = Pod {
-///     spec: Some(PodSpec {
-///         init_containers: Some(vec![Container {
-///             name: "build-step-build".into(),
-///             image: Some("busybox".into()),
-///             args: Some(vec!["echo".into(), "hello".into()]),
-///             ..Container::default()
-///         }]),
-///         active_deadline_seconds: Some(600),
-///         ..PodSpec::default()
-///     }),
-///     ..Pod::default()
-/// };
-/// build_controller::strip_pod_for_cache(&mut pod);
-/// let spec = pod.spec.unwrap();
-/// assert_eq!(spec.active_deadline_seconds, Some(600));
-/// let step = &spec.init_containers.unwrap()[0];
-/// assert_eq!(step.name, "build-step-build");
-/// assert_eq!((step.image.as_deref(), &step.args), (Some("busybox"), &None));
-/// ```
-pub fn strip_pod_for_cache(pod: &mut Pod) {
+pub(crate) fn strip_pod_for_cache(pod: &mut Pod) {
     let meta = std::mem::take(&mut pod.metadata);
     pod.metadata = ObjectMeta {
         name: meta.name,
@@ -335,7 +314,7 @@ pub fn strip_pod_for_cache(pod: &mut Pod) {
 /// look at unfinished ones only; what is still read is its identity, its status and how many
 /// sources it has (which of its pod's init containers are steps, for the step states that
 /// settle after the verdict). A Build that is not finished keeps its spec.
-pub fn strip_build_for_cache(build: &mut Build) {
+pub(crate) fn strip_build_for_cache(build: &mut Build) {
     strip_for_cache(build);
     if build.status.as_ref().is_some_and(|s| s.is_done()) {
         let spec = std::mem::take(&mut build.spec);
@@ -351,7 +330,7 @@ pub fn strip_build_for_cache(build: &mut Build) {
 /// from key names alone (which keys a Secret has), and the values are read only by
 /// `creds-init` inside the pod, from the mounted volume. So no Secret value is held in the
 /// controller's memory, where a heap dump or a stray `Debug` could show it.
-pub fn strip_secret_for_cache(secret: &mut Secret) {
+pub(crate) fn strip_secret_for_cache(secret: &mut Secret) {
     strip_for_cache(secret);
     for value in secret.data.iter_mut().flat_map(|data| data.values_mut()) {
         value.0.clear();
@@ -708,5 +687,31 @@ mod tests {
         let shown = format!("{stores:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("secrets: 1"), "{shown}");
+    }
+
+    #[test]
+    fn a_stripped_pod_keeps_its_steps_names_images_and_deadline() {
+        let mut pod = Pod {
+            spec: Some(PodSpec {
+                init_containers: Some(vec![Container {
+                    name: "build-step-build".into(),
+                    image: Some("busybox".into()),
+                    args: Some(vec!["echo".into(), "hello".into()]),
+                    ..Container::default()
+                }]),
+                active_deadline_seconds: Some(600),
+                ..PodSpec::default()
+            }),
+            ..Pod::default()
+        };
+        strip_pod_for_cache(&mut pod);
+        let spec = pod.spec.unwrap();
+        assert_eq!(spec.active_deadline_seconds, Some(600));
+        let step = &spec.init_containers.unwrap()[0];
+        assert_eq!(step.name, "build-step-build");
+        assert_eq!(
+            (step.image.as_deref(), &step.args),
+            (Some("busybox"), &None)
+        );
     }
 }

@@ -11,7 +11,8 @@ mod support;
 use std::future::Future;
 use std::time::Duration;
 
-use build_controller::{Config, PluginExit, Session, Style};
+use build_controller::Config;
+use build_controller::plugin::{PluginExit, Session, Style};
 use build_pod::Images;
 use build_types::{Build, BuildTemplate, ConditionStatus};
 use k8s_openapi::api::coordination::v1::Lease;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use build_controller::{LeaderElector, Leadership, LeaseSettings};
+use build_controller::ops::leader::{LeaderElector, Leadership, LeaseSettings};
 use http::Method;
 use serde_json::json;
 use support::fake_api::{FakeApi, Link};

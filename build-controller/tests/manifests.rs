@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use build_controller::{
-    CONTROLLER_NAME, RELEASE_FILE, RELEASE_HEADER, RELEASE_NAMESPACE, RELEASE_REPLICAS, Scope,
-    controller_image, policy_rules, release_images, release_yaml,
+use build_controller::release::manifests::{
+    CONTROLLER_NAME, RELEASE_FILE, RELEASE_HEADER, RELEASE_NAMESPACE, RELEASE_REPLICAS,
+    controller_image, release_images, release_yaml,
 };
+use build_controller::release::rbac::{Scope, policy_rules};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};

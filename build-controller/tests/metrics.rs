@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use build_controller::{Endpoints, Error, Health, Leading, METRICS_CONTENT_TYPE, Telemetry, serve};
+use build_controller::Error;
+use build_controller::ops::http::{Endpoints, Health, serve};
+use build_controller::ops::metrics::{Leading, METRICS_CONTENT_TYPE, Telemetry};
 use build_types::{Build, BuildStatus, Reason};
 use serde_json::{Value, json};
 use support::fake_api::FakeApi;
@@ -580,7 +582,7 @@ async fn every_reconcile_has_a_span_with_the_builds_namespace_and_name() {
         serde_json::to_value(status("True", "Succeeded")).unwrap(),
     );
     let scenario = Scenario::of(done);
-    build_controller::reconcile(
+    build_controller::reconcile::reconcile(
         Arc::new(scenario.build.clone()),
         Arc::new(scenario.context()),
     )
@@ -634,7 +636,7 @@ async fn the_running_controller_records_starts_and_becomes_ready() {
     };
     tokio::time::timeout(
         std::time::Duration::from_secs(60),
-        build_controller::run_observed(
+        build_controller::ops::run_observed(
             api.client("controller", "default"),
             config,
             endpoints.clone(),
@@ -706,7 +708,7 @@ async fn a_reconcile_that_sees_the_pod_succeed_records_the_finish() {
     let scenario = scenario.with(pod);
     let telemetry = Telemetry::new(1);
     let ctx = scenario.context().with_telemetry(telemetry.clone());
-    build_controller::reconcile(Arc::new(stored), Arc::new(ctx))
+    build_controller::reconcile::reconcile(Arc::new(stored), Arc::new(ctx))
         .await
         .unwrap();
     let exposition = parse(&telemetry.encode()).unwrap();

@@ -294,13 +294,7 @@ async fn the_template_appearing_starts_the_waiting_build() {
             }),
         ]
     });
-    assert_eq!(
-        outcome
-            .metrics
-            .pods_created
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(outcome.counts.pods_created, 1);
 }
 
 /// A Build running as ServiceAccount `bot`.
@@ -406,13 +400,7 @@ async fn already_exists_for_our_own_pod_is_success() {
         ]
     });
     assert_eq!(outcome.action(), requeue_in(10 * 60));
-    assert_eq!(
-        outcome
-            .metrics
-            .pods_created
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(outcome.counts.pods_created, 0);
 }
 
 #[tokio::test]
@@ -496,13 +484,7 @@ async fn a_conflict_is_retried_promptly_not_overwritten() {
         outcome.retry,
         Some(Action::requeue(Duration::from_millis(200)))
     );
-    assert_eq!(
-        outcome
-            .metrics
-            .conflicts
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(outcome.counts.conflicts, 1);
 }
 
 #[tokio::test]
@@ -545,13 +527,7 @@ async fn the_timeout_stops_the_pod_and_fails_the_build() {
         ]
     });
     assert_eq!(outcome.action(), Action::await_change());
-    assert_eq!(
-        outcome
-            .metrics
-            .pods_stopped
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(outcome.counts.pods_stopped, 1);
 }
 
 #[tokio::test]
@@ -739,10 +715,10 @@ async fn failures_back_off_per_build_and_a_success_resets_them() {
     let arc = std::sync::Arc::new(build.clone());
     let mut delays = Vec::new();
     for _ in 0..4 {
-        let error = build_controller::reconcile(arc.clone(), ctx.clone())
+        let error = build_controller::reconcile::reconcile(arc.clone(), ctx.clone())
             .await
             .unwrap_err();
-        delays.push(build_controller::error_policy(
+        delays.push(build_controller::reconcile::error_policy(
             arc.clone(),
             &error,
             ctx.clone(),
@@ -756,7 +732,11 @@ async fn failures_back_off_per_build_and_a_success_resets_them() {
     other.metadata.name = Some("other".into());
     let other_error = Error::MissingMetadata { field: "uid" };
     assert_eq!(
-        build_controller::error_policy(std::sync::Arc::new(other), &other_error, ctx.clone()),
+        build_controller::reconcile::error_policy(
+            std::sync::Arc::new(other),
+            &other_error,
+            ctx.clone()
+        ),
         secs(1)
     );
 
@@ -765,14 +745,14 @@ async fn failures_back_off_per_build_and_a_success_resets_them() {
         build.clone(),
         json!({"conditions": [{"type": "Succeeded", "status": "False", "reason": "X"}]}),
     ));
-    build_controller::reconcile(done, ctx.clone())
+    build_controller::reconcile::reconcile(done, ctx.clone())
         .await
         .unwrap();
-    let error = build_controller::reconcile(arc.clone(), ctx.clone())
+    let error = build_controller::reconcile::reconcile(arc.clone(), ctx.clone())
         .await
         .unwrap_err();
     assert_eq!(
-        build_controller::error_policy(arc, &error, ctx.clone()),
+        build_controller::reconcile::error_policy(arc, &error, ctx.clone()),
         secs(1)
     );
     drop(ctx);
@@ -786,7 +766,8 @@ async fn failures_back_off_per_build_and_a_success_resets_them() {
 async fn a_reconcile_waiting_for_a_worker_is_small() {
     let scenario = Scenario::new_build();
     let ctx = std::sync::Arc::new(scenario.context());
-    let waiting = build_controller::reconcile(std::sync::Arc::new(scenario.build.clone()), ctx);
+    let waiting =
+        build_controller::reconcile::reconcile(std::sync::Arc::new(scenario.build.clone()), ctx);
     let size = std::mem::size_of_val(&waiting);
     assert!(size <= 1024, "a waiting reconcile takes {size} bytes");
 }
@@ -800,10 +781,14 @@ async fn a_cache_that_lags_the_last_status_write_is_not_patched_again() {
     let build = scenario.build.clone();
     let ctx = std::sync::Arc::new(scenario.context());
     let name = pod_name(&build);
-    let first = build_controller::reconcile(std::sync::Arc::new(build.clone()), ctx.clone()).await;
+    let first =
+        build_controller::reconcile::reconcile(std::sync::Arc::new(build.clone()), ctx.clone())
+            .await;
     assert!(first.is_ok(), "{first:?}");
     // The same cached Build again (its resourceVersion unchanged): no request at all.
-    let again = build_controller::reconcile(std::sync::Arc::new(build.clone()), ctx.clone()).await;
+    let again =
+        build_controller::reconcile::reconcile(std::sync::Arc::new(build.clone()), ctx.clone())
+            .await;
     assert_eq!(again.unwrap(), Action::requeue(Duration::from_millis(200)));
     drop(ctx);
     scenario.api.clients_dropped().await;

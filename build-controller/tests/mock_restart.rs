@@ -34,7 +34,7 @@ async fn first_run_killed_before_its_status_lands() -> Scenario {
     let status = status.split('?').next().unwrap().to_owned();
     scenario.api.hang(Method::PATCH, status);
     let ctx = std::sync::Arc::new(scenario.context());
-    let reconcile = tokio::spawn(build_controller::reconcile(
+    let reconcile = tokio::spawn(build_controller::reconcile::reconcile(
         std::sync::Arc::new(scenario.build.clone()),
         ctx,
     ));

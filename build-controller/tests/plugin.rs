@@ -5,7 +5,7 @@
 
 mod support;
 
-use build_controller::{PluginCli, PluginExit, Session, Style};
+use build_controller::plugin::{PluginCli, PluginExit, Session, Style};
 use build_types::Build;
 use clap::{CommandFactory, Parser};
 use http::Method;

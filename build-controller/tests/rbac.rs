@@ -12,10 +12,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use build_controller::{
-    ApiRequest, Endpoints, Health, LeaderElector, Leadership, LeaseSettings, PERMISSIONS,
-    RELEASE_NAMESPACE, Scope, Telemetry, policy_rules, reconcile,
-};
+use build_controller::ops::http::{Endpoints, Health};
+use build_controller::ops::leader::{LeaderElector, Leadership, LeaseSettings};
+use build_controller::ops::metrics::Telemetry;
+use build_controller::reconcile::reconcile;
+use build_controller::release::manifests::RELEASE_NAMESPACE;
+use build_controller::release::rbac::{ApiRequest, PERMISSIONS, Scope, policy_rules};
 use build_types::{Build, BuildTemplate};
 use serde_json::{Value, json};
 use support::fake_api::{FakeApi, Recorded};
@@ -61,7 +63,7 @@ async fn run_the_controller() -> Vec<Recorded> {
         telemetry: Telemetry::new(config.concurrency),
         health: Health::default(),
     };
-    let work = build_controller::run_observed(client, config, endpoints, shutdown.clone());
+    let work = build_controller::ops::run_observed(client, config, endpoints, shutdown.clone());
     let led = tokio::time::timeout(Duration::from_secs(60), elector.run(shutdown, work))
         .await
         .expect("the controller writes the status within a minute");

@@ -6,7 +6,7 @@
 //! [`Duration`]s, explicit defaulting ([`BuildSpec::set_defaults`]), the `Succeeded` condition
 //! helpers, validation that collects every problem with its field path ([`Build::validate`],
 //! [`Report`], the one diagnostics model of the workspace), a multi-document YAML loader whose errors name the file, document,
-//! line and column ([`load_path`], [`load_str`]), and the generated CustomResourceDefinitions.
+//! line and column (`load_path`, `load_str`; the `yaml` feature, on by default), and the generated CustomResourceDefinitions.
 //!
 //! It deliberately does no I/O beyond reading files it is pointed at, talks to no cluster, and
 //! knows nothing of templates' `${PARAM}` substitution (`build-template`), credentials

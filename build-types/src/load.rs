@@ -29,7 +29,7 @@ use crate::{Build, BuildTemplate, ClusterBuildTemplate, Error, Report};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Origin {
     /// The file's path as it was found (`examples/seed/img.yaml`), or the display name given to
-    /// [`load_str`] (`<stdin>`).
+    /// `load_str` (`<stdin>`).
     pub file: String,
     /// The document's position in the file, 1-based, counting empty documents too.
     pub document: usize,

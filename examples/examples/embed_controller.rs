@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use build_controller::{Config, release_images};
+use build_controller::Config;
+use build_controller::release::manifests::release_images;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use build_controller::{controller_image, release_images};
+use build_controller::release::manifests::{controller_image, release_images};
 use clap::Args;
 
 mod debian;

@@ -12,7 +12,7 @@
 //!   `KUBEBUILDER_ASSETS`); without the binaries it says which are missing and exits 0.
 //!
 //! The contents come from the library crates (`build_types::crd_files`,
-//! `build_controller::release_yaml`), so the tests that guard the committed files render them
+//! `build_controller::release::manifests::release_yaml`), so the tests that guard the committed files render them
 //! with the same code. This crate only does the I/O.
 
 use std::path::{Path, PathBuf};

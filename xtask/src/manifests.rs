@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use build_controller::{RELEASE_FILE, release_yaml};
+use build_controller::release::manifests::{RELEASE_FILE, release_yaml};
 
 /// Writes `config/release.yaml` when it is missing or stale.
 pub(crate) fn write(root: &Path) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use build_controller::{
+use build_controller::plugin::{
     Io, PluginCli, PluginError, Session, Style, execute, execute_offline, report,
 };
 use clap::Parser;

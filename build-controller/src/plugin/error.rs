@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// Why a `kubectl build` command could not do its work (exit code 2). A Build that fails is not
-/// an error: it is [`PluginExit::Failed`](crate::PluginExit::Failed). No message ever contains a
+/// an error: it is [`PluginExit::Failed`](crate::plugin::PluginExit::Failed). No message ever contains a
 /// Secret's value.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {

@@ -11,7 +11,7 @@ use super::error::PluginError;
 use super::io::Io;
 use build_pod::{Offline, error_lines};
 
-use crate::manifests::release_images;
+use crate::release::manifests::release_images;
 
 /// The images of the helper containers.
 #[derive(Args, Clone, Debug, Default)]

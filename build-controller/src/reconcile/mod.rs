@@ -1,7 +1,7 @@
 //! One reconcile of one Build: read the caches, call the libraries, write back.
 //!
 //! What the Build's pod means for the Build is decided by [`build_pod::assess`], a pure
-//! function; what a Build without a pod needs is decided by the composition ([`start`]). This
+//! function; what a Build without a pod needs is decided by the composition (`build_pod::compose`). This
 //! module only reads (the caches, and the API server when the cache may lag), and writes: the
 //! pod, a pod stop, the status and its Events.
 //!
@@ -27,9 +27,9 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::context::{Context, Metrics};
+use crate::context::Context;
 use crate::error::{Error, is_not_found};
-use crate::events::{condition_event, success_note, truncate};
+use crate::ops::events::{condition_event, success_note, truncate};
 use start::Started;
 
 /// A reconcile woken a little before its deadline requeues for the rest; this keeps it from
@@ -83,7 +83,6 @@ pub async fn reconcile(build: Arc<Build>, ctx: Arc<Context>) -> Result<Action, E
     // which matters when thousands are due at once.
     Box::pin(
         async {
-            Metrics::inc(&ctx.metrics.reconciliations);
             let result = Reconcile::new(&build, &ctx)?.run().await;
             if result.is_ok() {
                 ctx.reset_backoff(&ObjectRef::from_obj(&*build));
@@ -99,10 +98,8 @@ pub async fn reconcile(build: Arc<Build>, ctx: Arc<Context>) -> Result<Action, E
 /// Conflict, otherwise with exponential backoff per Build (`retry_initial` doubling up to
 /// `retry_max`), reset by the next successful reconcile.
 pub fn error_policy(build: Arc<Build>, error: &Error, ctx: Arc<Context>) -> Action {
-    Metrics::inc(&ctx.metrics.failures);
     ctx.telemetry.reconcile_failed(error);
     if error.is_conflict() {
-        Metrics::inc(&ctx.metrics.conflicts);
         debug!(
             namespace = build.namespace().unwrap_or_default(),
             name = build.name_any(),
@@ -252,7 +249,7 @@ impl<'a> Reconcile<'a> {
                 name: self.pod_name.clone(),
                 source,
             })?;
-        Metrics::inc(&self.ctx.metrics.pods_stopped);
+        self.ctx.telemetry.pod_stopped();
         info!(pod = %self.pod_name, "stopped build pod");
         Ok(())
     }
@@ -276,7 +273,7 @@ impl<'a> Reconcile<'a> {
                 source,
             })?;
         self.ctx.wrote_status(self.build);
-        Metrics::inc(&self.ctx.metrics.status_patches);
+        self.ctx.telemetry.status_written();
         if status.is_done() && !self.old.is_done() {
             self.ctx.telemetry.build_finished(&status);
             self.ctx.telemetry.build_forgotten(&self.uid);
@@ -315,7 +312,7 @@ impl<'a> Reconcile<'a> {
             recorder.publish_one_off(&event, &regarding, self.now).await
         };
         match published {
-            Ok(()) => Metrics::inc(&self.ctx.metrics.events_published),
+            Ok(()) => self.ctx.telemetry.event_published(),
             Err(error) => warn!(reason, "publishing event failed: {error}"),
         }
     }

@@ -12,7 +12,6 @@ use kube::runtime::events::EventType;
 use tracing::{debug, info};
 
 use super::Reconcile;
-use crate::context::Metrics;
 use crate::error::{Error, is_api_reason};
 
 /// How [`Reconcile::start`] ended.
@@ -76,7 +75,6 @@ impl Reconcile<'_> {
         };
         let pod = match api.create(&params, &pod).await {
             Ok(created) => {
-                Metrics::inc(&self.ctx.metrics.pods_created);
                 self.ctx.telemetry.pod_created(self.build, self.now);
                 info!(pod = %self.pod_name, "created build pod");
                 let warnings: Vec<String> = composed

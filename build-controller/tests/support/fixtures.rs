@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use build_controller::{
-    CachesSynced, Config, Context, Error, Metrics, Stores, error_policy, reconcile,
-};
+use build_controller::ops::metrics::Counts;
+use build_controller::reconcile::{error_policy, reconcile};
+use build_controller::stores::{CachesSynced, Stores};
+use build_controller::{Config, Context, Error};
 use build_pod::{ComposeInputs, Images, Lookup, compose};
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
 use http::Method;
@@ -490,14 +491,14 @@ impl Scenario {
             .as_ref()
             .err()
             .map(|error| error_policy(build, error, ctx.clone()));
-        let metrics = ctx.metrics.clone();
+        let counts = ctx.telemetry.counts();
         drop(ctx);
         self.api.clients_dropped().await;
         Outcome {
             result,
             retry,
             requests: self.api.recorded(),
-            metrics,
+            counts,
             build: self.build,
         }
     }
@@ -509,7 +510,8 @@ pub(crate) struct Outcome {
     /// What the error policy decided, when the reconcile failed.
     pub(crate) retry: Option<Action>,
     pub(crate) requests: Vec<Recorded>,
-    pub(crate) metrics: Arc<Metrics>,
+    /// What the reconcile counted.
+    pub(crate) counts: Counts,
     /// The Build reconciled.
     pub(crate) build: Build,
 }

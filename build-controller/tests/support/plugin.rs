@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use build_controller::{Io, PluginCli, PluginExit, Session, Style, execute, report};
+use build_controller::plugin::{Io, PluginCli, PluginExit, Session, Style, execute, report};
 use clap::Parser as _;
 
 /// `kubectl build run` of the seed's `kubeval-img` Build from its `img` template.

@@ -2,6 +2,7 @@
 //! ClusterRole and Role are generated, and the mapping of an HTTP request to the permission it
 //! needs, with which the tests check the table against the requests the controller makes.
 
+#[cfg(any(test, feature = "testing"))]
 use http::{Method, Uri};
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
@@ -167,7 +168,7 @@ pub const PERMISSIONS: &[Permission] = &[
 /// verbs, resources sorted, verbs in the table's order. Deterministic.
 ///
 /// ```
-/// let rules = build_controller::policy_rules(build_controller::Scope::OwnNamespace);
+/// let rules = build_controller::release::rbac::policy_rules(build_controller::release::rbac::Scope::OwnNamespace);
 /// assert_eq!(rules.len(), 1);
 /// assert_eq!(rules[0].resources.as_deref(), Some(&["leases".to_owned()][..]));
 /// assert_eq!(rules[0].verbs, ["get", "create", "update"]);
@@ -231,7 +232,7 @@ impl ApiRequest {
     /// authorizer does; `None` for any other path (discovery, `/version`, non-resource URLs).
     ///
     /// ```
-    /// use build_controller::ApiRequest;
+    /// use build_controller::release::rbac::ApiRequest;
     /// let uri = "/apis/build.knative.dev/v1alpha1/namespaces/ns/builds/b/status?&fieldManager=x";
     /// let request = ApiRequest::from_http(&http::Method::PATCH, &uri.parse().unwrap()).unwrap();
     /// assert_eq!(
@@ -242,6 +243,7 @@ impl ApiRequest {
     /// let request = ApiRequest::from_http(&http::Method::GET, &watch.parse().unwrap()).unwrap();
     /// assert_eq!((request.resource.as_str(), request.verb.as_str()), ("pods", "watch"));
     /// ```
+    #[cfg(any(test, feature = "testing"))]
     pub fn from_http(method: &Method, uri: &Uri) -> Option<ApiRequest> {
         let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
         let (group, rest) = match segments.as_slice() {

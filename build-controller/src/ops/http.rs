@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
-use crate::metrics::{METRICS_CONTENT_TYPE, Telemetry};
+use crate::ops::metrics::{METRICS_CONTENT_TYPE, Telemetry};
 
 /// The default of `--metrics-address`.
 pub const DEFAULT_METRICS_ADDRESS: &str = "0.0.0.0:9090";
@@ -33,7 +33,7 @@ const SYNCED: u8 = 3;
 /// between winning the Lease and filling its caches.
 ///
 /// ```
-/// let health = build_controller::Health::default();
+/// let health = build_controller::ops::http::Health::default();
 /// assert!(!health.is_ready());
 /// health.standby();
 /// assert!(health.is_ready());
@@ -92,7 +92,8 @@ impl Endpoints {
     /// 404 for other paths, 405 for other methods.
     ///
     /// ```
-    /// # use build_controller::{Endpoints, Health, Telemetry};
+    /// # use build_controller::ops::http::{Endpoints, Health};
+    /// # use build_controller::ops::metrics::Telemetry;
     /// let endpoints = Endpoints { telemetry: Telemetry::new(1), health: Health::default() };
     /// let get = |path: &str| http::Request::get(path).body(()).unwrap();
     /// assert_eq!(endpoints.respond(&get("/healthz")).status(), 200);
@@ -147,7 +148,8 @@ impl Endpoints {
 ///
 /// ```no_run
 /// # async fn example() -> std::io::Result<()> {
-/// use build_controller::{Endpoints, Health, Telemetry, serve};
+/// use build_controller::ops::http::{Endpoints, Health, serve};
+/// use build_controller::ops::metrics::Telemetry;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9090").await?;
 /// let endpoints = Endpoints { telemetry: Telemetry::new(64), health: Health::default() };
 /// serve(listener, endpoints, std::future::pending()).await

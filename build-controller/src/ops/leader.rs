@@ -113,7 +113,7 @@ impl LeaderElector {
     ///
     /// ```no_run
     /// # async fn example(client: kube::Client) {
-    /// use build_controller::{LeaderElector, LeaseSettings, Leadership};
+    /// use build_controller::ops::leader::{LeaderElector, LeaseSettings, Leadership};
     /// let elector = LeaderElector::new(client, LeaseSettings::new("knative-build", "pod-a"));
     /// let work = async { /* reconcile until shut down */ };
     /// match elector.run(std::future::pending(), work).await {

@@ -5,6 +5,7 @@
 //! [`Error::kind`]'s fixed strings.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ pub const OTHER: &str = "Other";
 /// ([`Reason::is_terminal`]), else [`OTHER`].
 ///
 /// ```
-/// use build_controller::reason_label;
+/// use build_controller::ops::metrics::reason_label;
 ///
 /// assert_eq!(reason_label("StepFailed"), "StepFailed");
 /// assert_eq!(reason_label("ImagePullBackOff"), "ImagePullBackOff");
@@ -51,6 +52,41 @@ pub fn reason_label(reason: &str) -> &'static str {
     match reason.parse::<Reason>() {
         Ok(reason) if reason.is_terminal() => reason.as_str(),
         _ => OTHER,
+    }
+}
+
+/// What the reconciles recorded into one [`Telemetry`] did: a snapshot of its counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Reconciles started (that got a worker).
+    pub reconciles: u64,
+    /// Reconciles that returned an error.
+    pub failures: u64,
+    /// Of those, 409 Conflicts.
+    pub conflicts: u64,
+    /// Build pods created (`builds_started_total`).
+    pub pods_created: u64,
+    /// Build pods stopped (timeout, cancel, image errors).
+    pub pods_stopped: u64,
+    /// Status patches written.
+    pub status_patches: u64,
+    /// Events published.
+    pub events_published: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    reconciles: AtomicU64,
+    failures: AtomicU64,
+    conflicts: AtomicU64,
+    pods_stopped: AtomicU64,
+    status_patches: AtomicU64,
+    events_published: AtomicU64,
+}
+
+impl Counters {
+    fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -81,7 +117,7 @@ fn build_buckets() -> Histogram {
 /// clones share everything.
 ///
 /// ```
-/// let telemetry = build_controller::Telemetry::new(4);
+/// let telemetry = build_controller::ops::metrics::Telemetry::new(4);
 /// let text = telemetry.encode();
 /// assert!(text.contains("# TYPE build_controller_builds_started counter"));
 /// assert!(text.ends_with("# EOF\n"));
@@ -106,6 +142,8 @@ struct Inner {
     leader: Gauge,
     workers: Semaphore,
     builds: Mutex<Option<Store<Build>>>,
+    /// What reconciles did, for tests and logs: see [`Counts`].
+    counts: Counters,
     /// When this replica's Build watch first delivered each Build that has no pod yet, by UID:
     /// a finer start for `pod_creation_delay` than the whole-second `creationTimestamp`.
     first_seen: Mutex<HashMap<String, Timestamp>>,
@@ -216,6 +254,7 @@ impl Telemetry {
                 leader,
                 workers: Semaphore::new(permits),
                 builds: Mutex::new(None),
+                counts: Counters::default(),
                 first_seen: Mutex::default(),
             }),
         }
@@ -240,6 +279,7 @@ impl Telemetry {
         let permit = inner.workers.acquire().await.ok();
         drop(waiting);
         inner.reconciles_running.inc();
+        Counters::inc(&inner.counts.reconciles);
         ReconcileGuard {
             inner,
             _permit: permit,
@@ -249,10 +289,44 @@ impl Telemetry {
 
     /// Counts a failed reconcile under its [`Error::kind`].
     pub fn reconcile_failed(&self, error: &Error) {
+        Counters::inc(&self.inner.counts.failures);
+        if error.is_conflict() {
+            Counters::inc(&self.inner.counts.conflicts);
+        }
         self.inner
             .reconcile_errors
             .get_or_create(&ErrorLabels { kind: error.kind() })
             .inc();
+    }
+
+    /// Counts a build pod stopped (timeout, cancel, image error).
+    pub fn pod_stopped(&self) {
+        Counters::inc(&self.inner.counts.pods_stopped);
+    }
+
+    /// Counts a status patch written.
+    pub fn status_written(&self) {
+        Counters::inc(&self.inner.counts.status_patches);
+    }
+
+    /// Counts an Event published.
+    pub fn event_published(&self) {
+        Counters::inc(&self.inner.counts.events_published);
+    }
+
+    /// What the reconciles recorded here did, so far.
+    pub fn counts(&self) -> Counts {
+        let counts = &self.inner.counts;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Counts {
+            reconciles: get(&counts.reconciles),
+            failures: get(&counts.failures),
+            conflicts: get(&counts.conflicts),
+            pods_created: self.inner.builds_started.get(),
+            pods_stopped: get(&counts.pods_stopped),
+            status_patches: get(&counts.status_patches),
+            events_published: get(&counts.events_published),
+        }
     }
 
     /// Notes that the Build watch delivered `build` at `now`: the first sighting of a Build
