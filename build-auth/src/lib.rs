@@ -7,7 +7,10 @@
 //!   and its mount at `/var/build-secrets/<secret>` for the credential initializer only).
 //!   Secrets say what they are for with annotations such as
 //!   `build.knative.dev/docker-0: https://index.docker.io/v1/` or
-//!   `build.knative.dev/git-0: github.com`.
+//!   `build.knative.dev/git-0: github.com`. A Docker annotation's value is passed on as
+//!   written, as Knative Build did; like Knative Build, the planner refuses exactly
+//!   `index.docker.io`, and it warns about Docker Hub in any other form than
+//!   [`DOCKER_HUB_URL`], the key Docker clients look it up by.
 //! - [`run`], the logic of the `creds-init` program that runs first in every build pod: it
 //!   reads the mounted Secrets and writes `~/.docker/config.json`, `~/.gitconfig`,
 //!   `~/.git-credentials` and `~/.ssh/*`. This is the only code here that does I/O.
