@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// One problem found by the planner ([`plan`](crate::plan)) or by creds-init
-/// ([`run`](crate::run), [`parse_args`](crate::parse_args)).
+/// ([`run`](crate::creds_init::run), [`parse_args`](crate::parse_args)).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// The ServiceAccount lists a Secret that does not exist (yet). The controller reports
