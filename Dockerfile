@@ -9,9 +9,9 @@ FROM rust:1.89-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked \
-      -p build-controller --bin build-controller --bin nop \
+      -p build-controller --bin build-controller \
       -p build-auth --bin creds-init \
-      -p build-pod --bin git-init
+      -p build-pod --bin git-init --bin nop
 
 # The no-op container: exits at once when every step has run.
 FROM gcr.io/distroless/cc-debian12:nonroot AS nop

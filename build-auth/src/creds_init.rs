@@ -1,7 +1,9 @@
-//! creds-init: turns the mounted Secrets into the credential files of `$HOME`.
+//! `creds-init`, the first container of every build pod: turns the Secrets mounted under
+//! `/var/build-secrets/<secret>/` into the credential files of `$HOME`.
 //!
 //! This is the one part of the crate that does I/O (it reads the Secrets' files and writes
-//! into `$HOME`); the `creds-init` binary only adds the environment, printing and exit code.
+//! into `$HOME`); the `creds-init` binary only reads the environment, prints, and picks the
+//! exit code from [`CredsInitError`].
 
 use std::fs;
 use std::io::{ErrorKind, Write as _};
@@ -9,20 +11,79 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{AuthError, AuthReport};
 use crate::flag::parse_args;
-use crate::render::{
-    Need, RenderInputs, Rendered, SecretData, Summary, check_home, render, secret_files,
-};
+use crate::render::{Need, RenderInputs, Rendered, SecretData, check_home, render, secret_files};
+use crate::ssh::{DIR_MODE, FILE_MODE};
+
+pub use crate::render::{Summary, WrittenFile};
 
 /// The environment variable that overrides where creds-init looks for the Secrets'
 /// directories (by default [`SECRET_MOUNT_BASE`](crate::SECRET_MOUNT_BASE)), for tests and
 /// local runs.
 pub const SECRETS_DIR_ENV: &str = "CREDS_INIT_SECRETS_DIR";
 
-/// The mode of every file creds-init writes.
-pub const FILE_MODE: u32 = 0o600;
+/// creds-init's help, printed for `-h`, `-help` or `--help` (see [`help_requested`]).
+pub const USAGE: &str = "\
+usage: creds-init [flags]
 
-/// The mode of every directory creds-init creates (`~/.docker`, `~/.ssh`).
-pub const DIR_MODE: u32 = 0o700;
+Writes the credentials of the Secrets mounted under /var/build-secrets/<secret>/ into $HOME.
+Flags (repeatable; -flag=value, --flag=value or -flag value):
+  -basic-docker=<secret>=<url>     basic-auth Secret for a Docker registry
+  -docker-config=<secret>          dockerconfigjson Secret (key .dockerconfigjson)
+  -docker-cfg=<secret>             dockercfg Secret (key .dockercfg)
+  -basic-git=<secret>=<url>        basic-auth Secret for git over HTTPS
+  -ssh-git=<secret>=<host[:port]>  ssh-auth Secret for git over SSH (port 22 by default)
+Environment:
+  HOME                     where to write (required)
+  CREDS_INIT_SECRETS_DIR   where the Secrets are (default /var/build-secrets)
+";
+
+/// Whether the arguments ask for help ([`USAGE`]) rather than for credentials: any of `-h`,
+/// `-help` or `--help`.
+pub fn help_requested<S: AsRef<str>>(args: &[S]) -> bool {
+    args.iter()
+        .any(|arg| matches!(arg.as_ref(), "-h" | "-help" | "--help"))
+}
+
+/// Why creds-init wrote nothing: every problem found, and whether the command line or the
+/// Secrets and `$HOME` are to blame. No message contains a Secret value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CredsInitError {
+    /// The command line is malformed: unknown flags, or values not of the form a flag needs
+    /// ([`AuthError::MalformedFlag`], [`AuthError::UnknownFlag`]). The binary exits 2.
+    #[error("{0}")]
+    Usage(AuthReport),
+    /// The flags were understood, but the Secrets' files, `$HOME` or a write failed: two
+    /// entries for one URL or host, missing or unusable files, an unusable `home`. The binary
+    /// exits 1.
+    #[error("{0}")]
+    Failed(AuthReport),
+}
+
+impl CredsInitError {
+    /// The problems, at least one, in a stable order.
+    pub fn report(&self) -> &AuthReport {
+        match self {
+            CredsInitError::Usage(report) | CredsInitError::Failed(report) => report,
+        }
+    }
+
+    /// Whether the command line is to blame.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, CredsInitError::Usage(_))
+    }
+}
+
+impl From<AuthError> for CredsInitError {
+    fn from(error: AuthError) -> Self {
+        CredsInitError::Failed(error.into())
+    }
+}
+
+impl From<AuthReport> for CredsInitError {
+    fn from(report: AuthReport) -> Self {
+        CredsInitError::Failed(report)
+    }
+}
 
 /// What [`run`] works from.
 #[derive(Clone, Copy, Debug)]
@@ -49,17 +110,18 @@ pub struct RunInputs<'a> {
 ///   reads its configuration from the passwd home directory rather than `$HOME`, the
 ///   `~/.gitconfig` also sets `core.sshCommand = ssh -F <home>/.ssh/config`.
 ///
-/// Files are mode 0600 and directories 0700; existing files are replaced. Nothing is
-/// written unless every flag and file is usable. Output is deterministic: entries are
-/// sorted.
+/// Files are mode 0600 ([`FILE_MODE`]) and directories 0700 ([`DIR_MODE`]); the `~/.ssh`
+/// layout is [`crate::ssh`]'s. Existing files are replaced. Nothing is written unless every flag and file is usable. Output is
+/// deterministic: entries are sorted.
 ///
 /// # Errors
 ///
-/// An [`AuthReport`] with every problem: malformed or unknown flags, two entries for one
-/// URL or host, missing or unusable Secret files, an unusable `home`, or a failed write.
-/// No message contains a Secret value.
-pub fn run(inputs: &RunInputs<'_>) -> Result<Summary, AuthReport> {
-    let flags = parse_args(inputs.args)?;
+/// [`CredsInitError::Usage`] with every malformed or unknown flag; otherwise
+/// [`CredsInitError::Failed`] with every other problem: two entries for one URL or host,
+/// missing or unusable Secret files, an unusable `home`, or a failed write. No message
+/// contains a Secret value.
+pub fn run(inputs: &RunInputs<'_>) -> Result<Summary, CredsInitError> {
+    let flags = parse_args(inputs.args).map_err(CredsInitError::Usage)?;
     let home = check_home(inputs.home)?;
     let data = load(&flags, inputs.secrets_dir)?;
     let rendered = render(&RenderInputs {

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// One problem found by the planner ([`plan`](crate::plan)) or by creds-init
-/// ([`run`](crate::run), [`parse_args`](crate::parse_args)).
+/// ([`run`](crate::creds_init::run), [`parse_args`](crate::parse_args)).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// The ServiceAccount lists a Secret that does not exist (yet). The controller reports
@@ -37,8 +37,11 @@ pub enum AuthError {
         key: String,
     },
 
-    /// A `build.knative.dev/docker-N` annotation names Docker Hub in a form that Docker
-    /// clients never look up, such as `index.docker.io`.
+    /// A `build.knative.dev/docker-N` annotation of exactly `index.docker.io`, on any Secret
+    /// the ServiceAccount lists: the one value Knative Build refused (its reconciler's
+    /// `BadSecretAnnotation`), since Docker clients look Docker Hub up as
+    /// `https://index.docker.io/v1/`. Other spellings of Docker Hub are used as written, with a
+    /// [`Warning`](crate::Warning).
     #[error(
         "serviceaccount {service_account}: secret {secret}: annotation {annotation}: \
          {value:?} is not how Docker clients name Docker Hub; use \"https://index.docker.io/v1/\""

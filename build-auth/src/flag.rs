@@ -234,20 +234,12 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Vec<CredentialFlag>, Auth
     let mut errors = Vec::new();
     let mut args = args.iter().map(AsRef::as_ref);
     while let Some(argument) = args.next() {
-        let Some(body) = argument
-            .strip_prefix("--")
-            .or_else(|| argument.strip_prefix('-'))
-            .filter(|body| !body.is_empty() && !body.starts_with('-'))
-        else {
+        let Some((name, value)) = crate::go_flag::split(argument) else {
             errors.push(AuthError::MalformedFlag {
                 argument: argument.to_owned(),
                 reason: "expected a flag such as -basic-docker=<secret>=<url>".to_owned(),
             });
             continue;
-        };
-        let (name, value) = match body.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (body, None),
         };
         let Some(kind) = CredentialKind::from_flag_name(name) else {
             errors.push(AuthError::UnknownFlag {

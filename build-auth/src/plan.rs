@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{AuthError, AuthReport};
 use crate::flag::{CredentialFlag, CredentialKind};
-use crate::target::{GitUrl, SshHost, check_docker_url, is_docker_hub_mistake};
+use crate::target::{
+    GitUrl, REFUSED_DOCKER_HUB_VALUE, SshHost, check_docker_url, is_other_docker_hub_spelling,
+};
 use crate::{DOCKER_ANNOTATION_PREFIX, GIT_ANNOTATION_PREFIX, SECRET_MOUNT_BASE};
 
 /// What the pod compiler needs to give a build pod its credentials.
@@ -57,7 +59,9 @@ const DOCKER_CFG: &str = "kubernetes.io/dockercfg";
 ///
 /// For each Secret the ServiceAccount lists (in name order):
 /// - `kubernetes.io/basic-auth`: each `build.knative.dev/docker-*` annotation gives
-///   `-basic-docker=<secret>=<url>`, each `build.knative.dev/git-*` annotation
+///   `-basic-docker=<secret>=<url>`, the value as written (a Docker Hub URL in another form
+///   than `https://index.docker.io/v1/`, such as `https://index.docker.io` or `docker.io`,
+///   also gives a [`Warning`]: Docker clients look Docker Hub up by that exact key), each `build.knative.dev/git-*` annotation
 ///   `-basic-git=<secret>=<url>`; the Secret needs the keys `username` and `password`;
 /// - `kubernetes.io/ssh-auth`: each git annotation gives `-ssh-git=<secret>=<host>`; the
 ///   Secret needs `ssh-privatekey` (and may have `known_hosts`);
@@ -74,8 +78,10 @@ const DOCKER_CFG: &str = "kubernetes.io/dockercfg";
 /// # Errors
 ///
 /// An [`AuthReport`] with every problem found: a listed Secret that does not exist
-/// ([`AuthError::SecretNotFound`]), a missing key, an unusable annotation value (including
-/// Docker Hub as `index.docker.io`), or two annotations for the same URL or host.
+/// ([`AuthError::SecretNotFound`]), a missing key, an unusable annotation value, a
+/// `build.knative.dev/docker-*` annotation of exactly `index.docker.io` on any listed Secret
+/// ([`AuthError::DockerHubUrl`], the one value Knative Build refused), or two annotations for
+/// the same URL or host.
 ///
 /// # Example
 ///
@@ -231,6 +237,7 @@ impl Examined<'_> {
             .iter()
             .filter(|(k, _)| k.starts_with(DOCKER_ANNOTATION_PREFIX))
             .map(|(k, v)| (*k, *v))
+            .filter(|(annotation, value)| !self.refused_docker_hub(annotation, value))
             .collect();
         let git: Vec<(&str, &str)> = annotations
             .iter()
@@ -324,22 +331,40 @@ impl Examined<'_> {
         });
     }
 
+    /// Knative Build refused a Build whose ServiceAccount listed a Secret, of any type, with a
+    /// Docker annotation of exactly `index.docker.io`; so does this. Returns whether it did.
+    fn refused_docker_hub(&mut self, annotation: &str, value: &str) -> bool {
+        if value != REFUSED_DOCKER_HUB_VALUE {
+            return false;
+        }
+        self.errors.push(AuthError::DockerHubUrl {
+            service_account: self.service_account.to_owned(),
+            secret: self.secret.to_owned(),
+            annotation: annotation.to_owned(),
+            value: value.to_owned(),
+        });
+        true
+    }
+
     fn docker_annotation(&mut self, annotation: &str, value: &str) {
         if let Err(reason) = check_docker_url(value) {
             self.invalid(annotation, reason);
-        } else if is_docker_hub_mistake(value) {
-            self.errors.push(AuthError::DockerHubUrl {
-                service_account: self.service_account.to_owned(),
+            return;
+        }
+        if is_other_docker_hub_spelling(value) {
+            self.warnings.push(Warning {
                 secret: self.secret.to_owned(),
-                annotation: annotation.to_owned(),
-                value: value.to_owned(),
-            });
-        } else {
-            self.flags.push(CredentialFlag::BasicDocker {
-                secret: self.secret.to_owned(),
-                url: value.to_owned(),
+                message: format!(
+                    "annotation {annotation}: {value:?} is used as written, but Docker clients \
+                     look up Docker Hub's credentials under {:?}",
+                    crate::DOCKER_HUB_URL
+                ),
             });
         }
+        self.flags.push(CredentialFlag::BasicDocker {
+            secret: self.secret.to_owned(),
+            url: value.to_owned(),
+        });
     }
 
     fn git_annotation(&mut self, annotation: &str, value: &str) {

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{AuthError, AuthReport};
 use crate::flag::CredentialFlag;
+use crate::ssh;
 use crate::target::{GitUrl, SshHost};
 
 /// Characters of a user name or password that `~/.git-credentials` keeps as they are; git
@@ -192,8 +193,8 @@ pub(crate) fn render(inputs: &RenderInputs<'_>) -> Result<Rendered, AuthReport> 
         summary: Vec::new(),
     };
     r.docker();
-    let ssh_config = r.ssh();
-    r.git(ssh_config);
+    let ssh_command = r.ssh();
+    r.git(ssh_command);
     if let Some(report) = AuthReport::from_errors(r.errors) {
         return Err(report);
     }
@@ -421,7 +422,7 @@ impl<'a> Renderer<'a> {
         self.write(".docker/config.json", contents, targets);
     }
 
-    /// Writes the SSH files; returns the path of `~/.ssh/config` if there is one.
+    /// Writes the SSH files; returns the ssh command line that uses them, if there are any.
     fn ssh(&mut self) -> Option<String> {
         let home = self.inputs.home;
         let mut hosts: BTreeMap<String, (SshHost, &str)> = BTreeMap::new();
@@ -464,7 +465,7 @@ impl<'a> Renderer<'a> {
                     .filter(|(_, s)| s == secret)
                     .map(|(h, _)| h.host.clone())
                     .collect();
-                self.write(&format!(".ssh/id_{secret}"), key, targets);
+                self.write(&ssh::relative_path(&ssh::key_file(secret)), key, targets);
             }
             if let Some(known) = self.inputs.data.get(secret, "known_hosts") {
                 known_hosts.extend_from_slice(known);
@@ -485,21 +486,39 @@ impl<'a> Renderer<'a> {
             };
             config.push_str(&format!(
                 "Host {name}\n    HostName {name}\n    Port {port}\n    \
-                 IdentityFile \"{escaped_home}/.ssh/id_{secret}\"\n    IdentitiesOnly yes\n    \
-                 UserKnownHostsFile \"{escaped_home}/.ssh/known_hosts\"\n    \
+                 IdentityFile \"{key}\"\n    IdentitiesOnly yes\n    \
+                 UserKnownHostsFile \"{known_hosts}\"\n    \
                  StrictHostKeyChecking {checking}\n",
                 name = host.host,
                 port = host.port,
+                key = ssh::path(&escaped_home, &ssh::key_file(secret)),
+                known_hosts = ssh::path(&escaped_home, ssh::KNOWN_HOSTS),
             ));
             targets.push(format!("{}:{}", host.host, host.port));
         }
-        self.dirs.push(".ssh");
-        self.write(".ssh/config", config.into_bytes(), targets);
-        self.write(".ssh/known_hosts", known_hosts, Vec::new());
-        Some(format!("{home}/.ssh/config"))
+        self.dirs.push(ssh::DIR);
+        self.write(
+            &ssh::relative_path(ssh::CONFIG),
+            config.into_bytes(),
+            targets,
+        );
+        self.write(
+            &ssh::relative_path(ssh::KNOWN_HOSTS),
+            known_hosts,
+            Vec::new(),
+        );
+        ssh::command(
+            home,
+            ssh::Files {
+                config: true,
+                known_hosts: false,
+            },
+        )
     }
 
-    fn git(&mut self, ssh_config: Option<String>) {
+    /// Writes `~/.gitconfig` and `~/.git-credentials`; `ssh_command` is the ssh command line
+    /// for `core.sshCommand`, if there are SSH files.
+    fn git(&mut self, ssh_command: Option<String>) {
         let mut urls: BTreeMap<String, (GitUrl, &str)> = BTreeMap::new();
         for flag in self.inputs.flags {
             let CredentialFlag::BasicGit { secret, url } = flag else {
@@ -525,7 +544,7 @@ impl<'a> Renderer<'a> {
                 }
             }
         }
-        if urls.is_empty() && ssh_config.is_none() {
+        if urls.is_empty() && ssh_command.is_none() {
             return;
         }
         let mut gitconfig = String::new();
@@ -548,10 +567,9 @@ impl<'a> Renderer<'a> {
             credentials.push('\n');
         }
         let mut targets: Vec<String> = urls.keys().cloned().collect();
-        if let Some(ssh_config) = ssh_config {
+        if let Some(command) = ssh_command {
             // ssh reads ~/.ssh/config from the passwd home directory, not $HOME; point git's
             // ssh at the file written here.
-            let command = format!("ssh -F {}", shell_quote(&ssh_config));
             gitconfig.push_str(&format!(
                 "[core]\n\tsshCommand = {}\n",
                 git_config_value(&command)
@@ -599,11 +617,6 @@ fn git_config_value(value: &str) -> String {
     out
 }
 
-/// A word for `sh`, in single quotes.
-fn shell_quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,12 +626,6 @@ mod tests {
         assert_eq!(git_config_value("plain"), r#""plain""#);
         assert_eq!(git_config_value(r#"a"b\c"#), r#""a\"b\\c""#);
         assert_eq!(git_config_value("a\tb"), r#""a\tb""#);
-    }
-
-    #[test]
-    fn shell_words_are_quoted() {
-        assert_eq!(shell_quote("/home/x"), "'/home/x'");
-        assert_eq!(shell_quote("/it's"), r"'/it'\''s'");
     }
 
     #[test]

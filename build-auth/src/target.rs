@@ -8,17 +8,26 @@ pub(crate) fn check_docker_url(value: &str) -> Result<(), String> {
     check_common(value)
 }
 
-/// Whether a Docker registry URL names Docker Hub in a form clients never look up.
+/// The one `build.knative.dev/docker-*` value Knative Build refused: its reconciler failed the
+/// Build with `BadSecretAnnotation` when a Secret of the ServiceAccount had it
+/// (`pkg/reconciler/build/validate_build.go`, `validateSecrets`). Every other value it passed
+/// to creds-init as written.
+pub(crate) const REFUSED_DOCKER_HUB_VALUE: &str = "index.docker.io";
+
+/// Whether a Docker registry URL names Docker Hub in another form than the one Docker clients
+/// look up (`https://index.docker.io/v1/`), such as `https://index.docker.io` or `docker.io`.
 ///
-/// Docker clients keep Docker Hub credentials under exactly `https://index.docker.io/v1/`.
-pub(crate) fn is_docker_hub_mistake(value: &str) -> bool {
+/// Such a value is used as written, as Knative Build did; the planner only warns about it.
+/// [`REFUSED_DOCKER_HUB_VALUE`] is one of these too, but it is refused before this is asked.
+pub(crate) fn is_other_docker_hub_spelling(value: &str) -> bool {
     if value == crate::DOCKER_HUB_URL {
         return false;
     }
-    let rest = value
+    let lower = value.to_ascii_lowercase();
+    let rest = lower
         .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"))
-        .unwrap_or(value);
+        .or_else(|| lower.strip_prefix("http://"))
+        .unwrap_or(&lower);
     let host = rest.split('/').next().unwrap_or(rest);
     matches!(host, "index.docker.io" | "docker.io")
 }
@@ -242,20 +251,22 @@ mod tests {
     }
 
     #[test]
-    fn docker_hub_mistakes() {
-        assert!(!is_docker_hub_mistake("https://index.docker.io/v1/"));
-        assert!(!is_docker_hub_mistake("gcr.io"));
-        assert!(!is_docker_hub_mistake(
+    fn other_docker_hub_spellings() {
+        assert!(!is_other_docker_hub_spelling("https://index.docker.io/v1/"));
+        assert!(!is_other_docker_hub_spelling("gcr.io"));
+        assert!(!is_other_docker_hub_spelling(
             "https://index.docker.io.example.com/v1/"
         ));
-        for mistake in [
+        for spelling in [
             "index.docker.io",
             "https://index.docker.io",
             "https://index.docker.io/",
             "https://index.docker.io/v2/",
+            "index.docker.io/v1/",
+            "HTTPS://Index.Docker.IO/v1/",
             "docker.io",
         ] {
-            assert!(is_docker_hub_mistake(mistake), "{mistake}");
+            assert!(is_other_docker_hub_spelling(spelling), "{spelling}");
         }
     }
 

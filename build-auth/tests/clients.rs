@@ -13,7 +13,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use build_auth::SECRETS_DIR_ENV;
+use build_auth::creds_init::SECRETS_DIR_ENV;
 
 /// The path of a client program, or a failure that says it is missing.
 fn tool(name: &str) -> PathBuf {

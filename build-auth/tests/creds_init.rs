@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use build_auth::SECRETS_DIR_ENV;
+use build_auth::creds_init::SECRETS_DIR_ENV;
 
 /// A temporary `$HOME` and Secret directory.
 struct Fixture {

@@ -9,9 +9,10 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use build_auth::creds_init::{RunInputs, SECRETS_DIR_ENV, run};
 use build_auth::k8s_openapi::ByteString;
 use build_auth::k8s_openapi::api::core::v1::{ObjectReference, Secret, ServiceAccount};
-use build_auth::{PlanInputs, RunInputs, SECRETS_DIR_ENV, plan, run};
+use build_auth::{PlanInputs, plan};
 
 const SENTINEL: &str = "SENTINEL-7c41e9";
 

@@ -25,7 +25,7 @@ pub const HOME_VOLUME: &str = "home";
 pub const STEP_CONTAINER_PREFIX: &str = "build-step-";
 /// The first init container, which runs `creds-init`.
 pub const CREDS_INIT_CONTAINER: &str = "build-step-credential-initializer";
-/// The one regular container of a build pod.
+/// The one regular container of a build pod, which runs this crate's [`nop`](crate::nop).
 pub const NOP_CONTAINER: &str = "nop";
 /// The label every build pod carries, with the Build's name as its value.
 pub const BUILD_NAME_LABEL: &str = "build.knative.dev/buildName";

@@ -4,12 +4,16 @@
 //! (`kubectl logs POD -c build-step-build`) and tools keep working. The Pod's status maps back to
 //! the Build's ([`status_from_pod`]).
 //!
-//! The crate also ships `git-init`, the program that fetches a git source inside the pod; its
-//! logic lives here ([`git_init`]) behind a [`Git`] trait, and the binary supplies the `git` CLI.
+//! The crate also ships two of the programs that run inside the pod, each a thin binary over a
+//! module with its own error type: [`git_init`], which fetches a git source (its decisions,
+//! [`git_init::fetch`], go through a [`Git`](git_init::Git) trait that tests fake;
+//! [`git_init::run`] adds the real `git` CLI), and [`nop`], the pod's last container.
+//! (`creds-init` is `build-auth`'s, with the `~/.ssh` layout both share: `build_auth::ssh`.)
 //!
-//! Deliberately absent: I/O, async, and any knowledge of how steps and credentials are found.
-//! Templates are resolved by `build-template` and credentials planned by `build-auth` before the
-//! compiler sees them; reading them from a cluster is `build-controller`'s job.
+//! Deliberately absent: async, any knowledge of how steps and credentials are found, and I/O
+//! outside the in-pod programs' `run` functions. Templates are resolved by `build-template` and
+//! credentials planned by `build-auth` before the compiler sees them; reading them from a
+//! cluster is `build-controller`'s job.
 //!
 //! ```
 //! use build_auth::CredentialPlan;
@@ -50,9 +54,10 @@ mod assess;
 mod compile;
 mod compose;
 mod error;
-mod git_init;
+pub mod git_init;
 mod images;
 mod name;
+pub mod nop;
 mod offline;
 mod status;
 
@@ -71,10 +76,6 @@ pub use compose::{
     compose,
 };
 pub use error::PodError;
-pub use git_init::{
-    Checkout, DEFAULT_REVISION, FetchMode, GIT_INIT_USAGE, Git, GitInitArgs, GitOutput, SshFiles,
-    git_init, redact, redact_url, ssh_command,
-};
 pub use images::Images;
 pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
 pub use offline::{Checked, Offline, Rendered, error_lines};

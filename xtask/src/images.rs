@@ -104,7 +104,7 @@ fn specs() -> Vec<Spec> {
         Spec {
             name: "nop",
             reference: images.nop,
-            package: "build-controller",
+            package: "build-pod",
             bin: "nop",
             kind: Kind::Nonroot { home: false },
             cmd: &[],
@@ -327,6 +327,21 @@ mod tests {
             .map(|name| (*name, format!("knative-build-rs/{name}:v{version}")))
             .collect();
         assert_eq!(names, expected);
+    }
+
+    /// Each image's program is a `[[bin]]` of the package it is built from (`cargo build -p
+    /// <package> --bin <bin>` would fail at release time otherwise).
+    #[test]
+    fn each_program_is_a_binary_of_its_package() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for spec in specs() {
+            let manifest = fs::read_to_string(root.join(spec.package).join("Cargo.toml")).unwrap();
+            let declared = manifest
+                .split("[[bin]]")
+                .skip(1)
+                .any(|section| section.contains(&format!("name = \"{}\"", spec.bin)));
+            assert!(declared, "{} has no [[bin]] {}", spec.package, spec.bin);
+        }
     }
 
     #[test]

@@ -7,38 +7,20 @@
 //! The environment variable `CREDS_INIT_SECRETS_DIR` overrides `/var/build-secrets`.
 //! Exits 0 after printing what it wrote (file names and URLs or hosts, never values),
 //! 1 after printing every error to standard error, 2 for a malformed command line.
+//! The logic is `build_auth::creds_init`; this file reads the environment and prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use build_auth::{
-    AuthError, RunInputs, SECRET_MOUNT_BASE, SECRETS_DIR_ENV, run, write_termination_message,
-};
-
-const USAGE: &str = "\
-usage: creds-init [flags]
-
-Writes the credentials of the Secrets mounted under /var/build-secrets/<secret>/ into $HOME.
-Flags (repeatable; -flag=value, --flag=value or -flag value):
-  -basic-docker=<secret>=<url>     basic-auth Secret for a Docker registry
-  -docker-config=<secret>          dockerconfigjson Secret (key .dockerconfigjson)
-  -docker-cfg=<secret>             dockercfg Secret (key .dockercfg)
-  -basic-git=<secret>=<url>        basic-auth Secret for git over HTTPS
-  -ssh-git=<secret>=<host[:port]>  ssh-auth Secret for git over SSH (port 22 by default)
-Environment:
-  HOME                     where to write (required)
-  CREDS_INIT_SECRETS_DIR   where the Secrets are (default /var/build-secrets)
-";
+use build_auth::creds_init::{RunInputs, SECRETS_DIR_ENV, USAGE, help_requested, run};
+use build_auth::{SECRET_MOUNT_BASE, write_termination_message};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
-    if args
-        .iter()
-        .any(|arg| matches!(arg.as_str(), "-h" | "-help" | "--help"))
-    {
+    if help_requested(&args) {
         print!("{USAGE}");
         return ExitCode::SUCCESS;
     }
@@ -57,20 +39,14 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(report) => {
+        Err(error) => {
             let mut message = String::new();
-            for error in &report {
-                eprintln!("creds-init: error: {error}");
-                message.push_str(&format!("creds-init: {error}\n"));
+            for problem in error.report() {
+                eprintln!("creds-init: error: {problem}");
+                message.push_str(&format!("creds-init: {problem}\n"));
             }
             write_termination_message(&message);
-            let usage = report.errors().iter().any(|error| {
-                matches!(
-                    error,
-                    AuthError::MalformedFlag { .. } | AuthError::UnknownFlag { .. }
-                )
-            });
-            if usage {
+            if error.is_usage() {
                 eprintln!("creds-init: run creds-init -help for usage");
                 ExitCode::from(2)
             } else {

@@ -201,7 +201,7 @@ async fn credentials(
 fn source_line(source: &SourceSpec) -> String {
     let what = if let Some(git) = &source.git {
         let revision = if git.revision.is_empty() {
-            build_pod::DEFAULT_REVISION
+            build_pod::git_init::DEFAULT_REVISION
         } else {
             &git.revision
         };

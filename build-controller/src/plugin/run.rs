@@ -128,7 +128,10 @@ fn split_git(text: &str) -> (String, String) {
         {
             (url.to_owned(), revision.to_owned())
         }
-        _ => (text.to_owned(), build_pod::DEFAULT_REVISION.to_owned()),
+        _ => (
+            text.to_owned(),
+            build_pod::git_init::DEFAULT_REVISION.to_owned(),
+        ),
     }
 }
 

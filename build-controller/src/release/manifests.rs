@@ -17,8 +17,8 @@ use build_pod::Images;
 /// The registry path of the images this repository builds (see the Dockerfile).
 pub const IMAGE_REPOSITORY: &str = "knative-build-rs";
 
-/// The helper images of this release: `knative-build-rs/{creds-init,git-init,nop}:<version>`,
-/// and Knative's GCS fetcher.
+/// The helper images of this release: `knative-build-rs/{creds-init,git-init,nop}:<version>`
+/// (the binaries of `build-auth`, `build-pod` and `build-pod`), and Knative's GCS fetcher.
 pub fn release_images() -> Images {
     let version = env!("CARGO_PKG_VERSION");
     Images {

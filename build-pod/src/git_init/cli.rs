@@ -1,0 +1,102 @@
+//! `git-init` with the real `git` CLI: the program's I/O.
+
+use std::fmt;
+use std::path::Path;
+use std::process::Command;
+
+use build_auth::ssh;
+
+use super::args::GitInitArgs;
+use super::error::GitInitError;
+use super::fetch::{Checkout, Git, GitOutput, fetch};
+use super::redact::redact_url;
+
+/// What [`run`] works from: the command line and what it needs of the environment.
+#[derive(Clone, Copy, Debug)]
+pub struct RunInputs<'a> {
+    /// The arguments, without the program name, such as `-url https://github.com/a/b.git`.
+    pub args: &'a [String],
+    /// `$HOME`, where `creds-init` wrote `~/.ssh`; `None` when unset.
+    pub home: Option<&'a str>,
+    /// Whether `GIT_SSH_COMMAND` or `GIT_SSH` is set: the user chose an ssh command, and
+    /// `git-init` leaves it alone.
+    pub ssh_command_set: bool,
+}
+
+/// What [`run`] checked out. Displays as the line `git-init` prints, with any credentials in
+/// the URL redacted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    /// What was asked for.
+    pub args: GitInitArgs,
+    /// What was checked out.
+    pub checkout: Checkout,
+}
+
+impl fmt::Display for Fetched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "checked out {} (revision {:?} of {}) in {:?}",
+            self.checkout.commit,
+            self.args.revision,
+            redact_url(&self.args.url),
+            self.args.path
+        )
+    }
+}
+
+/// Runs `git-init`: parses `inputs.args` ([`GitInitArgs::parse`]) and [`fetch`]es with the
+/// real `git`, which never prompts for a password and, unless the user chose an ssh command,
+/// uses the `~/.ssh` files `creds-init` wrote ([`build_auth::ssh::command`]). git's progress
+/// goes to standard error, redacted.
+///
+/// # Errors
+///
+/// [`GitInitError::Usage`] for a bad command line, else what [`fetch`] fails with.
+pub fn run(inputs: &RunInputs<'_>) -> Result<Fetched, GitInitError> {
+    let args = GitInitArgs::parse(inputs.args.iter().cloned())?;
+    let ssh_command = if inputs.ssh_command_set {
+        None
+    } else {
+        inputs
+            .home
+            .and_then(|home| ssh::command(home, ssh_files(home)))
+    };
+    let checkout = fetch(&mut Cli { ssh_command }, &args)?;
+    Ok(Fetched { args, checkout })
+}
+
+/// Which of the files `creds-init` may have written under `home` exist.
+fn ssh_files(home: &str) -> ssh::Files {
+    let dir = Path::new(home).join(ssh::DIR);
+    ssh::Files {
+        config: dir.join(ssh::CONFIG).is_file(),
+        known_hosts: dir.join(ssh::KNOWN_HOSTS).is_file(),
+    }
+}
+
+/// Runs the real `git`, never prompting for a password.
+struct Cli {
+    ssh_command: Option<String>,
+}
+
+impl Git for Cli {
+    fn run(&mut self, args: &[&str]) -> Result<GitOutput, String> {
+        let mut command = Command::new("git");
+        command.args(args).env("GIT_TERMINAL_PROMPT", "0");
+        if let Some(ssh) = &self.ssh_command {
+            command.env("GIT_SSH_COMMAND", ssh);
+        }
+        let output = command.output().map_err(|e| e.to_string())?;
+        Ok(GitOutput {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+
+    fn log(&mut self, line: &str) {
+        eprintln!("{line}");
+    }
+}
