@@ -9,7 +9,7 @@ use std::fs;
 use std::io::{ErrorKind, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::error::{AuthError, AuthReport};
+use crate::error::{AuthError, Lines};
 use crate::flag::parse_args;
 use crate::render::{Need, RenderInputs, Rendered, SecretData, check_home, render, secret_files};
 use crate::ssh::{DIR_MODE, FILE_MODE};
@@ -50,20 +50,20 @@ pub fn help_requested<S: AsRef<str>>(args: &[S]) -> bool {
 pub enum CredsInitError {
     /// The command line is malformed: unknown flags, or values not of the form a flag needs
     /// ([`AuthError::MalformedFlag`], [`AuthError::UnknownFlag`]). The binary exits 2.
-    #[error("{0}")]
-    Usage(AuthReport),
+    #[error("{}", Lines(.0))]
+    Usage(Vec<AuthError>),
     /// The flags were understood, but the Secrets' files, `$HOME` or a write failed: two
     /// entries for one URL or host, missing or unusable files, an unusable `home`. The binary
     /// exits 1.
-    #[error("{0}")]
-    Failed(AuthReport),
+    #[error("{}", Lines(.0))]
+    Failed(Vec<AuthError>),
 }
 
 impl CredsInitError {
     /// The problems, at least one, in a stable order.
-    pub fn report(&self) -> &AuthReport {
+    pub fn errors(&self) -> &[AuthError] {
         match self {
-            CredsInitError::Usage(report) | CredsInitError::Failed(report) => report,
+            CredsInitError::Usage(errors) | CredsInitError::Failed(errors) => errors,
         }
     }
 
@@ -75,13 +75,13 @@ impl CredsInitError {
 
 impl From<AuthError> for CredsInitError {
     fn from(error: AuthError) -> Self {
-        CredsInitError::Failed(error.into())
+        CredsInitError::Failed(vec![error])
     }
 }
 
-impl From<AuthReport> for CredsInitError {
-    fn from(report: AuthReport) -> Self {
-        CredsInitError::Failed(report)
+impl From<Vec<AuthError>> for CredsInitError {
+    fn from(errors: Vec<AuthError>) -> Self {
+        CredsInitError::Failed(errors)
     }
 }
 
@@ -137,7 +137,7 @@ pub fn run(inputs: &RunInputs<'_>) -> Result<Summary, CredsInitError> {
 fn load(
     flags: &[crate::flag::CredentialFlag],
     secrets_dir: &Path,
-) -> Result<SecretData, AuthReport> {
+) -> Result<SecretData, Vec<AuthError>> {
     let mut data = SecretData::default();
     let mut errors = Vec::new();
     for (secret, key, need) in secret_files(flags) {
@@ -156,9 +156,10 @@ fn load(
             Err(error) => errors.push(AuthError::io(path, &error)),
         }
     }
-    match AuthReport::from_errors(errors) {
-        None => Ok(data),
-        Some(report) => Err(report),
+    if errors.is_empty() {
+        Ok(data)
+    } else {
+        Err(errors)
     }
 }
 

@@ -1,4 +1,5 @@
-//! The errors of this crate: [`AuthError`] and the [`AuthReport`] that collects them.
+//! The errors of this crate: [`AuthError`], which the planner reports as
+//! [`Problem`]s of a [`build_types::Report`] and creds-init as a list.
 //!
 //! No message ever contains a Secret value: errors name the ServiceAccount, the Secret, the
 //! key, the annotation, the URL or host, or a file path, and describe what is wrong with a
@@ -6,6 +7,8 @@
 
 use std::fmt;
 use std::path::PathBuf;
+
+use build_types::Problem;
 
 /// One problem found by the planner ([`plan`](crate::plan)) or by creds-init
 /// ([`run`](crate::creds_init::run), [`parse_args`](crate::parse_args)).
@@ -41,7 +44,7 @@ pub enum AuthError {
     /// the ServiceAccount lists: the one value Knative Build refused (its reconciler's
     /// `BadSecretAnnotation`), since Docker clients look Docker Hub up as
     /// `https://index.docker.io/v1/`. Other spellings of Docker Hub are used as written, with a
-    /// [`Warning`](crate::Warning).
+    /// warning of the plan.
     #[error(
         "serviceaccount {service_account}: secret {secret}: annotation {annotation}: \
          {value:?} is not how Docker clients name Docker Hub; use \"https://index.docker.io/v1/\""
@@ -192,79 +195,24 @@ impl AuthError {
     }
 }
 
-/// Every problem found in one call, in a stable order. Displays one error per line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthReport {
-    errors: Vec<AuthError>,
-}
-
-impl AuthReport {
-    /// A report of these errors. Returns `None` when there are none, so that a report is
-    /// never empty.
-    pub fn from_errors(errors: Vec<AuthError>) -> Option<Self> {
-        if errors.is_empty() {
-            None
-        } else {
-            Some(AuthReport { errors })
-        }
-    }
-
-    /// The errors, at least one.
-    pub fn errors(&self) -> &[AuthError] {
-        &self.errors
-    }
-
-    /// The errors, by value.
-    pub fn into_errors(self) -> Vec<AuthError> {
-        self.errors
-    }
-
-    /// The names of the listed Secrets that do not exist, sorted. When this is not empty,
-    /// the controller reports the reason `SecretNotFound` and retries later.
-    pub fn missing_secrets(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self
-            .errors
-            .iter()
-            .filter_map(AuthError::missing_secret)
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        names
-    }
-
-    /// Whether any error is a [`AuthError::SecretNotFound`].
-    pub fn has_missing_secret(&self) -> bool {
-        self.errors.iter().any(|e| e.missing_secret().is_some())
+impl From<AuthError> for Problem {
+    /// An error with the Secret (or flag, or file) it concerns in its message.
+    fn from(error: AuthError) -> Problem {
+        Problem::error("", error.to_string())
     }
 }
 
-impl From<AuthError> for AuthReport {
-    fn from(error: AuthError) -> Self {
-        AuthReport {
-            errors: vec![error],
-        }
-    }
-}
+/// Errors one per line.
+pub(crate) struct Lines<'a>(pub(crate) &'a [AuthError]);
 
-impl fmt::Display for AuthReport {
+impl fmt::Display for Lines<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.errors.iter().enumerate() {
+        for (i, error) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
             write!(f, "{error}")?;
         }
         Ok(())
-    }
-}
-
-impl std::error::Error for AuthReport {}
-
-impl<'a> IntoIterator for &'a AuthReport {
-    type Item = &'a AuthError;
-    type IntoIter = std::slice::Iter<'a, AuthError>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.errors.iter()
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::error::{AuthError, AuthReport};
+use crate::error::AuthError;
 use crate::target::{GitUrl, SshHost, check_docker_url, check_secret_name};
 
 /// The kinds of credentials creds-init sets up, one per flag, in the order the planner emits
@@ -229,7 +229,7 @@ impl fmt::Display for CredentialFlag {
 /// );
 /// assert!(parse_args(&["-basic-git=a=b=c"]).is_err());
 /// ```
-pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Vec<CredentialFlag>, AuthReport> {
+pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Vec<CredentialFlag>, Vec<AuthError>> {
     let mut flags = Vec::new();
     let mut errors = Vec::new();
     let mut args = args.iter().map(AsRef::as_ref);
@@ -265,9 +265,10 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Vec<CredentialFlag>, Auth
             Err(error) => errors.push(error),
         }
     }
-    match AuthReport::from_errors(errors) {
-        None => Ok(flags),
-        Some(report) => Err(report),
+    if errors.is_empty() {
+        Ok(flags)
+    } else {
+        Err(errors)
     }
 }
 
@@ -277,7 +278,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn err(args: &[&str]) -> String {
-        parse_args(args).unwrap_err().to_string()
+        crate::error::Lines(&parse_args(args).unwrap_err()).to_string()
     }
 
     #[test]
@@ -343,8 +344,8 @@ mod tests {
             "-basic-git",
         ])
         .unwrap_err();
-        assert_eq!(report.errors().len(), 10, "{report}");
-        insta::assert_snapshot!(report.to_string(), @r#"
+        assert_eq!(report.len(), 10, "{report:?}");
+        insta::assert_snapshot!(crate::error::Lines(&report).to_string(), @r#"
         argument "a": expected a flag such as -basic-docker=<secret>=<url>
         argument "-basic-docker=a": -basic-docker expects <secret>=<url>
         argument "-basic-git=a=b=c": -basic-git expects <secret>=<url>

@@ -36,9 +36,9 @@ pub mod ssh;
 mod target;
 mod termination;
 
-pub use error::{AuthError, AuthReport};
+pub use error::AuthError;
 pub use flag::{CredentialFlag, CredentialKind, parse_args};
-pub use plan::{CredentialPlan, PlanInputs, Warning, plan, volume_name};
+pub use plan::{CredentialPlan, PlanInputs, missing_secrets, plan, volume_name};
 pub use termination::{TERMINATION_LOG, TERMINATION_LOG_ENV, write_termination_message};
 
 /// Re-exported so that callers name the same `k8s-openapi` version.

@@ -6,7 +6,9 @@ use k8s_openapi::api::core::v1::{Secret, SecretVolumeSource, ServiceAccount, Vol
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::{AuthError, AuthReport};
+use build_types::{Problem, Report};
+
+use crate::error::AuthError;
 use crate::flag::{CredentialFlag, CredentialKind};
 use crate::target::{
     GitUrl, REFUSED_DOCKER_HUB_VALUE, SshHost, check_docker_url, is_other_docker_hub_spelling,
@@ -26,17 +28,9 @@ pub struct CredentialPlan {
     pub volumes: Vec<Volume>,
     /// The mounts of those volumes at `/var/build-secrets/<secret>`, for creds-init only.
     pub volume_mounts: Vec<VolumeMount>,
-    /// Problems worth showing that do not stop the build.
-    pub warnings: Vec<Warning>,
-}
-
-/// A problem with a credential that does not stop the build.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Warning {
-    /// The Secret concerned.
-    pub secret: String,
-    /// What is wrong, without any secret value.
-    pub message: String,
+    /// Problems worth showing that do not stop the build (warnings only), each at the Secret
+    /// it concerns (`Secret "docker-hub"`), without any secret value.
+    pub warnings: Report,
 }
 
 /// What [`plan`] looks at.
@@ -61,13 +55,13 @@ const DOCKER_CFG: &str = "kubernetes.io/dockercfg";
 /// - `kubernetes.io/basic-auth`: each `build.knative.dev/docker-*` annotation gives
 ///   `-basic-docker=<secret>=<url>`, the value as written (a Docker Hub URL in another form
 ///   than `https://index.docker.io/v1/`, such as `https://index.docker.io` or `docker.io`,
-///   also gives a [`Warning`]: Docker clients look Docker Hub up by that exact key), each `build.knative.dev/git-*` annotation
+///   also gives a warning: Docker clients look Docker Hub up by that exact key), each `build.knative.dev/git-*` annotation
 ///   `-basic-git=<secret>=<url>`; the Secret needs the keys `username` and `password`;
 /// - `kubernetes.io/ssh-auth`: each git annotation gives `-ssh-git=<secret>=<host>`; the
 ///   Secret needs `ssh-privatekey` (and may have `known_hosts`);
 /// - `kubernetes.io/dockerconfigjson` gives `-docker-config=<secret>` and
 ///   `kubernetes.io/dockercfg` gives `-docker-cfg=<secret>`, annotated or not;
-/// - an annotation the Secret's type cannot serve is a [`Warning`]; other Secrets (such as
+/// - an annotation the Secret's type cannot serve is a warning; other Secrets (such as
 ///   the ServiceAccount's token) are ignored.
 ///
 /// Keys count whether they are in `data` or `stringData`. Arguments are sorted: Docker
@@ -108,7 +102,7 @@ const DOCKER_CFG: &str = "kubernetes.io/dockercfg";
 /// assert_eq!(plan.args, ["-basic-docker=docker-hub=https://index.docker.io/v1/"]);
 /// assert_eq!(plan.volume_mounts[0].mount_path, "/var/build-secrets/docker-hub");
 /// ```
-pub fn plan(inputs: &PlanInputs<'_>) -> Result<CredentialPlan, AuthReport> {
+pub fn plan(inputs: &PlanInputs<'_>) -> Result<CredentialPlan, Report> {
     let sa = inputs.service_account;
     let sa_name = sa.metadata.name.as_deref().unwrap_or("<unnamed>");
     let sa_namespace = sa.metadata.namespace.as_deref();
@@ -123,13 +117,10 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<CredentialPlan, AuthReport> {
     let mut warnings = Vec::new();
     let mut flags: Vec<CredentialFlag> = Vec::new();
     for name in listed {
-        let found = inputs.secrets.iter().find(|secret| {
-            secret.metadata.name.as_deref() == Some(name)
-                && match (sa_namespace, secret.metadata.namespace.as_deref()) {
-                    (Some(a), Some(b)) => a == b,
-                    _ => true,
-                }
-        });
+        let found = inputs
+            .secrets
+            .iter()
+            .find(|secret| is_listed(secret, name, sa_namespace));
         let Some(secret) = found else {
             errors.push(AuthError::SecretNotFound {
                 service_account: sa_name.to_owned(),
@@ -150,8 +141,9 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<CredentialPlan, AuthReport> {
         flags.extend(secret_flags);
     }
     check_conflicts(sa_name, &flags, &mut errors);
-    if let Some(report) = AuthReport::from_errors(errors) {
-        return Err(report);
+    if !errors.is_empty() {
+        let problems = errors.into_iter().map(Problem::from).chain(warnings);
+        return Err(problems.collect());
     }
 
     flags.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -160,8 +152,40 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<CredentialPlan, AuthReport> {
         args: flags.iter().map(ToString::to_string).collect(),
         volumes: matched.iter().map(|secret| volume(secret)).collect(),
         volume_mounts: matched.iter().map(|secret| volume_mount(secret)).collect(),
-        warnings,
+        warnings: warnings.into_iter().collect(),
     })
+}
+
+/// The Secrets the ServiceAccount lists that are not among `inputs.secrets`, sorted: those
+/// [`plan`] reports as not existing. A controller waits for them (the reason `SecretNotFound`)
+/// rather than failing the Build.
+pub fn missing_secrets<'a>(inputs: &PlanInputs<'a>) -> Vec<&'a str> {
+    let namespace = inputs.service_account.metadata.namespace.as_deref();
+    let listed: BTreeSet<&str> = inputs
+        .service_account
+        .secrets
+        .iter()
+        .flatten()
+        .filter_map(|reference| reference.name.as_deref())
+        .collect();
+    listed
+        .into_iter()
+        .filter(|name| {
+            !inputs
+                .secrets
+                .iter()
+                .any(|secret| is_listed(secret, name, namespace))
+        })
+        .collect()
+}
+
+/// Whether `secret` is the Secret `name` of the ServiceAccount's namespace.
+fn is_listed(secret: &Secret, name: &str, namespace: Option<&str>) -> bool {
+    secret.metadata.name.as_deref() == Some(name)
+        && match (namespace, secret.metadata.namespace.as_deref()) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
 }
 
 /// The volume name for a Secret: `secret-volume-<name>-<hash>`, at most 63 characters.
@@ -219,7 +243,7 @@ struct Examined<'a> {
     service_account: &'a str,
     secret: &'a str,
     errors: &'a mut Vec<AuthError>,
-    warnings: &'a mut Vec<Warning>,
+    warnings: &'a mut Vec<Problem>,
     flags: Vec<CredentialFlag>,
 }
 
@@ -301,24 +325,24 @@ impl Examined<'_> {
         for annotation in annotations.keys().filter(|k| {
             k.starts_with(DOCKER_ANNOTATION_PREFIX) || k.starts_with(GIT_ANNOTATION_PREFIX)
         }) {
-            self.warnings.push(Warning {
-                secret: self.secret.to_owned(),
-                message: format!(
+            self.warnings.push(warning(
+                self.secret.to_owned(),
+                format!(
                     "annotation {annotation} ignored: Secrets of type {secret_type} are used \
                      for the registries in their {key} key"
                 ),
-            });
+            ));
         }
     }
 
     fn cannot_serve(&mut self, secret_type: &str, annotations: &[(&str, &str)]) {
         for (annotation, _) in annotations {
-            self.warnings.push(Warning {
-                secret: self.secret.to_owned(),
-                message: format!(
+            self.warnings.push(warning(
+                self.secret.to_owned(),
+                format!(
                     "annotation {annotation} ignored: Secrets of type {secret_type} cannot serve it"
                 ),
-            });
+            ));
         }
     }
 
@@ -352,14 +376,14 @@ impl Examined<'_> {
             return;
         }
         if is_other_docker_hub_spelling(value) {
-            self.warnings.push(Warning {
-                secret: self.secret.to_owned(),
-                message: format!(
+            self.warnings.push(warning(
+                self.secret.to_owned(),
+                format!(
                     "annotation {annotation}: {value:?} is used as written, but Docker clients \
                      look up Docker Hub's credentials under {:?}",
                     crate::DOCKER_HUB_URL
                 ),
-            });
+            ));
         }
         self.flags.push(CredentialFlag::BasicDocker {
             secret: self.secret.to_owned(),
@@ -396,20 +420,25 @@ fn has_key(secret: &Secret, key: &str) -> bool {
             .is_some_and(|d| d.contains_key(key))
 }
 
+/// A warning about the Secret `secret`.
+fn warning(secret: String, message: String) -> Problem {
+    Problem::warning(format_args!("Secret {secret:?}"), message)
+}
+
 /// Two annotations of one Secret with the same value give one argument, and a warning.
-fn dedup_identical(secret: &str, flags: &mut Vec<CredentialFlag>, warnings: &mut Vec<Warning>) {
+fn dedup_identical(secret: &str, flags: &mut Vec<CredentialFlag>, warnings: &mut Vec<Problem>) {
     let mut seen = BTreeSet::new();
     flags.retain(|flag| {
         let arg = flag.to_string();
         if seen.contains(&arg) {
-            warnings.push(Warning {
-                secret: secret.to_owned(),
-                message: format!(
+            warnings.push(warning(
+                secret.to_owned(),
+                format!(
                     "two annotations give {} credentials for {}; used once",
                     flag.kind(),
                     flag.target().unwrap_or(secret)
                 ),
-            });
+            ));
             false
         } else {
             seen.insert(arg);

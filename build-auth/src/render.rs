@@ -11,7 +11,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{AuthError, AuthReport};
+use crate::error::AuthError;
 use crate::flag::CredentialFlag;
 use crate::ssh;
 use crate::target::{GitUrl, SshHost};
@@ -184,7 +184,7 @@ pub(crate) fn check_home(home: &Path) -> Result<&str, AuthError> {
 }
 
 /// Computes every file creds-init writes, or every problem.
-pub(crate) fn render(inputs: &RenderInputs<'_>) -> Result<Rendered, AuthReport> {
+pub(crate) fn render(inputs: &RenderInputs<'_>) -> Result<Rendered, Vec<AuthError>> {
     let mut r = Renderer {
         inputs,
         errors: Vec::new(),
@@ -195,8 +195,8 @@ pub(crate) fn render(inputs: &RenderInputs<'_>) -> Result<Rendered, AuthReport> 
     r.docker();
     let ssh_command = r.ssh();
     r.git(ssh_command);
-    if let Some(report) = AuthReport::from_errors(r.errors) {
-        return Err(report);
+    if !r.errors.is_empty() {
+        return Err(r.errors);
     }
     let mut files = r.files;
     files.sort_by(|a, b| a.path.cmp(&b.path));

@@ -6,6 +6,7 @@
 
 use build_auth::k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use build_auth::{AuthError, PlanInputs, parse_args, plan};
+use build_types::Problem;
 
 const BASIC_AUTH: &str = "kubernetes.io/basic-auth";
 const SSH_AUTH: &str = "kubernetes.io/ssh-auth";
@@ -53,15 +54,15 @@ fn check(secret_type: &str, annotation: &str, value: &str, expected: &Expected) 
     match (expected, outcome) {
         (Expected::Args(args), Ok(plan)) => {
             assert_eq!(plan.args, *args, "{case}");
-            assert_eq!(plan.warnings, [], "{case}");
+            assert!(plan.warnings.is_empty(), "{case}: {:?}", plan.warnings);
             // creds-init takes every argument the planner gives it.
-            parse_args(&plan.args).unwrap_or_else(|report| panic!("{case}: {report}"));
+            parse_args(&plan.args).unwrap_or_else(|errors| panic!("{case}: {errors:?}"));
         }
         (Expected::Warned(args), Ok(plan)) => {
             assert_eq!(plan.args, *args, "{case}");
             assert_eq!(plan.warnings.len(), 1, "{case}: {:?}", plan.warnings);
-            let warning = &plan.warnings[0];
-            assert_eq!(warning.secret, "hub", "{case}");
+            let warning = &plan.warnings.problems()[0];
+            assert_eq!(warning.path, "Secret \"hub\"", "{case}");
             for part in [
                 annotation,
                 &format!("{value:?}"),
@@ -73,17 +74,17 @@ fn check(secret_type: &str, annotation: &str, value: &str, expected: &Expected) 
                     warning.message
                 );
             }
-            parse_args(&plan.args).unwrap_or_else(|report| panic!("{case}: {report}"));
+            parse_args(&plan.args).unwrap_or_else(|errors| panic!("{case}: {errors:?}"));
         }
         (Expected::RefusedDockerHub, Err(report)) => {
             assert_eq!(
-                report.errors(),
-                [AuthError::DockerHubUrl {
+                report.problems(),
+                [Problem::from(AuthError::DockerHubUrl {
                     service_account: "bot".into(),
                     secret: "hub".into(),
                     annotation: annotation.into(),
                     value: value.into(),
-                }],
+                })],
                 "{case}"
             );
             assert_eq!(
@@ -97,13 +98,13 @@ fn check(secret_type: &str, annotation: &str, value: &str, expected: &Expected) 
         }
         (Expected::Invalid(reason), Err(report)) => {
             assert_eq!(
-                report.errors(),
-                [AuthError::InvalidAnnotation {
+                report.problems(),
+                [Problem::from(AuthError::InvalidAnnotation {
                     service_account: "bot".into(),
                     secret: "hub".into(),
                     annotation: annotation.into(),
                     reason: (*reason).into(),
-                }],
+                })],
                 "{case}"
             );
         }

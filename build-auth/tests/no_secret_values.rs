@@ -211,7 +211,7 @@ fn planner_errors_show_no_values() {
         secrets: &secrets,
     })
     .unwrap_err();
-    assert!(report.errors().len() >= 5, "{report}");
+    assert!(report.errors().count() >= 5, "{report}");
     let values = all_values();
     assert_clean(
         "report",

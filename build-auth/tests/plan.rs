@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use build_auth::k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use build_auth::{AuthError, CredentialPlan, PlanInputs, plan};
+use build_auth::{AuthError, CredentialPlan, PlanInputs, missing_secrets, plan};
+use build_types::Problem;
 use serde::Deserialize as _;
 
 /// A ServiceAccount and Secrets, from a multi-document YAML file.
@@ -40,21 +41,21 @@ enum Outcome {
 
 fn outcome(path: &Path) -> Outcome {
     let (service_account, secrets) = load(path);
-    match plan(&PlanInputs {
+    let inputs = PlanInputs {
         service_account: &service_account,
         secrets: &secrets,
-    }) {
+    };
+    match plan(&inputs) {
         Ok(plan) => Outcome::Plan(plan),
         Err(report) => {
             assert_eq!(
                 report.to_string().lines().count(),
-                report.errors().len(),
+                report.errors().count(),
                 "one line per error"
             );
             Outcome::Errors {
                 errors: report.to_string().lines().map(str::to_owned).collect(),
-                missing_secrets: report
-                    .missing_secrets()
+                missing_secrets: missing_secrets(&inputs)
                     .into_iter()
                     .map(str::to_owned)
                     .collect(),
@@ -81,30 +82,28 @@ fn missing_secrets_are_told_apart() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plan/missing-secret.yaml");
     let (service_account, secrets) = load(&path);
-    let report = plan(&PlanInputs {
+    let inputs = PlanInputs {
         service_account: &service_account,
         secrets: &secrets,
-    })
-    .unwrap_err();
-    assert!(report.has_missing_secret());
-    assert_eq!(report.missing_secrets(), ["elsewhere", "not-created-yet"]);
+    };
+    let report = plan(&inputs).unwrap_err();
+    assert_eq!(missing_secrets(&inputs), ["elsewhere", "not-created-yet"]);
     assert_eq!(
-        report.errors()[1],
-        AuthError::SecretNotFound {
+        report.problems()[1],
+        Problem::from(AuthError::SecretNotFound {
             service_account: "build-bot".into(),
             secret: "not-created-yet".into(),
-        }
+        })
     );
 
     let other = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plan/errors.yaml");
     let (service_account, secrets) = load(&other);
-    let report = plan(&PlanInputs {
+    let inputs = PlanInputs {
         service_account: &service_account,
         secrets: &secrets,
-    })
-    .unwrap_err();
-    assert!(!report.has_missing_secret());
-    assert!(report.missing_secrets().is_empty());
+    };
+    assert!(plan(&inputs).is_err());
+    assert!(missing_secrets(&inputs).is_empty());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `render`: a Build plus what it refers to goes in, the Pod it runs in comes out.
 
 use crate::{Images, PodError, PodInputs};
-use build_auth::{AuthReport, PlanInputs};
+use build_auth::PlanInputs;
 use build_types::{Build, BuildTemplateSpec, Problem, Reason, Report, TemplateKind};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -89,7 +89,7 @@ pub enum ComposeError {
     Template(Report),
     /// The ServiceAccount's Secrets cannot serve as credentials.
     #[error("{0}")]
-    Credentials(AuthReport),
+    Credentials(Report),
     /// The resolved build cannot be laid out as a Pod.
     #[error("{0}")]
     Pod(PodError),
@@ -120,13 +120,10 @@ impl ComposeError {
     /// least one) and the warnings found on the way.
     pub fn report(&self) -> Report {
         match self {
-            ComposeError::Invalid(report) | ComposeError::Template(report) => report.clone(),
+            ComposeError::Invalid(report)
+            | ComposeError::Template(report)
+            | ComposeError::Credentials(report) => report.clone(),
             ComposeError::Pod(PodError::Invalid { problems, .. }) => problems.clone(),
-            ComposeError::Credentials(report) => report
-                .errors()
-                .iter()
-                .map(|error| Problem::error("", error.to_string()))
-                .collect(),
             other => Problem::error("", other.to_string()).into(),
         }
     }
@@ -225,11 +222,6 @@ pub fn compose(inputs: &ComposeInputs<'_>) -> Result<Composed, ComposeError> {
     .map_err(ComposeError::Pod)?;
 
     let mut warnings = resolved.warnings;
-    for warning in &credentials.warnings {
-        warnings.push(Problem::warning(
-            format_args!("Secret {:?}", warning.secret),
-            warning.message.clone(),
-        ));
-    }
+    warnings.append(credentials.warnings);
     Ok(Composed { pod, warnings })
 }

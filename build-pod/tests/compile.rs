@@ -212,7 +212,7 @@ fn credentials_mount_into_the_initializer_only() {
             mount_path: "/var/build-secrets/docker-hub".into(),
             ..VolumeMount::default()
         }],
-        warnings: vec![],
+        warnings: Default::default(),
     };
     let pod = compile(&build, &credentials).unwrap();
     let spec = pod.spec.unwrap();

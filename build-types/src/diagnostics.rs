@@ -83,6 +83,7 @@ impl fmt::Display for Problem {
 /// assert_eq!(report.errors().count(), 1);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct Report {
     problems: Vec<Problem>,
 }

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             let mut message = String::new();
-            for problem in error.report() {
+            for problem in error.errors() {
                 eprintln!("creds-init: error: {problem}");
                 message.push_str(&format!("creds-init: {problem}\n"));
             }

@@ -156,11 +156,7 @@ async fn credentials(
     }) {
         Ok(plan) => {
             let flags = build_auth::parse_args(&plan.args).unwrap_or_default();
-            let warnings: Vec<String> = plan
-                .warnings
-                .iter()
-                .map(|w| format!("{}: {}", w.secret, w.message))
-                .collect();
+            let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
             (flags, warnings)
         }
         Err(report) => (
