@@ -71,7 +71,7 @@ const DOCKER_CFG: &str = "kubernetes.io/dockercfg";
 ///
 /// # Errors
 ///
-/// An [`AuthReport`] with every problem found: a listed Secret that does not exist
+/// A [`Report`] with every problem found (an [`AuthError`] each): a listed Secret that does not exist
 /// ([`AuthError::SecretNotFound`]), a missing key, an unusable annotation value, a
 /// `build.knative.dev/docker-*` annotation of exactly `index.docker.io` on any listed Secret
 /// ([`AuthError::DockerHubUrl`], the one value Knative Build refused), or two annotations for
