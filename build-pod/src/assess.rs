@@ -84,7 +84,8 @@ impl Update {
 /// controller's rules:
 ///
 /// 1. A finished Build (`Succeeded` `True` or `False`) keeps its condition and
-///    `completionTime`; only its `stepStates` and `stepsCompleted` follow its pod as it ends.
+///    `completionTime`; only its `stepStates` and `stepsCompleted` follow its pod as it ends,
+///    and a failed Build's pod that still runs unstopped is stopped.
 /// 2. Cancelled (`spec.status: BuildCancelled`): the pod is stopped and the Build fails with
 ///    `BuildCancelled` — unless the pod has already succeeded.
 /// 6. The pod is mirrored into the status ([`status_from_pod`]), keeping the start time first
@@ -158,19 +159,34 @@ pub fn creation_deadline(build: &Build, now: Timestamp) -> Timestamp {
 
 /// Rule 1: a finished Build's step states follow its pod until it has finished too: a pod
 /// stopped for a timeout or a cancel goes on ending after the verdict (its killed step
-/// terminates, exit 137 or 143, seconds later).
+/// terminates, exit 137 or 143, seconds later). A failed Build's pod that still runs unstopped
+/// is stopped: it can appear only after the verdict, created by a request that seemed to fail
+/// (the API server went down before answering) and retried until the Build timed out.
 fn settle(build: &Build, old: &BuildStatus, pod: Option<&Pod>) -> Assessment {
     let Some(pod) = pod else {
         return Assessment::Unchanged;
     };
+    let failed = old
+        .succeeded()
+        .is_some_and(|c| c.status == ConditionStatus::False);
+    let stop = if failed && !is_stopped(pod) {
+        Stop::Now
+    } else {
+        Stop::No
+    };
     let mirrored = status_from_pod(pod, build);
-    if mirrored.step_states == old.step_states && mirrored.steps_completed == old.steps_completed {
+    let same_steps =
+        mirrored.step_states == old.step_states && mirrored.steps_completed == old.steps_completed;
+    if same_steps && stop == Stop::No {
         return Assessment::Unchanged;
     }
     let mut status = old.clone();
     status.step_states = mirrored.step_states;
     status.steps_completed = mirrored.steps_completed;
-    Assessment::Update(Update::new(status))
+    Assessment::Update(Update {
+        stop,
+        ..Update::new(status)
+    })
 }
 
 /// Rules 6–8.

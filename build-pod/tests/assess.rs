@@ -353,6 +353,20 @@ fn cases() -> Vec<Case> {
             expect: update(False, "BuildTimeout", "it is over", Stop::No, None),
         },
         Case {
+            name: "a failed Build's pod that shows up running is stopped, the verdict kept",
+            build: build(finished_status("False", "BuildTimeout"), Value::Null),
+            pod: Some(pod("Pending", running(), json!({}), deadline)),
+            now: "2024-01-01T01:00:00Z",
+            expect: update(False, "BuildTimeout", "it is over", Stop::Now, None),
+        },
+        Case {
+            name: "a succeeded Build's pod is never stopped",
+            build: build(finished_status("True", "Succeeded"), Value::Null),
+            pod: Some(pod("Pending", running(), json!({}), deadline)),
+            now: "2024-01-01T01:00:00Z",
+            expect: update(True, "Succeeded", "it is over", Stop::No, None),
+        },
+        Case {
             name: "a cancel after the verdict changes nothing",
             build: build(
                 finished_status("True", "Succeeded"),

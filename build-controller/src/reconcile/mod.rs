@@ -217,7 +217,10 @@ impl<'a> Reconcile<'a> {
         {
             self.stop_pod(pod).await?;
         }
-        self.write_status(update.status).await?;
+        // A finished Build's status is written only when its step states moved on.
+        if !(self.old.is_done() && update.status == self.old) {
+            self.write_status(update.status).await?;
+        }
         Ok(match update.recheck_at {
             Some(at) => self.requeue_at(at),
             None => Action::await_change(),
