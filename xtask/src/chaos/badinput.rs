@@ -367,9 +367,13 @@ impl Generator {
 
     /// The next object.
     pub(crate) fn next(&mut self, index: usize) -> Generated {
-        if self.rng.one_in(4)
-            && let Some(mut body) = self.mutated(index)
-        {
+        let mutated = if self.rng.one_in(3) {
+            // a mutation that no longer parses as an object is tried again, up to four times
+            (0..4).find_map(|_| self.mutated(index))
+        } else {
+            None
+        };
+        if let Some(mut body) = mutated {
             let kind = kind_of(&body);
             if kind == "Secret" {
                 stamp_secret(&mut body, &self.sentinel);

@@ -350,10 +350,15 @@ async fn prepare(env: &Env, namespace: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the mix's Builds, ten a second, and the late template and Secret after
+/// Creates the mix's Builds, one per `interval`, and the late template and Secret after
 /// [`LATE_AFTER`]. AlreadyExists counts as created (a create the API server committed before
 /// it went down, retried).
-async fn create_mix(env: &Env, namespace: &str, plan: &[(String, Kind)]) -> anyhow::Result<()> {
+async fn create_mix(
+    env: &Env,
+    namespace: &str,
+    plan: &[(String, Kind)],
+    interval: Duration,
+) -> anyhow::Result<()> {
     let builds: Api<Build> = Api::namespaced(env.admin.clone(), namespace);
     let late = async {
         tokio::time::sleep(LATE_AFTER).await;
@@ -369,7 +374,7 @@ async fn create_mix(env: &Env, namespace: &str, plan: &[(String, Kind)]) -> anyh
         anyhow::Ok(())
     };
     let all = async {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(interval);
         for (name, kind) in plan {
             tick.tick().await;
             create_once(&builds, &mix::build(name, *kind)?).await?;
@@ -442,9 +447,15 @@ pub(crate) async fn run(env: &Env, fault: Fault, count: usize) -> anyhow::Result
             lease_seen.clone(),
         ))
     });
+    // The kills come over about a minute: the Builds come over about as long, so that kills
+    // land on every stage of a Build's life.
+    let interval = match fault {
+        Fault::Kills(_) => Duration::from_millis(300),
+        Fault::ApiServerRestarts(_) | Fault::Failover => Duration::from_millis(100),
+    };
     let started = Instant::now();
     say(format!(
-        "[{scenario}] {count} Builds ({}), created 10/s; the late template and Secret after {}s",
+        "[{scenario}] {count} Builds ({}), one every {}ms; the late template and Secret after {}s",
         Kind::ALL
             .iter()
             .map(|k| format!(
@@ -454,12 +465,13 @@ pub(crate) async fn run(env: &Env, fault: Fault, count: usize) -> anyhow::Result
             ))
             .collect::<Vec<_>>()
             .join(", "),
+        interval.as_millis(),
         LATE_AFTER.as_secs()
     ));
 
     let mut problems = Vec::new();
     let mut facts = Vec::new();
-    let creating = create_mix(env, &namespace, &plan);
+    let creating = create_mix(env, &namespace, &plan, interval);
     let injecting = inject(
         env,
         fault,
@@ -665,7 +677,7 @@ async fn inject(
             let mut before_ready = 0;
             let mut problems = Vec::new();
             for k in 1..=kills {
-                let wait = Duration::from_millis(150 + rng.below(2350) as u64);
+                let wait = Duration::from_millis(rng.below(2500) as u64);
                 tokio::time::sleep(wait).await;
                 let replica = &mut replicas[0];
                 if let Err(error) = replica.target.check_alive() {
@@ -705,6 +717,7 @@ async fn inject(
                 tokio::time::sleep(Duration::from_secs(if r == 1 { 6 } else { 10 })).await;
                 let signal = if r % 2 == 1 { "KILL" } else { "TERM" };
                 let t0 = Instant::now();
+                let stopped_at = Timestamp::now();
                 let argv =
                     tokio::task::block_in_place(|| env.control_plane.stop_apiserver(signal))?;
                 say(format!(
@@ -713,6 +726,10 @@ async fn inject(
                 ));
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 let ready = env.control_plane.start_apiserver(&argv).await?;
+                env.starting
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((stopped_at, Timestamp::now()));
                 let down = t0.elapsed();
                 say(format!(
                     "[{scenario}] kube-apiserver restart {r}/{restarts}: ready again after {:.1}s down ({:.1}s to start)",

@@ -37,6 +37,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use k8s_openapi::jiff::Timestamp;
 
 mod audit;
 mod badinput;
@@ -149,6 +150,8 @@ pub(crate) struct Env {
     pub(crate) sentinel: String,
     /// The random seed.
     pub(crate) seed: u64,
+    /// When kube-apiserver was down or starting: from its stop to its `/readyz`.
+    pub(crate) starting: Mutex<Vec<(Timestamp, Timestamp)>>,
 }
 
 impl Env {
@@ -357,6 +360,7 @@ async fn setup(
         controller: controller.to_path_buf(),
         sentinel,
         seed,
+        starting: Mutex::new(Vec::new()),
     })
 }
 
