@@ -6,7 +6,8 @@
 //! - Once a Build's `Succeeded` condition is final (`True` or `False`), its status, reason,
 //!   message and `completionTime` never change again (step states may).
 //! - At the end, each Build that should have a pod has exactly one (owned by it), each is
-//!   final with the expected status and reason, and each finished one has a `completionTime`.
+//!   final with the expected status and reason, each finished one has a `completionTime`, and
+//!   no finished Build's pod is left running (it has ended, or the controller stopped it).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -164,14 +165,11 @@ pub(crate) fn check_end(
 ) -> EndReport {
     let mut report = EndReport::default();
     let by_name: HashMap<String, &Build> = builds.iter().map(|b| (b.name_any(), b)).collect();
-    let mut pods_of: HashMap<String, Vec<String>> = HashMap::new();
+    let mut pods_of: HashMap<String, Vec<&Pod>> = HashMap::new();
     for pod in pods {
         for owner in pod.owner_references() {
             if owner.kind == "Build" && owner.controller == Some(true) {
-                pods_of
-                    .entry(owner.uid.clone())
-                    .or_default()
-                    .push(pod.name_any());
+                pods_of.entry(owner.uid.clone()).or_default().push(pod);
             }
         }
     }
@@ -190,12 +188,21 @@ pub(crate) fn check_end(
             (true, 1) | (false, 0) => {}
             (_, count) => {
                 fine = false;
+                let names: Vec<String> = owned.iter().map(|p| p.name_any()).collect();
                 report.problems.push(format!(
                     "{name}: {count} pods ({}), expected {}",
-                    owned.join(", "),
+                    names.join(", "),
                     u8::from(want.pod)
                 ));
             }
+        }
+        let done = build.status.as_ref().is_some_and(|s| s.is_done());
+        for pod in owned.iter().filter(|p| done && still_running(p)) {
+            fine = false;
+            report.problems.push(format!(
+                "{name}: finished, but its pod {} still runs and was never stopped",
+                pod.name_any()
+            ));
         }
         let observation = Observation::of(build);
         match &observation.verdict {
@@ -235,6 +242,18 @@ pub(crate) fn check_end(
         }
     }
     report
+}
+
+/// Whether a pod neither ended (`Succeeded`, `Failed`) nor was stopped by the controller
+/// (`activeDeadlineSeconds` lowered to 1).
+fn still_running(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    let stopped = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.active_deadline_seconds)
+        .is_some_and(|d| d <= 1);
+    !matches!(phase, Some("Succeeded" | "Failed")) && !stopped
 }
 
 #[cfg(test)]
@@ -319,10 +338,18 @@ mod tests {
     }
 
     fn pod(name: &str, owner_uid: &str) -> Pod {
-        serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": [{
-            "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build", "name": "x",
-            "uid": owner_uid, "controller": true,
-        }]}}))
+        pod_in(name, owner_uid, "Succeeded", None)
+    }
+
+    fn pod_in(name: &str, owner_uid: &str, phase: &str, deadline: Option<i64>) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "ownerReferences": [{
+                "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build", "name": "x",
+                "uid": owner_uid, "controller": true,
+            }]},
+            "spec": {"containers": [], "activeDeadlineSeconds": deadline},
+            "status": {"phase": phase},
+        }))
         .unwrap()
     }
 
@@ -340,6 +367,8 @@ mod tests {
             ("no-time".to_owned(), want("False", "StepFailed")),
             ("running".to_owned(), want("True", "Succeeded")),
             ("gone".to_owned(), want("True", "Succeeded")),
+            ("left-running".to_owned(), want("False", "BuildTimeout")),
+            ("stopping".to_owned(), want("False", "BuildTimeout")),
         ]);
         let builds = [
             build("ok", "u1", Some(("True", "Succeeded")), true),
@@ -347,6 +376,8 @@ mod tests {
             build("wrong-reason", "u3", Some(("False", "BuildTimeout")), true),
             build("no-time", "u4", Some(("False", "StepFailed")), false),
             build("running", "u5", Some(("Unknown", "Building")), false),
+            build("left-running", "u6", Some(("False", "BuildTimeout")), true),
+            build("stopping", "u7", Some(("False", "BuildTimeout")), true),
         ];
         let pods = [
             pod("ok-pod", "u1"),
@@ -354,17 +385,20 @@ mod tests {
             pod("two-pods-pod-2", "u2"),
             pod("wrong-reason-pod", "u3"),
             pod("no-time-pod", "u4"),
-            pod("running-pod", "u5"),
+            pod_in("running-pod", "u5", "Pending", None),
+            pod_in("left-running-pod", "u6", "Pending", None),
+            pod_in("stopping-pod", "u7", "Pending", Some(1)),
             pod("stranger", "u9"),
         ];
         let report = check_end(&expected, &builds, &pods);
-        assert_eq!(report.builds, 6);
-        assert_eq!(report.as_expected, 1);
-        assert_eq!(report.pods, 6);
+        assert_eq!(report.builds, 8);
+        assert_eq!(report.as_expected, 2);
+        assert_eq!(report.pods, 8);
         assert_eq!(
             report.problems,
             [
                 "gone: missing",
+                "left-running: finished, but its pod left-running-pod still runs and was never stopped",
                 "no-time: finished without a completionTime",
                 "running: not finished: Unknown / Building ()",
                 "two-pods: 2 pods (two-pods-pod, two-pods-pod-2), expected 1",
