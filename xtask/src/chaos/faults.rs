@@ -92,7 +92,8 @@ impl Replica {
     /// Starts the next incarnation; text and JSON logs alternate.
     fn spawn(&mut self, env: &Env, settings: &ReplicaSettings<'_>) -> anyhow::Result<()> {
         self.incarnation += 1;
-        let format = if (self.incarnation + usize::from(self.name.ends_with('b'))) % 2 == 0 {
+        let format = if (self.incarnation + usize::from(self.name.ends_with('b'))).is_multiple_of(2)
+        {
             "json"
         } else {
             "text"
@@ -391,14 +392,13 @@ where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
     let name = object.meta().name.clone().unwrap_or_default();
-    let result = retry(&format!("creating {name}"), || async {
+    retry(&format!("creating {name}"), || async {
         match api.create(&PostParams::default(), object).await {
             Err(error) if is_status(&error, 409) => Ok(()),
             other => other.map(|_| ()),
         }
     })
-    .await;
-    result
+    .await
 }
 
 /// Runs the mix under `fault`.
@@ -506,11 +506,11 @@ pub(crate) async fn run(env: &Env, fault: Fault, count: usize) -> anyhow::Result
             say(format!("[{scenario}] {finished} of {count} finished"));
         }
         for replica in &mut replicas {
-            if killed.as_ref().map(|(name, _)| name) != Some(&replica.name) {
-                if let Err(error) = replica.target.check_alive() {
-                    problems.push(format!("replica {}: {error:#}", replica.name));
-                    replica.target = Target::Unmeasured;
-                }
+            if killed.as_ref().map(|(name, _)| name) != Some(&replica.name)
+                && let Err(error) = replica.target.check_alive()
+            {
+                problems.push(format!("replica {}: {error:#}", replica.name));
+                replica.target = Target::Unmeasured;
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -799,7 +799,8 @@ async fn inject(
                 finished()
             ));
             let mut problems = Vec::new();
-            if !(failover <= FAILOVER_BOUND.as_secs_f64()) {
+            // NaN (no acquire time) fails too
+            if failover.is_nan() || failover > FAILOVER_BOUND.as_secs_f64() {
                 problems.push(format!(
                     "failover took {failover:.1}s, over the documented {}s",
                     FAILOVER_BOUND.as_secs()
