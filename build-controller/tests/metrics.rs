@@ -593,14 +593,24 @@ async fn every_reconcile_has_a_span_with_the_builds_namespace_and_name() {
         gcs_fetcher: "f".into(),
         nop: "n".into(),
     };
-    let ctx = Context::new(
+    let ctx = Arc::new(Context::new(
         api.client("controller", "default"),
         build_controller::Config::new(images),
         stores,
-    );
-    build_controller::reconcile(Arc::new(done), Arc::new(ctx))
-        .await
-        .unwrap();
+    ));
+    // Another test of this binary, on another thread with no subscriber, may register the
+    // `reconcile` span's callsite while this subscriber is being set, and tracing can then keep
+    // it cached as disabled. Ask the callsites again and reconcile again (a finished Build
+    // makes no request) until the span is seen, at most three times.
+    for _ in 0..3 {
+        tracing::callsite::rebuild_interest_cache();
+        build_controller::reconcile(Arc::new(done.clone()), ctx.clone())
+            .await
+            .unwrap();
+        if !spans.0.lock().unwrap().is_empty() {
+            break;
+        }
+    }
     let spans = spans.0.lock().unwrap().clone();
     let reconcile = spans
         .iter()
