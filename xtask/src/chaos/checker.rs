@@ -138,8 +138,18 @@ pub(crate) struct Expected {
     pub(crate) status: &'static str,
     /// The reason.
     pub(crate) reason: &'static str,
-    /// Whether it must have had a pod.
-    pub(crate) pod: bool,
+    /// How many pods it must have had.
+    pub(crate) pods: Pods,
+}
+
+/// How many pods a Build must have had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pods {
+    /// Exactly one.
+    One,
+    /// One, or none when its timeout passed before its pod could be created (the API server
+    /// was down longer than the timeout): it then ends `BuildTimeout` with no pod.
+    OneUnlessTimedOutFirst,
 }
 
 /// What the end state showed: counts, and every problem.
@@ -151,6 +161,8 @@ pub(crate) struct EndReport {
     pub(crate) as_expected: usize,
     /// Pods owned by the checked Builds.
     pub(crate) pods: usize,
+    /// Builds that timed out before their pod could be created.
+    pub(crate) timed_out_without_pod: usize,
     /// Finished Builds by reason.
     pub(crate) reasons: BTreeMap<String, usize>,
     /// One line per problem.
@@ -184,15 +196,20 @@ pub(crate) fn check_end(
             .get(&build.uid().unwrap_or_default())
             .map_or(&[][..], Vec::as_slice);
         report.pods += owned.len();
-        match (want.pod, owned.len()) {
-            (true, 1) | (false, 0) => {}
+        let timed_out = build
+            .status
+            .as_ref()
+            .and_then(|s| s.succeeded())
+            .is_some_and(|c| c.reason.as_deref() == Some("BuildTimeout"));
+        match (want.pods, owned.len()) {
+            (_, 1) => {}
+            (Pods::OneUnlessTimedOutFirst, 0) if timed_out => report.timed_out_without_pod += 1,
             (_, count) => {
                 fine = false;
                 let names: Vec<String> = owned.iter().map(|p| p.name_any()).collect();
                 report.problems.push(format!(
-                    "{name}: {count} pods ({}), expected {}",
+                    "{name}: {count} pods ({}), expected 1",
                     names.join(", "),
-                    u8::from(want.pod)
                 ));
             }
         }
@@ -358,7 +375,7 @@ mod tests {
         let want = |status, reason| Expected {
             status,
             reason,
-            pod: true,
+            pods: Pods::One,
         };
         let expected = BTreeMap::from([
             ("ok".to_owned(), want("True", "Succeeded")),
@@ -369,6 +386,20 @@ mod tests {
             ("gone".to_owned(), want("True", "Succeeded")),
             ("left-running".to_owned(), want("False", "BuildTimeout")),
             ("stopping".to_owned(), want("False", "BuildTimeout")),
+            (
+                "timed-out-first".to_owned(),
+                Expected {
+                    pods: Pods::OneUnlessTimedOutFirst,
+                    ..want("False", "BuildTimeout")
+                },
+            ),
+            (
+                "no-pod-no-timeout".to_owned(),
+                Expected {
+                    pods: Pods::OneUnlessTimedOutFirst,
+                    ..want("False", "BuildTimeout")
+                },
+            ),
         ]);
         let builds = [
             build("ok", "u1", Some(("True", "Succeeded")), true),
@@ -378,6 +409,18 @@ mod tests {
             build("running", "u5", Some(("Unknown", "Building")), false),
             build("left-running", "u6", Some(("False", "BuildTimeout")), true),
             build("stopping", "u7", Some(("False", "BuildTimeout")), true),
+            build(
+                "timed-out-first",
+                "u8",
+                Some(("False", "BuildTimeout")),
+                true,
+            ),
+            build(
+                "no-pod-no-timeout",
+                "u10",
+                Some(("False", "StepFailed")),
+                true,
+            ),
         ];
         let pods = [
             pod("ok-pod", "u1"),
@@ -391,14 +434,17 @@ mod tests {
             pod("stranger", "u9"),
         ];
         let report = check_end(&expected, &builds, &pods);
-        assert_eq!(report.builds, 8);
-        assert_eq!(report.as_expected, 2);
+        assert_eq!(report.builds, 10);
+        assert_eq!(report.as_expected, 3);
         assert_eq!(report.pods, 8);
+        assert_eq!(report.timed_out_without_pod, 1);
         assert_eq!(
             report.problems,
             [
                 "gone: missing",
                 "left-running: finished, but its pod left-running-pod still runs and was never stopped",
+                "no-pod-no-timeout: 0 pods (), expected 1",
+                "no-pod-no-timeout: ended False / StepFailed (), expected False / BuildTimeout",
                 "no-time: finished without a completionTime",
                 "running: not finished: Unknown / Building ()",
                 "two-pods: 2 pods (two-pods-pod, two-pods-pod-2), expected 1",

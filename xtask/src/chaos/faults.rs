@@ -549,7 +549,7 @@ pub(crate) async fn run(env: &Env, fault: Fault, count: usize) -> anyhow::Result
                 Expected {
                     status,
                     reason,
-                    pod: true,
+                    pods: kind.pods(),
                 },
             )
         })
@@ -625,11 +625,12 @@ pub(crate) async fn run(env: &Env, fault: Fault, count: usize) -> anyhow::Result
         .map(|(r, n)| format!("{r} {n}"))
         .collect();
     let summary = format!(
-        "{} Builds, {} as expected ({}); {} pods; {updates} Build updates watched, {} changes of a final verdict; all finished {:.0}s after the first create; kubelet: {} running, {} ended, {} stopped, {} cancels; {}",
+        "{} Builds, {} as expected ({}); {} pods ({} Builds timed out before their pod could be created); {updates} Build updates watched, {} changes of a final verdict; all finished {:.0}s after the first create; kubelet: {} running, {} ended, {} stopped, {} cancels; {}",
         report.builds,
         report.as_expected,
         reasons.join(", "),
         report.pods,
+        report.timed_out_without_pod,
         violations.len(),
         to_finish.as_secs_f64(),
         stats.running.load(Ordering::Relaxed),

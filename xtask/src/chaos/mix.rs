@@ -8,6 +8,7 @@ use build_types::{Build, BuildTemplate};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use serde_json::{Value, json};
 
+use super::checker::Pods;
 use crate::fuzz::Rng;
 
 /// The ServiceAccount whose Secret exists from the start.
@@ -78,6 +79,16 @@ impl Kind {
             Kind::StepFails => ("False", "StepFailed"),
             Kind::TimesOut => ("False", "BuildTimeout"),
             Kind::Cancelled => ("False", "BuildCancelled"),
+        }
+    }
+
+    /// How many pods it must have had: a 3 s timeout can pass while the API server is down,
+    /// before the pod could be created; the controller then fails the Build with
+    /// `BuildTimeout` and no pod, by design (it retries a pod create only until the timeout).
+    pub(crate) fn pods(self) -> Pods {
+        match self {
+            Kind::TimesOut => Pods::OneUnlessTimedOutFirst,
+            _ => Pods::One,
         }
     }
 
