@@ -373,6 +373,16 @@ impl<'a> Reconcile<'a> {
         if pod.owner_references().iter().all(|o| o.uid != self.uid) {
             return Ok(Action::await_change());
         }
+        // A failed Build's pod must not run on. One can appear only now: created by a request
+        // that seemed to fail (the API server went down before answering) and retried until
+        // the Build timed out with no pod known.
+        if self
+            .old
+            .succeeded()
+            .is_some_and(|c| c.status == ConditionStatus::False)
+        {
+            self.stop_pod(&pod).await?;
+        }
         let mirrored = status_from_pod(&pod, self.build);
         if mirrored.step_states == self.old.step_states
             && mirrored.steps_completed == self.old.steps_completed

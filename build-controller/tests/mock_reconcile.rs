@@ -100,12 +100,50 @@ async fn finished_builds_are_left_alone() {
             json!({"conditions": [{"type": "Succeeded", "status": status, "reason": "Done"}],
                    "stepStates": [{"running": {"startedAt": "2024-01-01T00:01:06Z"}}]}),
         );
-        // Even with a pod that says otherwise, and long past the timeout.
+        // Even with a pod that says otherwise, and long past the timeout: the verdict stays.
+        // A failed Build's pod that still runs is stopped (see the test below).
         let cluster = Cluster::with(&build);
         let cluster = Cluster::with(&build).pod(pod_for(&build, &cluster, running()));
-        let outcome = reconcile_with(&build, cluster.stores(), much_later, vec![]).await;
+        let exchanges = match status {
+            "False" => vec![stop_pod(&pod_name(&build))],
+            _ => vec![],
+        };
+        let outcome = reconcile_with(&build, cluster.stores(), much_later, exchanges).await;
         assert_eq!(outcome.action(), Action::await_change());
     }
+}
+
+/// Found by `cargo xtask chaos` (scenario `apiserver`): the pod create was sent, kube-apiserver
+/// stored the pod and went down before answering; the create was retried until the 3 s timeout
+/// passed and the Build failed with `BuildTimeout`, no pod known. The pod then showed up
+/// running, and ran on for good: a finished Build was left alone. Now its pod is stopped; the
+/// verdict and completionTime stay, only the step states follow the pod.
+#[tokio::test]
+async fn a_pod_that_shows_up_running_after_the_build_failed_is_stopped() {
+    let verdict = json!({"type": "Succeeded", "status": "False", "reason": "BuildTimeout",
+                         "message": "Build \"hello\" failed to finish within \"10m0s\"; its pod could not be created: connection refused",
+                         "lastTransitionTime": "2024-01-01T00:10:01Z"});
+    let build = with_status(
+        simple_build(),
+        json!({"observedGeneration": 1, "conditions": [verdict.clone()],
+               "completionTime": "2024-01-01T00:10:01Z"}),
+    );
+    let cluster = Cluster::with(&build);
+    let cluster = Cluster::with(&build).pod(pod_for(&build, &cluster, running()));
+    let outcome = reconcile_with(
+        &build,
+        cluster.stores(),
+        much_later,
+        vec![
+            stop_pod(&pod_name(&build)),
+            status_patch(&build, "100", move |status| {
+                assert_eq!(succeeded(status), &verdict, "{status}");
+                assert_eq!(status["completionTime"], "2024-01-01T00:10:01Z", "{status}");
+            }),
+        ],
+    )
+    .await;
+    assert_eq!(outcome.action(), Action::await_change());
 }
 
 /// A Build that timed out while its step ran: the verdict was written when the pod was stopped,
