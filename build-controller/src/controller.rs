@@ -214,6 +214,7 @@ async fn run_inner(
         concurrency, "starting build controller"
     );
     Controller::for_stream(build_stream, builds)
+        .trigger_backoff(EachWatchBacksOffAlone)
         .with_config(controller::Config::default().concurrency(runner_limit))
         .owns_stream(pod_stream)
         .watches_stream(template_stream, for_template)
@@ -290,6 +291,26 @@ where
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     }
+}
+
+/// The controller's backoff over all its watches together: none, because each watch backs off
+/// on its own ([`cached`]). kube's default here pauses every watch whenever any one of them
+/// yields an error, and grows with the errors of all of them: after an API server restart
+/// (each watch fails to reconnect, then finds its resource version expired) it reached 30-60 s
+/// pauses for every watch at once, so Builds waited minutes for a template or Secret created
+/// meanwhile (found by `cargo xtask chaos`, scenario `apiserver`).
+struct EachWatchBacksOffAlone;
+
+impl Iterator for EachWatchBacksOffAlone {
+    type Item = std::time::Duration;
+
+    fn next(&mut self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for EachWatchBacksOffAlone {
+    fn reset(&mut self) {}
 }
 
 /// A watch of `api` that keeps a copy of every object, as `strip` leaves it, in `writer`'s

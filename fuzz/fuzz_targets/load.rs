@@ -1,10 +1,7 @@
-//! `build_types::load_bytes` must never panic, whatever the bytes: bad YAML, bad UTF-8 and
-//! invalid objects all come back as errors in the `Loaded` value.
+//! `build_types::load_bytes` must never panic, whatever the bytes (see `knative_build_fuzz::load`).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = build_types::load_bytes("<fuzz>", data);
-});
+fuzz_target!(|data: &[u8]| knative_build_fuzz::load(data));

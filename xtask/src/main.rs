@@ -10,6 +10,11 @@
 //! - `cargo xtask bench-controller` measures the controller on a real API server.
 //! - `cargo xtask e2e` runs the product on a real one-node cluster on this machine (root,
 //!   `KUBEBUILDER_ASSETS`); without the binaries it says which are missing and exits 0.
+//! - `cargo xtask chaos` proves the controller's promises under faults (SIGKILL, API server
+//!   restarts, leader failover, least privilege, bad input, Secret sentinels) on a real API
+//!   server (`KUBEBUILDER_ASSETS`); without the binaries it says which are missing and exits 0.
+//! - `cargo xtask fuzz` runs the fuzz targets on stable Rust over their seed corpus and a fixed
+//!   number of seeded mutations.
 //!
 //! The contents come from the library crates (`build_types::crd_files`,
 //! `build_controller::release::manifests::release_yaml`), so the tests that guard the committed files render them
@@ -21,10 +26,15 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod bench_controller;
+mod chaos;
+mod control_plane;
 mod crds;
 mod e2e;
+mod fuzz;
 mod images;
+mod kubelet;
 mod manifests;
+mod signals;
 mod test;
 
 /// Generates the workspace's committed files.
@@ -52,6 +62,13 @@ enum Command {
     /// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet), install the
     /// release, run the end-to-end scenarios, and remove the cluster.
     E2e(e2e::E2eArgs),
+    /// Prove the controller's promises under faults on a throw-away control plane
+    /// (KUBEBUILDER_ASSETS with etcd and kube-apiserver): SIGKILLs, API server restarts, leader
+    /// failover, bad input at scale, as the release's ServiceAccount, with Secret sentinels.
+    Chaos(chaos::ChaosArgs),
+    /// Run the fuzz targets on stable Rust (no libFuzzer): the seed corpus, then a fixed
+    /// number of seeded mutations; a panic fails with the input saved.
+    Fuzz(fuzz::FuzzArgs),
     /// Build the images (controller, creds-init, git-init, nop) as OCI image archives in
     /// target/images/, offline and reproducibly, and print each one's digest.
     Images(images::ImagesArgs),
@@ -86,6 +103,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test => test::run(&root),
         Command::BenchController(args) => bench_controller::run(&root, &args),
         Command::E2e(args) => e2e::run(&root, &args),
+        Command::Chaos(args) => chaos::run(&root, &args),
+        Command::Fuzz(args) => fuzz::run(&root, &args),
         Command::Images(args) => images::run(&root, &args),
     }
 }

@@ -162,6 +162,8 @@ enum Reply {
     Text(String),
     /// Held open (a watch) or never answered (a hang).
     Open,
+    /// A watch that sends these events (one JSON object a line) and ends.
+    Events(Vec<Value>),
 }
 
 struct State {
@@ -179,6 +181,12 @@ struct State {
     failures: Vec<(Method, String, Value)>,
     /// Requests never answered: (method, path).
     hangs: Vec<(Method, String)>,
+    /// Per resource (`buildtemplates`), how many more of its watches fail with 503, as while
+    /// kube-apiserver is down.
+    failing_watches: BTreeMap<String, usize>,
+    /// Resources whose next watch (after any failing ones) reports its resourceVersion
+    /// expired (an `ERROR` event with a 410 `Status`), as a restarted kube-apiserver does.
+    expiring_watches: Vec<String>,
     servers: Vec<JoinHandle<()>>,
 }
 
@@ -239,6 +247,8 @@ impl FakeApi {
                 triggers: Vec::new(),
                 failures: Vec::new(),
                 hangs: Vec::new(),
+                failing_watches: BTreeMap::new(),
+                expiring_watches: Vec::new(),
                 servers: Vec::new(),
             })),
         }
@@ -331,6 +341,21 @@ impl FakeApi {
         });
     }
 
+    /// Fails the next `times` watches of each of `resources` (`builds`, `pods`, …) with 503,
+    /// as while kube-apiserver is down; lists still answer.
+    pub(crate) fn fail_watches(&self, resources: &[&str], times: usize) {
+        let mut state = self.lock();
+        for resource in resources {
+            state.failing_watches.insert((*resource).to_owned(), times);
+        }
+    }
+
+    /// Ends the next watch of `resource` (after any failing ones) with an `ERROR` event
+    /// whose 410 `Status` says its resourceVersion expired: the client lists again.
+    pub(crate) fn expire_next_watch(&self, resource: &str) {
+        self.lock().expiring_watches.push(resource.to_owned());
+    }
+
     /// Answers the next request `method path` (the path without its query) with the failure
     /// `status` (a `Status` body, as from [`status`]), as an admission webhook refusing it
     /// would; the request changes nothing.
@@ -410,7 +435,7 @@ impl FakeApi {
                     body,
                     status: match &reply {
                         Reply::Json(status, _) => Some(*status),
-                        Reply::Text(_) => Some(200),
+                        Reply::Text(_) | Reply::Events(_) => Some(200),
                         Reply::Open => None,
                     },
                 });
@@ -424,6 +449,14 @@ impl FakeApi {
                         serde_json::to_vec(&value).unwrap(),
                     ),
                     Reply::Text(text) => (200, "text/plain", text.into_bytes()),
+                    Reply::Events(events) => {
+                        let mut lines = Vec::new();
+                        for event in events {
+                            lines.extend(serde_json::to_vec(&event).unwrap());
+                            lines.push(b'\n');
+                        }
+                        (200, "application/json", lines)
+                    }
                     Reply::Open => {
                         open.push(send);
                         continue;
@@ -504,7 +537,29 @@ impl FakeApi {
             body,
         };
         match (route.verb, route.subresource.as_deref()) {
-            ("watch", None) => Reply::Open,
+            ("watch", None) => {
+                if let Some(left) = state.failing_watches.get_mut(&route.resource)
+                    && *left > 0
+                {
+                    *left -= 1;
+                    return failure(
+                        503,
+                        "ServiceUnavailable",
+                        None,
+                        "the server is shutting down",
+                    );
+                }
+                if let Some(i) = state
+                    .expiring_watches
+                    .iter()
+                    .position(|r| *r == route.resource)
+                {
+                    state.expiring_watches.remove(i);
+                    let expired = status(410, "Expired", "", "", "too old resource version");
+                    return Reply::Events(vec![json!({"type": "ERROR", "object": expired})]);
+                }
+                Reply::Open
+            }
             ("list", None) => request.list(&state),
             ("get", None) => request.get(&state),
             ("get", Some("log")) if route.resource == "pods" => request.log(&state),

@@ -3,7 +3,7 @@
 //!
 //! Against whatever `KUBECONFIG` names (an envtest control plane is enough: no kubelet is
 //! needed; where a Build must finish, the benchmark patches its pod's status the way a kubelet
-//! would, see [`kubelet`]), it applies the generated CRDs, makes a fresh namespace with a
+//! would, see [`crate::kubelet`]), it applies the generated CRDs, makes a fresh namespace with a
 //! BuildTemplate, starts the release `build-controller` on it (or measures one it did not
 //! start: `--attach-pid PID`, or `--attach` to measure nothing), waits until the controller is
 //! ready, and runs one of three modes:
@@ -25,8 +25,7 @@
 //! once with its last output. Results go to stdout as a table and, with `--json FILE`, as
 //! JSON.
 
-mod kubelet;
-mod process;
+pub(crate) mod process;
 mod report;
 mod stats;
 
@@ -126,20 +125,8 @@ async fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis()
     );
+    crate::control_plane::create_namespace(&client, &namespace).await?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &Namespace {
-                metadata: ObjectMeta {
-                    name: Some(namespace.clone()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .with_context(|| format!("creating namespace {namespace}"))?;
     eprintln!("namespace {namespace}");
 
     let result = measure(root, args, &client, &namespace).await;
@@ -321,6 +308,8 @@ async fn controller(root: &Path, args: &BenchArgs, namespace: &str) -> anyhow::R
             namespace,
             log,
             extra_args: &args.controller_args,
+            kubeconfig: None,
+            rust_log: None,
         })?
     };
     target.wait_ready(Duration::from_secs(60)).await?;
@@ -579,7 +568,7 @@ impl Kubelet {
         stream::iter(batch)
             .map(|pod| {
                 let pods = self.pods.clone();
-                let patch = kubelet::succeeded_patch(&pod, &now);
+                let patch = crate::kubelet::succeeded_patch(&pod, &now);
                 async move {
                     pods.patch_status(
                         &pod.name_any(),

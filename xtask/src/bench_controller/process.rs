@@ -76,6 +76,10 @@ pub(crate) struct Launch<'a> {
     pub(crate) log: PathBuf,
     /// Extra arguments after `run --namespace NS --metrics-address ADDR`.
     pub(crate) extra_args: &'a [String],
+    /// Its `--kubeconfig`; without it, the one `KUBECONFIG` names.
+    pub(crate) kubeconfig: Option<&'a Path>,
+    /// Its `RUST_LOG`; without it, `BENCH_RUST_LOG`, else `warn`.
+    pub(crate) rust_log: Option<&'a str>,
 }
 
 impl Target {
@@ -88,9 +92,17 @@ impl Target {
             .args(["run", "--namespace", launch.namespace, "--metrics-address"])
             .arg(format!("127.0.0.1:{metrics_port}"))
             .args(launch.extra_args)
+            .args(
+                launch
+                    .kubeconfig
+                    .map(|k| format!("--kubeconfig={}", k.display())),
+            )
             .env(
                 "RUST_LOG",
-                std::env::var("BENCH_RUST_LOG").unwrap_or("warn".into()),
+                match launch.rust_log {
+                    Some(level) => level.to_owned(),
+                    None => std::env::var("BENCH_RUST_LOG").unwrap_or("warn".into()),
+                },
             )
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
@@ -186,7 +198,8 @@ impl Target {
         Some(lines.join("\n"))
     }
 
-    /// Stops a started controller (an attached one is left running).
+    /// Stops a started controller with SIGKILL, as a crash would, and reaps it (an attached
+    /// one is left running).
     pub(crate) fn stop(&mut self) {
         if let Target::Started { child, .. } = self {
             let _ = child.kill();

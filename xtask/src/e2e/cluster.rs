@@ -25,10 +25,10 @@ use anyhow::{Context, bail};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, ResourceExt};
 
 use super::interrupted;
+use crate::control_plane::{ControlPlane, ControlPlaneInputs, client_from, kubeconfig};
 
 /// The bridge the CNI plugin creates; deleted on cleanup.
 pub(crate) const BRIDGE: &str = "xte2e0";
@@ -141,7 +141,7 @@ pub(crate) struct Cluster {
     /// The CA certificate of the API server.
     pub(crate) ca: PathBuf,
     started: Vec<Started>,
-    control_plane: Option<PathBuf>,
+    control_plane: Option<ControlPlane>,
     before: HostState,
     keep_state: bool,
     workspace: PathBuf,
@@ -249,26 +249,6 @@ serializeImagePulls: false
 registerNode: true
 maxPods: 110
 "
-    )
-}
-
-/// A kubeconfig with one user.
-pub(crate) fn kubeconfig(server: &str, ca: &Path, user: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: e2e
-  cluster: {{server: \"{server}\", certificate-authority: {ca}}}
-users:
-- name: user
-  user: {user}
-contexts:
-- name: e2e
-  context: {{cluster: e2e, user: user, namespace: default}}
-current-context: e2e
-",
-        ca = ca.display()
     )
 }
 
@@ -386,39 +366,20 @@ impl Cluster {
 
         // etcd, kube-apiserver, kube-controller-manager
         let cp = dir.join("cp");
-        cluster.control_plane = Some(cp.clone());
-        let script = inputs
-            .workspace
-            .join("build-controller/tests/envtest/start.sh");
-        let output = Command::new("bash")
-            .arg(&script)
-            .arg(&cp)
-            .env("KUBEBUILDER_ASSETS", inputs.assets)
-            .env("ENVTEST_WITH_CONTROLLER_MANAGER", "1")
-            .env(
-                "ENVTEST_KCM_CONTROLLERS",
-                "garbage-collector-controller,namespace-controller,serviceaccount-controller,clusterrole-aggregation-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller,replicaset-controller,deployment-controller",
-            )
+        let control_plane = ControlPlane::start(ControlPlaneInputs {
+            workspace: inputs.workspace,
+            assets: inputs.assets,
+            dir: cp.clone(),
+            log: log_file(&dir, "envtest-start")?,
             // the API server reaches the kubelet (logs, exec) at the node's host name
-            .env("ENVTEST_EXTRA_APISERVER_ARGS", "--kubelet-preferred-address-types=Hostname")
-            .stdin(Stdio::null())
-            .stderr(log_file(&dir, "envtest-start")?)
-            .process_group(0)
-            .output()
-            .context("running build-controller/tests/envtest/start.sh")?;
-        if !output.status.success() {
-            bail!(
-                "the control plane did not start ({}); see {}",
-                output.status,
-                dir.join("logs/envtest-start.log").display()
-            );
-        }
-        let env = fs::read_to_string(cp.join("env"))?;
-        cluster.api_url = env
-            .lines()
-            .find_map(|l| l.strip_prefix("ENVTEST_APISERVER_URL="))
-            .context("the envtest env file names the API server")?
-            .to_owned();
+            extra_apiserver_args: vec!["--kubelet-preferred-address-types=Hostname".to_owned()],
+            controller_manager: Some(
+                "garbage-collector-controller,namespace-controller,serviceaccount-controller,clusterrole-aggregation-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller,replicaset-controller,deployment-controller",
+            ),
+        })
+        .with_context(|| format!("see {}", dir.join("logs/envtest-start.log").display()))?;
+        cluster.api_url = control_plane.api_url.clone();
+        cluster.control_plane = Some(control_plane);
         eprintln!(
             "[cluster] {:>5.1}s control plane up at {}",
             t0.elapsed().as_secs_f64(),
@@ -735,17 +696,8 @@ impl Cluster {
         for cgroup in kube_cgroups().difference(&self.before.cgroups) {
             kill_cgroup_tree(cgroup);
         }
-        if let Some(cp) = self.control_plane.take() {
-            let _ = Command::new("bash")
-                .arg(
-                    self.workspace
-                        .join("build-controller/tests/envtest/stop.sh"),
-                )
-                .arg(&cp)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+        if let Some(mut control_plane) = self.control_plane.take() {
+            control_plane.stop();
             steps.push("stopped the control plane".to_owned());
         }
         let names: Vec<&'static str> = self.started.iter().rev().map(|s| s.name).collect();
@@ -859,15 +811,6 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.teardown();
     }
-}
-
-/// A client from a kubeconfig file.
-pub(crate) async fn client_from(path: &Path) -> anyhow::Result<Client> {
-    let kubeconfig =
-        Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    Ok(Client::try_from(config)?)
 }
 
 /// `ctr` on this run's containerd.
@@ -994,22 +937,5 @@ mod tests {
             config.contains("containerRuntimeEndpoint: unix:///r/containerd/containerd.sock\n")
         );
         assert!(config.contains("podLogsDir: /r/pod-logs\n"));
-    }
-
-    #[test]
-    fn kubeconfig_names_server_ca_and_user() {
-        let text = kubeconfig("https://127.0.0.1:1", Path::new("/ca.crt"), "{token: abc}");
-        let parsed: Kubeconfig = serde_yaml_ng::from_str(&text).unwrap();
-        assert_eq!(
-            parsed.clusters[0]
-                .cluster
-                .as_ref()
-                .unwrap()
-                .server
-                .as_deref(),
-            Some("https://127.0.0.1:1")
-        );
-        assert_eq!(parsed.auth_infos[0].name, "user");
-        assert!(text.contains("  user: {token: abc}\n"));
     }
 }

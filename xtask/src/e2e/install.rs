@@ -22,8 +22,9 @@ use kube::core::GroupVersionKind;
 use kube::discovery::pinned_kind;
 use kube::{Client, ResourceExt};
 
-use super::cluster::{self, Cluster};
+use super::cluster::Cluster;
 use crate::bench_controller::wait_established;
+use crate::control_plane;
 
 const FIELD_MANAGER: &str = "xtask-e2e";
 
@@ -97,7 +98,36 @@ pub(crate) async fn install(
 ) -> anyhow::Result<Controller> {
     let t0 = Instant::now();
     let client = cluster.admin_client().await?;
-    let yaml = std::fs::read_to_string(cluster.workspace().join("config/release.yaml"))?;
+    let (names, skipped) = apply_release(&client, cluster.workspace()).await?;
+    eprintln!(
+        "[install] {:>5.1}s applied config/release.yaml: {}; not applied: {}",
+        t0.elapsed().as_secs_f64(),
+        names.join(", "),
+        skipped.join(", ")
+    );
+    let kubeconfig = cluster.dir.join("controller.kubeconfig");
+    service_account_kubeconfig(&client, &cluster.api_url, &cluster.ca, &kubeconfig).await?;
+    let controller = Controller {
+        kubeconfig,
+        binary: bins.join("build-controller"),
+        image_pull_grace: image_pull_grace.to_owned(),
+    };
+    controller.start(cluster)?;
+    eprintln!(
+        "[install] {:>5.1}s build-controller started on the host as system:serviceaccount:knative-build:build-controller",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(controller)
+}
+
+/// Applies `config/release.yaml` but its Deployment (see the module docs), object by object
+/// with server-side apply, and waits until its CRDs are established. Returns what was applied
+/// and what was not (`Kind name` each).
+pub(crate) async fn apply_release(
+    client: &Client,
+    workspace: &Path,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let yaml = std::fs::read_to_string(workspace.join("config/release.yaml"))?;
     let (objects, skipped) = release_objects(&yaml)?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut names = Vec::new();
@@ -107,7 +137,7 @@ pub(crate) async fn install(
             .as_ref()
             .context("every release object has apiVersion and kind")?;
         let gvk = GroupVersionKind::try_from(types)?;
-        let (resource, capabilities) = pinned_kind(&client, &gvk).await?;
+        let (resource, capabilities) = pinned_kind(client, &gvk).await?;
         let api: Api<DynamicObject> = if capabilities.scope == kube::discovery::Scope::Namespaced {
             Api::namespaced_with(
                 client.clone(),
@@ -130,34 +160,23 @@ pub(crate) async fn install(
     ] {
         wait_established(&crds, name).await?;
     }
-    eprintln!(
-        "[install] {:>5.1}s applied config/release.yaml: {}; not applied: {}",
-        t0.elapsed().as_secs_f64(),
-        names.join(", "),
-        skipped.join(", ")
-    );
+    Ok((names, skipped))
+}
 
-    let token = service_account_token(&client).await?;
-    let kubeconfig = cluster.dir.join("controller.kubeconfig");
+/// Writes to `path` a kubeconfig for the API server at `api_url` that authenticates as the
+/// release's ServiceAccount `knative-build/build-controller` (a TokenRequest token).
+pub(crate) async fn service_account_kubeconfig(
+    client: &Client,
+    api_url: &str,
+    ca: &Path,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let token = service_account_token(client).await?;
     std::fs::write(
-        &kubeconfig,
-        cluster::kubeconfig(
-            &cluster.api_url,
-            &cluster.ca,
-            &format!("{{token: {token}}}"),
-        ),
+        path,
+        control_plane::kubeconfig(api_url, ca, &format!("{{token: {token}}}")),
     )?;
-    let controller = Controller {
-        kubeconfig,
-        binary: bins.join("build-controller"),
-        image_pull_grace: image_pull_grace.to_owned(),
-    };
-    controller.start(cluster)?;
-    eprintln!(
-        "[install] {:>5.1}s build-controller started on the host as system:serviceaccount:knative-build:build-controller",
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(controller)
+    Ok(())
 }
 
 /// A token for `knative-build/build-controller` from the TokenRequest API (valid 2 hours).

@@ -10,14 +10,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 
 mod cluster;
 mod images;
-mod install;
+pub(crate) mod install;
 mod scenarios;
 
 /// The binaries `KUBEBUILDER_ASSETS` must hold.
@@ -44,38 +43,8 @@ pub(crate) struct E2eArgs {
     image_pull_grace: String,
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Whether SIGINT or SIGTERM arrived.
-pub(crate) fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
-/// The one line printed when the binaries are missing, or `None` when all are there.
-pub(crate) fn missing_line(
-    assets: Option<&Path>,
-    present: impl Fn(&Path) -> bool,
-) -> Option<String> {
-    let wanted = REQUIRED_BINARIES.join(", ");
-    let Some(assets) = assets else {
-        return Some(format!(
-            "skipping e2e: KUBEBUILDER_ASSETS is not set (it must name a directory holding {wanted})"
-        ));
-    };
-    let missing: Vec<&str> = REQUIRED_BINARIES
-        .iter()
-        .copied()
-        .filter(|b| !present(&assets.join(b)))
-        .collect();
-    if missing.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "skipping e2e: KUBEBUILDER_ASSETS={} has no {}",
-        assets.display(),
-        missing.join(", ")
-    ))
-}
+pub(crate) use crate::signals::interrupted;
+use crate::signals::until_interrupted;
 
 /// The scenario names `--scenario` accepts.
 pub(crate) const SCENARIOS: &[&str] = &["img", "buildkit", "failures", "ssh", "timing", "plugin"];
@@ -101,12 +70,9 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     args.image_pull_grace
         .parse::<build_types::Duration>()
         .map_err(|e| anyhow::anyhow!("--image-pull-grace: {e}"))?;
-    let assets = std::env::var_os("KUBEBUILDER_ASSETS").map(PathBuf::from);
-    if let Some(line) = missing_line(assets.as_deref(), |p| p.is_file()) {
-        println!("{line}");
+    let Some(assets) = crate::control_plane::assets_or_skip("e2e", REQUIRED_BINARIES) else {
         return Ok(());
-    }
-    let assets = assets.context("checked above")?;
+    };
     if !is_root() {
         bail!("cargo xtask e2e runs containerd and a kubelet: run it as root");
     }
@@ -133,7 +99,10 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     let verdicts = runtime.block_on(async {
-        tokio::spawn(watch_signals());
+        tokio::spawn(crate::signals::watch_signals(
+            "e2e",
+            "stopping the scenarios and removing the cluster",
+        ));
         let inputs = cluster::StartInputs {
             workspace: root,
             assets: &assets,
@@ -170,33 +139,6 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
         bail!("some scenarios failed");
     }
     Ok(())
-}
-
-async fn watch_signals() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    loop {
-        let name = tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        };
-        if !INTERRUPTED.swap(true, Ordering::SeqCst) {
-            eprintln!("[e2e] {name}: stopping the scenarios and removing the cluster");
-        } else {
-            eprintln!("[e2e] {name}: cleanup is under way, it finishes by itself");
-        }
-    }
-}
-
-async fn until_interrupted() {
-    while !interrupted() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn is_root() -> bool {
@@ -261,30 +203,6 @@ const RELEASE_IMAGES: &[&str] = &["controller", "creds-init", "git-init", "nop"]
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unset_assets_name_every_binary() {
-        assert_eq!(
-            missing_line(None, |_| true).unwrap(),
-            "skipping e2e: KUBEBUILDER_ASSETS is not set (it must name a directory holding etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet)"
-        );
-    }
-
-    #[test]
-    fn missing_binaries_in_one_line() {
-        let line = missing_line(Some(Path::new("/k8s")), |p| {
-            !p.ends_with("kubelet") && !p.ends_with("kube-scheduler")
-        });
-        assert_eq!(
-            line.unwrap(),
-            "skipping e2e: KUBEBUILDER_ASSETS=/k8s has no kube-scheduler, kubelet"
-        );
-    }
-
-    #[test]
-    fn nothing_missing_means_no_line() {
-        assert_eq!(missing_line(Some(Path::new("/k8s")), |_| true), None);
-    }
 
     #[test]
     fn scenario_selection() {
