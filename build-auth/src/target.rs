@@ -32,11 +32,11 @@ pub(crate) fn is_other_docker_hub_spelling(value: &str) -> bool {
     matches!(host, "index.docker.io" | "docker.io")
 }
 
-/// A git URL for HTTP(S) basic authentication: `https://host[:port][/path]`, the scheme
+/// A git URL for basic authentication: `scheme://host[:port][/path]`, the scheme
 /// defaulting to `https`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct GitUrl {
-    scheme: &'static str,
+    scheme: String,
     authority: String,
     path: String,
 }
@@ -45,30 +45,26 @@ impl GitUrl {
     /// Parses an annotation or flag value.
     pub(crate) fn parse(value: &str) -> Result<Self, String> {
         check_common(value)?;
+        // Written into `[credential "<url>"]` of `~/.gitconfig`: a quote or backslash would end
+        // or escape the section name (Knative Build wrote it as given; this refuses it).
         if value.contains('"') || value.contains('\\') {
             return Err("a git URL must not contain '\"' or '\\'".to_owned());
         }
-        let (scheme, rest) = if let Some(rest) = value.strip_prefix("https://") {
-            ("https", rest)
-        } else if let Some(rest) = value.strip_prefix("http://") {
-            ("http", rest)
-        } else if value.contains("://") {
-            return Err(
-                "a git URL for basic authentication must use https:// or http://".to_owned(),
-            );
-        } else {
-            ("https", value)
+        // Any scheme, as Knative Build's creds-init took any URL Go's `url.Parse` takes; git
+        // asks the credential store only for http(s), so other schemes are written but unused.
+        let (scheme, rest) = match value.split_once("://") {
+            Some((scheme, rest)) if is_scheme(scheme) => (scheme.to_ascii_lowercase(), rest),
+            Some((scheme, _)) => return Err(format!("{scheme:?} is not a URL scheme")),
+            None => ("https".to_owned(), value),
         };
-        let (authority, path) = match rest.find('/') {
+        let (authority, path) = match rest.find(['/', '?', '#']) {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if authority.contains('@') {
-            return Err("a git URL must not contain a user name".to_owned());
-        }
-        if path.contains('?') || path.contains('#') {
-            return Err("a git URL must not contain a query or fragment".to_owned());
-        }
+        // A user name is replaced by the Secret's, as Knative Build did.
+        let authority = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) => (host, Some(port)),
             None => (authority, None),
@@ -126,6 +122,13 @@ impl SshHost {
             port,
         })
     }
+}
+
+/// Whether `text` is a URL scheme: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 fn check_common(value: &str) -> Result<(), String> {
@@ -207,18 +210,21 @@ mod tests {
             "https://gitlab.example.com/a/b",
             "https://gitlab.example.com/a/b",
         );
+        // What Knative Build took as well: other schemes, a user name (replaced by the
+        // Secret's), a query.
+        check("ssh://github.com/org", "ssh://github.com/org");
+        check("https://someone@github.com/org", "https://github.com/org");
+        check("https://github.com/?a", "https://github.com/?a");
     }
 
     #[test]
     fn git_urls_rejected() {
         for bad in [
             "",
-            "ssh://github.com",
-            "https://user@github.com",
+            "1https://github.com",
             "https://github.com:x",
             "https://github.com:0",
             "https://git hub.com",
-            "https://github.com/?a",
             "https://github.com/\"",
             "https:///path",
         ] {

@@ -217,3 +217,41 @@ fn the_refusal_covers_what_the_original_covered() {
         &Args(&["-basic-git=hub=index.docker.io"]),
     );
 }
+
+/// Git URLs Knative Build's creds-init took (anything Go's `url.Parse` takes): other schemes,
+/// a user name (replaced by the Secret's), a query. Only what would break `~/.gitconfig` (a
+/// quote or backslash) is refused, and what its creds-init could not parse (`=`, white space).
+#[test]
+fn git_annotation_values() {
+    use Expected::*;
+    let git = "build.knative.dev/git-0";
+    let cases: [(&str, &'static [&'static str]); 6] = [
+        ("https://github.com", &["-basic-git=hub=https://github.com"]),
+        ("github.com", &["-basic-git=hub=github.com"]),
+        (
+            "ssh://github.com/org",
+            &["-basic-git=hub=ssh://github.com/org"],
+        ),
+        (
+            "git://git.example.com",
+            &["-basic-git=hub=git://git.example.com"],
+        ),
+        (
+            "https://someone@github.com/org",
+            &["-basic-git=hub=https://someone@github.com/org"],
+        ),
+        (
+            "https://github.com/org?tab",
+            &["-basic-git=hub=https://github.com/org?tab"],
+        ),
+    ];
+    for (value, args) in cases {
+        check(BASIC_AUTH, git, value, &Args(args));
+    }
+    check(
+        BASIC_AUTH,
+        git,
+        "https://github.com/\"x",
+        &Invalid("a git URL must not contain '\"' or '\\'"),
+    );
+}
