@@ -101,21 +101,7 @@ pub(crate) fn say(line: impl Display) {
 
 /// Checks `--scenario` names; an empty list selects all.
 fn selected(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
-    if names.is_empty() {
-        return Ok(SCENARIOS.to_vec());
-    }
-    names
-        .iter()
-        .map(|name| {
-            SCENARIOS
-                .iter()
-                .find(|s| **s == name.as_str())
-                .copied()
-                .with_context(|| {
-                    format!("unknown scenario {name}; known: {}", SCENARIOS.join(", "))
-                })
-        })
-        .collect()
+    crate::select_scenarios(SCENARIOS, names)
 }
 
 /// The run's state directory; removed on drop unless kept.
@@ -184,24 +170,7 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
     }
     let controller = match &args.controller {
         Some(path) => path.clone(),
-        None => {
-            let status =
-                std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-                    .args([
-                        "build",
-                        "-q",
-                        "-p",
-                        "build-controller",
-                        "--bin",
-                        "build-controller",
-                    ])
-                    .current_dir(root)
-                    .status()?;
-            if !status.success() {
-                bail!("building the controller failed");
-            }
-            root.join("target/debug/build-controller")
-        }
+        None => crate::build_debug_binary("build-controller", "build-controller")?,
     };
     let started = Instant::now();
     let state = StateDir {

@@ -51,17 +51,7 @@ pub(crate) const SCENARIOS: &[&str] = &["img", "buildkit", "failures", "ssh", "t
 
 /// Checks `--scenario` names; an empty list selects all.
 pub(crate) fn selected(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
-    if names.is_empty() {
-        return Ok(SCENARIOS.to_vec());
-    }
-    let mut chosen = Vec::new();
-    for name in names {
-        let Some(known) = SCENARIOS.iter().find(|s| **s == name.as_str()) else {
-            bail!("unknown scenario {name}; known: {}", SCENARIOS.join(", "));
-        };
-        chosen.push(*known);
-    }
-    Ok(chosen)
+    crate::select_scenarios(SCENARIOS, names)
 }
 
 /// Runs `cargo xtask e2e`.

@@ -1068,20 +1068,7 @@ async fn kubectl_build(
 /// timeout, `logs NAME` still prints the step that ran.
 async fn plugin(kubeconfig: &std::path::Path) -> anyhow::Result<Checked> {
     let mut checked = Checked::new();
-    let built = Command::new("cargo")
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "build-controller",
-            "--bin",
-            "kubectl-build",
-        ])
-        .current_dir(crate::workspace_root())
-        .status()?;
-    if !built.success() {
-        bail!("building kubectl-build failed");
-    }
+    crate::build_debug_binary("build-controller", "kubectl-build")?;
     let dir = tempfile_dir()?;
     let write = |name: &str, spec: Value| -> anyhow::Result<String> {
         let build = json!({"apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
