@@ -23,7 +23,8 @@ pub struct Config {
     pub namespace: Option<String>,
     /// The images of the helper containers put into every build pod.
     pub images: Images,
-    /// How many Builds are reconciled at once.
+    /// How many Builds are reconciled at once (0: no limit). The others due wait in
+    /// kube-runtime's scheduler, counted by `work_queue_depth`.
     pub concurrency: u16,
     /// How long an image pull or container configuration error may persist before the Build
     /// fails with it instead of waiting for its timeout.
@@ -89,7 +90,7 @@ pub struct Context {
     /// ServiceAccount or Secret) remembered so that a repeat within six minutes counts on the
     /// first one, the others without being remembered.
     pub recorder: Recorder,
-    /// The Prometheus metrics, and the worker slots that limit concurrent reconciles.
+    /// The Prometheus metrics, including the work queue's depth.
     pub telemetry: Telemetry,
     /// The settings.
     pub config: Config,
@@ -116,8 +117,8 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context over the given client, settings and caches, with fresh counters and metrics
-    /// (`config.concurrency` worker slots), the system clock, and an Event recorder that
+    /// A context over the given client, settings and caches, with fresh counters and metrics,
+    /// the system clock, and an Event recorder that
     /// reports as `config.controller_name`.
     pub fn new(client: Client, config: Config, stores: Stores) -> Self {
         Context {
@@ -127,7 +128,7 @@ impl Context {
                 config.instance.clone(),
             ),
             client,
-            telemetry: Telemetry::new(config.concurrency),
+            telemetry: Telemetry::new(),
             config,
             stores,
             clock: Timestamp::now,

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use build_pod::BUILD_NAME_LABEL;
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::reflector;
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, warn};
 
@@ -21,10 +21,9 @@ use crate::context::{Config, Context};
 use crate::error::{Error, is_not_found};
 use crate::ops::http::{Endpoints, Health};
 use crate::ops::metrics::Telemetry;
-use crate::reconcile::{error_policy, reconcile};
+use crate::reconcile::{due_key, error_policy, reconcile};
 use crate::stores::{
-    CachesSynced, Stores, strip_build_for_cache, strip_for_cache, strip_pod_for_cache,
-    strip_secret_for_cache,
+    CachedPod, CachesSynced, Stores, strip_build_for_cache, strip_for_cache, strip_secret_for_cache,
 };
 
 /// Runs the controller until `shutdown` completes, then lets running reconciles finish.
@@ -52,7 +51,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
-    let endpoints = fresh_endpoints(&config);
+    let endpoints = fresh_endpoints();
     run_inner(client, config, endpoints, shutdown).await
 }
 
@@ -60,9 +59,8 @@ pub async fn run(
 /// Prometheus metrics (including `builds_running`, sampled from the Build cache), and
 /// readiness (not ready from the start until every watch cache has its initial list).
 ///
-/// `endpoints.telemetry` should come from [`Telemetry::new`]`(config.concurrency)`: its worker
-/// slots then are the concurrency limit, and `work_queue_depth` shows the reconciles waiting
-/// for one.
+/// `work_queue_depth` counts the Builds whose reconcile is due but waits for one of the
+/// `config.concurrency` workers.
 ///
 /// ```no_run
 /// # async fn example(images: build_pod::Images) -> anyhow::Result<()> {
@@ -73,7 +71,7 @@ pub async fn run(
 /// let client = kube::Client::try_default().await?;
 /// let config = Config::new(images);
 /// let endpoints = Endpoints {
-///     telemetry: Telemetry::new(config.concurrency),
+///     telemetry: Telemetry::new(),
 ///     health: Health::default(),
 /// };
 /// let listener = tokio::net::TcpListener::bind("0.0.0.0:9090").await?;
@@ -91,9 +89,9 @@ pub async fn run_observed(
     run_inner(client, config, endpoints, shutdown).await
 }
 
-fn fresh_endpoints(config: &Config) -> Endpoints {
+fn fresh_endpoints() -> Endpoints {
     Endpoints {
-        telemetry: Telemetry::new(config.concurrency),
+        telemetry: Telemetry::new(),
         health: Health::default(),
     }
 }
@@ -110,7 +108,7 @@ async fn run_inner(
     preflight(&builds_api).await?;
 
     let (builds, builds_writer) = reflector::store::<Build>();
-    let (pods, pods_writer) = reflector::store::<Pod>();
+    let (pods, pods_writer) = reflector::store::<CachedPod>();
     let (templates, templates_writer) = reflector::store::<BuildTemplate>();
     let (cluster_templates, cluster_templates_writer) = reflector::store::<ClusterBuildTemplate>();
     let (service_accounts, service_accounts_writer) = reflector::store::<ServiceAccount>();
@@ -129,6 +127,7 @@ async fn run_inner(
     // Ready once every cache has its initial list.
     let synced = Synced::new(CACHES, endpoints.health.clone(), synced_sender);
     let telemetry = endpoints.telemetry.clone();
+    let woken = endpoints.telemetry.clone();
     let build_stream = cached(
         builds_api,
         watcher::Config::default(),
@@ -141,17 +140,26 @@ async fn run_inner(
     .inspect(move |build| {
         if let Ok(build) = build {
             telemetry.build_seen(build, Timestamp::now());
+            telemetry.reconcile_due(due_key(build));
         }
     });
     let pod_stream = cached(
-        scoped::<Pod>(&client, namespace.as_deref()),
+        scoped::<CachedPod>(&client, namespace.as_deref()),
         watcher::Config::default().labels(BUILD_NAME_LABEL),
         pods_writer,
         &synced,
-        strip_pod_for_cache,
+        // Decoding keeps only what is read (`CachedPod`).
+        |_| {},
     )
     // Deletions too: a pod deleted under a running Build fails it.
-    .touched_objects();
+    .touched_objects()
+    .inspect(move |pod| {
+        if let Ok(pod) = pod {
+            for build in owning_builds(pod) {
+                woken.reconcile_due(build);
+            }
+        }
+    });
     let template_stream = cached(
         scoped::<BuildTemplate>(&client, namespace.as_deref()),
         watcher::Config::default(),
@@ -188,26 +196,26 @@ async fn run_inner(
     endpoints.telemetry.observe_builds(builds.clone());
 
     let concurrency = config.concurrency;
-    // The telemetry's worker slots limit the reconciles (so that those waiting for one are
-    // counted); kube-runtime's own limit only stands in when they differ.
-    let runner_limit = if endpoints.telemetry.concurrency() == concurrency {
-        0
-    } else {
-        concurrency
-    };
     let ctx = Arc::new(
         Context::new(client, config, stores.clone()).with_telemetry(endpoints.telemetry.clone()),
     );
 
-    let waiting = stores.clone();
-    let for_template = move |t: BuildTemplate| waiting.builds_waiting_for_template(&t);
-    let waiting = stores.clone();
-    let for_cluster_template =
-        move |t: ClusterBuildTemplate| waiting.builds_waiting_for_cluster_template(&t);
-    let waiting = stores.clone();
-    let for_account = move |a: ServiceAccount| waiting.builds_waiting_for_service_account(&a);
-    let waiting = stores;
-    let for_secret = move |s: Secret| waiting.builds_waiting_for_secret(&s);
+    // Each mapper notes the Builds it wakes in the work queue's depth, as the two streams above
+    // do.
+    let (waiting, woken) = (stores.clone(), endpoints.telemetry.clone());
+    let for_template =
+        move |t: BuildTemplate| woken.reconciles_due(waiting.builds_waiting_for_template(&t));
+    let (waiting, woken) = (stores.clone(), endpoints.telemetry.clone());
+    let for_cluster_template = move |t: ClusterBuildTemplate| {
+        woken.reconciles_due(waiting.builds_waiting_for_cluster_template(&t))
+    };
+    let (waiting, woken) = (stores.clone(), endpoints.telemetry.clone());
+    let for_account = move |a: ServiceAccount| {
+        woken.reconciles_due(waiting.builds_waiting_for_service_account(&a))
+    };
+    let (waiting, woken) = (stores, endpoints.telemetry.clone());
+    let for_secret = move |s: Secret| woken.reconciles_due(waiting.builds_waiting_for_secret(&s));
+    let dropped = endpoints.telemetry.clone();
 
     info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
@@ -215,7 +223,7 @@ async fn run_inner(
     );
     Controller::for_stream(build_stream, builds)
         .trigger_backoff(EachWatchBacksOffAlone)
-        .with_config(controller::Config::default().concurrency(runner_limit))
+        .with_config(controller::Config::default().concurrency(concurrency))
         .owns_stream(pod_stream)
         .watches_stream(template_stream, for_template)
         .watches_stream(cluster_template_stream, for_cluster_template)
@@ -223,20 +231,33 @@ async fn run_inner(
         .watches_stream(secret_stream, for_secret)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
+        .for_each(|result| {
             match result {
                 Ok((build, action)) => debug!(build = %build, ?action, "reconciled"),
                 // Already logged by the error policy.
                 Err(controller::Error::ReconcilerFailed(..)) => {}
                 Err(controller::Error::ObjectNotFound(build)) => {
-                    debug!(build = %build, "build deleted before its reconcile")
+                    debug!(build = %build, "build deleted before its reconcile");
+                    let key = ObjectRef::new(&build.name);
+                    dropped.reconcile_dropped(&match &build.namespace {
+                        Some(namespace) => key.within(namespace),
+                        None => key,
+                    });
                 }
                 Err(error) => warn!("controller: {error}"),
             }
+            std::future::ready(())
         })
         .await;
     info!("build controller stopped");
     Ok(())
+}
+
+/// The Builds that own `pod`, as kube-runtime's `owns_stream` finds them.
+fn owning_builds(pod: &CachedPod) -> impl Iterator<Item = ObjectRef<Build>> + '_ {
+    pod.owner_references()
+        .iter()
+        .filter_map(|owner| ObjectRef::from_owner_ref(pod.namespace().as_deref(), owner, ()))
 }
 
 /// How many watch caches [`run`] fills.

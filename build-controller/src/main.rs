@@ -143,7 +143,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| format!("build-controller-{}", std::process::id()));
     config.instance = Some(instance.clone());
     let endpoints = Endpoints {
-        telemetry: Telemetry::new(config.concurrency),
+        telemetry: Telemetry::new(),
         health: Health::default(),
     };
     let runtime = match args.worker_threads {

@@ -273,7 +273,8 @@ async fn events_read_in_order_by_legacy_clients(client: &Client, ns: &str, build
         assert!(event.last_timestamp.is_some(), "{event:?}");
         assert_eq!(event.count, Some(1), "{event:?}");
     }
-    events.sort_by_key(|e| e.last_timestamp.clone());
+    // Event times are whole seconds: both may carry the same one, in either list order.
+    events.sort_by_key(|e| (e.last_timestamp.clone(), e.reason != Some("Started".into())));
     let reasons: Vec<&str> = events.iter().filter_map(|e| e.reason.as_deref()).collect();
     assert_eq!(reasons, ["Started", "Succeeded"], "{events:?}");
     let note = events[1].message.as_deref().unwrap_or_default();

@@ -12,6 +12,7 @@ use build_controller::Error;
 use build_controller::ops::http::{Endpoints, Health, serve};
 use build_controller::ops::metrics::{Leading, METRICS_CONTENT_TYPE, Telemetry};
 use build_types::{Build, BuildStatus, Reason};
+use kube::runtime::reflector::ObjectRef;
 use serde_json::{Value, json};
 use support::fake_api::FakeApi;
 use support::fixtures::{Caches, Scenario, cluster_wide_config, from, simple_build, to_json};
@@ -363,11 +364,11 @@ fn value(family: &MetricFamily, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 #[tokio::test]
 async fn metrics_has_every_metric_in_the_openmetrics_text_format() {
-    let telemetry = Telemetry::new(4);
+    let telemetry = Telemetry::new();
     // One reconcile that failed, one running Build, one that succeeded, one that failed for a
     // reason outside the fixed set.
     {
-        let _reconcile = telemetry.reconcile_started().await;
+        let _reconcile = telemetry.reconcile_started(&ObjectRef::new("b").within("ns"));
         telemetry.reconcile_failed(&Error::MissingMetadata { field: "uid" });
     }
     let created: k8s_openapi::jiff::Timestamp = "2024-01-01T00:00:02Z".parse().unwrap();
@@ -489,7 +490,7 @@ async fn metrics_has_every_metric_in_the_openmetrics_text_format() {
 
 #[tokio::test]
 async fn reason_labels_stay_within_a_fixed_set() {
-    let telemetry = Telemetry::new(1);
+    let telemetry = Telemetry::new();
     for i in 0..500 {
         telemetry.build_finished(&status("False", &format!("Reason{i}")));
     }
@@ -518,7 +519,7 @@ async fn reason_labels_stay_within_a_fixed_set() {
 #[tokio::test]
 async fn healthz_and_readyz() {
     let health = Health::default();
-    let address = start_server(Telemetry::new(1), health.clone()).await;
+    let address = start_server(Telemetry::new(), health.clone()).await;
     let status = async |path: &str| request(address, "GET", path).await.0;
     assert_eq!(status("/healthz").await, 200);
     assert_eq!(status("/readyz").await, 503, "starting");
@@ -630,7 +631,7 @@ async fn the_running_controller_records_starts_and_becomes_ready() {
     api.insert("builds", to_json(&simple_build()));
     let config = cluster_wide_config();
     let endpoints = Endpoints {
-        telemetry: Telemetry::new(config.concurrency),
+        telemetry: Telemetry::new(),
         health: Health::default(),
     };
     let watching = api.clone();
@@ -686,6 +687,53 @@ async fn the_running_controller_records_starts_and_becomes_ready() {
     );
 }
 
+// With one worker, the other Builds due wait in kube-runtime's scheduler (never as spawned
+// reconciles), and `work_queue_depth` counts them.
+#[tokio::test(start_paused = true)]
+async fn builds_waiting_for_the_one_worker_are_the_work_queue_depth() {
+    let api = FakeApi::default();
+    for (name, uid) in [("a", "uid-a"), ("b", "uid-b"), ("c", "uid-c")] {
+        let mut build = simple_build();
+        build.metadata.name = Some(name.into());
+        build.metadata.uid = Some(uid.into());
+        api.insert("builds", to_json(&build));
+    }
+    // The first pod create never gets an answer: its reconcile holds the one worker.
+    api.hang(http::Method::POST, "/api/v1/namespaces/ns/pods");
+    let mut config = cluster_wide_config();
+    config.concurrency = 1;
+    let endpoints = Endpoints {
+        telemetry: Telemetry::new(),
+        health: Health::default(),
+    };
+    let running = tokio::spawn(build_controller::ops::run_observed(
+        api.client("controller", "default"),
+        config,
+        endpoints.clone(),
+        std::future::pending(),
+    ));
+    api.until(|requests| requests.iter().any(|r| r.is("create", "pods")))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let creates = api
+        .recorded()
+        .iter()
+        .filter(|r| r.is("create", "pods"))
+        .count();
+    assert_eq!(creates, 1, "one worker, one reconcile at a time");
+    let exposition = parse(&endpoints.telemetry.encode()).unwrap();
+    let p = "build_controller_";
+    assert_eq!(
+        sample(&exposition, &format!("{p}work_queue_depth"), &[]),
+        2.0
+    );
+    assert_eq!(
+        sample(&exposition, &format!("{p}reconciles_running"), &[]),
+        1.0
+    );
+    running.abort();
+}
+
 #[tokio::test]
 async fn a_reconcile_that_sees_the_pod_succeed_records_the_finish() {
     let hello = build(
@@ -714,7 +762,7 @@ async fn a_reconcile_that_sees_the_pod_succeed_records_the_finish() {
                                               "finishedAt": "2024-01-01T00:01:10Z"}}}]},
     }));
     let scenario = scenario.with(pod);
-    let telemetry = Telemetry::new(1);
+    let telemetry = Telemetry::new();
     let ctx = scenario.context().with_telemetry(telemetry.clone());
     build_controller::reconcile::reconcile(Arc::new(stored), Arc::new(ctx))
         .await
@@ -746,7 +794,7 @@ async fn a_reconcile_that_sees_the_pod_succeed_records_the_finish() {
 #[test]
 fn pod_creation_delay_runs_from_the_first_sighting() {
     let at = |t: &str| -> k8s_openapi::jiff::Timestamp { t.parse().unwrap() };
-    let telemetry = Telemetry::new(4);
+    let telemetry = Telemetry::new();
     let fresh = build("fresh", Value::Null);
     telemetry.build_seen(&fresh, at("2024-01-01T00:00:00.9Z"));
     telemetry.build_seen(&fresh, at("2024-01-01T00:00:00.95Z"));

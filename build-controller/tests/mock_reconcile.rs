@@ -795,19 +795,6 @@ async fn failures_back_off_per_build_and_a_success_resets_them() {
     assert!(scenario.api.recorded().is_empty(), "no request was made");
 }
 
-// Cost: thousands of reconciles may be due at once (a burst of Builds, or every Build's status
-// changing); those waiting for a worker must stay small.
-
-#[tokio::test]
-async fn a_reconcile_waiting_for_a_worker_is_small() {
-    let scenario = Scenario::new_build();
-    let ctx = std::sync::Arc::new(scenario.context());
-    let waiting =
-        build_controller::reconcile::reconcile(std::sync::Arc::new(scenario.build.clone()), ctx);
-    let size = std::mem::size_of_val(&waiting);
-    assert!(size <= 1024, "a waiting reconcile takes {size} bytes");
-}
-
 // Cost: a reconcile woken (by its pod's watch event) before the cache has the status it just
 // wrote makes no request; the Build's own watch event wakes it again.
 

@@ -60,7 +60,7 @@ async fn run_the_controller() -> Vec<Recorded> {
     let elector = LeaderElector::new(client.clone(), settings);
     let config = cluster_wide_config();
     let endpoints = Endpoints {
-        telemetry: Telemetry::new(config.concurrency),
+        telemetry: Telemetry::new(),
         health: Health::default(),
     };
     let work = build_controller::ops::run_observed(client, config, endpoints, shutdown.clone());

@@ -194,7 +194,7 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
             .into_iter()
             .enumerate()
             .filter_map(|(index, source)| {
-                let custom = source.custom.as_ref()?;
+                let custom = source.custom.as_deref()?;
                 Some((source_path(build, index).join("custom"), custom))
             });
     let steps = (0..inputs.steps.len()).map(|index| step_path(build, index));

@@ -41,10 +41,10 @@ fn build_and_pod() -> (Build, Pod) {
         },
         SourceSpec {
             name: Some("extra".into()),
-            custom: Some(Container {
+            custom: Some(Box::new(Container {
                 image: Some("alpine".into()),
                 ..Container::default()
-            }),
+            })),
             ..SourceSpec::default()
         },
     ];

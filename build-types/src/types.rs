@@ -105,8 +105,10 @@ pub struct SourceSpec {
     pub gcs: Option<GcsSourceSpec>,
 
     /// A container that fetches the source itself.
+    // Boxed: a `Container` is over 2 KiB inline, and every Build in a controller's cache carries
+    // its sources whether or not they are custom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom: Option<Container>,
+    pub custom: Option<Box<Container>>,
 
     /// The directory within the source that the steps see as `/workspace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -94,7 +94,7 @@ impl Endpoints {
     /// ```
     /// # use build_controller::ops::http::{Endpoints, Health};
     /// # use build_controller::ops::metrics::Telemetry;
-    /// let endpoints = Endpoints { telemetry: Telemetry::new(1), health: Health::default() };
+    /// let endpoints = Endpoints { telemetry: Telemetry::new(), health: Health::default() };
     /// let get = |path: &str| http::Request::get(path).body(()).unwrap();
     /// assert_eq!(endpoints.respond(&get("/healthz")).status(), 200);
     /// assert_eq!(endpoints.respond(&get("/readyz")).status(), 503);
@@ -151,7 +151,7 @@ impl Endpoints {
 /// use build_controller::ops::http::{Endpoints, Health, serve};
 /// use build_controller::ops::metrics::Telemetry;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9090").await?;
-/// let endpoints = Endpoints { telemetry: Telemetry::new(64), health: Health::default() };
+/// let endpoints = Endpoints { telemetry: Telemetry::new(), health: Health::default() };
 /// serve(listener, endpoints, std::future::pending()).await
 /// # }
 /// ```

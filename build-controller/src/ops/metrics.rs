@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use build_types::{Build, BuildStatus, ConditionStatus, Reason};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 use crate::error::Error;
@@ -113,11 +112,10 @@ fn build_buckets() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 2.0, 15))
 }
 
-/// The controller's metrics, and the worker slots whose queue it measures. Cheap to clone:
-/// clones share everything.
+/// The controller's metrics. Cheap to clone: clones share everything.
 ///
 /// ```
-/// let telemetry = build_controller::ops::metrics::Telemetry::new(4);
+/// let telemetry = build_controller::ops::metrics::Telemetry::new();
 /// let text = telemetry.encode();
 /// assert!(text.contains("# TYPE build_controller_builds_started counter"));
 /// assert!(text.ends_with("# EOF\n"));
@@ -128,7 +126,6 @@ pub struct Telemetry {
 }
 
 struct Inner {
-    concurrency: u16,
     registry: Registry,
     builds_started: Counter,
     builds_finished: Family<FinishedLabels, Counter>,
@@ -140,7 +137,9 @@ struct Inner {
     builds_running: Gauge,
     work_queue_depth: Gauge,
     leader: Gauge,
-    workers: Semaphore,
+    /// When each Build whose reconcile has not started is due: see
+    /// [`Telemetry::reconcile_due`].
+    due: Mutex<HashMap<ObjectRef<Build>, Instant>>,
     builds: Mutex<Option<Store<Build>>>,
     /// What reconciles did, for tests and logs: see [`Counts`].
     counts: Counters,
@@ -153,16 +152,21 @@ impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Telemetry")
             .field("builds_started", &self.inner.builds_started.get())
-            .field("work_queue_depth", &self.inner.work_queue_depth.get())
+            .field("work_queue_depth", &self.work_queue_depth())
             .field("reconciles_running", &self.inner.reconciles_running.get())
             .finish_non_exhaustive()
     }
 }
 
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry::new()
+    }
+}
+
 impl Telemetry {
-    /// Fresh metrics, with `concurrency` reconciles allowed at once by
-    /// [`reconcile_started`](Telemetry::reconcile_started) (0 for no limit).
-    pub fn new(concurrency: u16) -> Self {
+    /// Fresh metrics.
+    pub fn new() -> Self {
         let mut registry = Registry::with_prefix(METRICS_PREFIX);
         let builds_started = Counter::default();
         registry.register(
@@ -222,7 +226,8 @@ impl Telemetry {
         let work_queue_depth = Gauge::default();
         registry.register(
             "work_queue_depth",
-            "Reconciles due that wait for a free worker",
+            "Builds whose reconcile is due and has not started: waiting for a free worker, \
+             or for their running reconcile to end",
             work_queue_depth.clone(),
         );
         let leader = Gauge::default();
@@ -234,13 +239,8 @@ impl Telemetry {
         for outcome in ["succeeded", "failed"] {
             let _ = build_duration.get_or_create(&OutcomeLabels { outcome });
         }
-        let permits = match concurrency {
-            0 => Semaphore::MAX_PERMITS,
-            n => usize::from(n),
-        };
         Telemetry {
             inner: Arc::new(Inner {
-                concurrency,
                 registry,
                 builds_started,
                 builds_finished,
@@ -252,7 +252,7 @@ impl Telemetry {
                 builds_running,
                 work_queue_depth,
                 leader,
-                workers: Semaphore::new(permits),
+                due: Mutex::default(),
                 builds: Mutex::new(None),
                 counts: Counters::default(),
                 first_seen: Mutex::default(),
@@ -260,29 +260,66 @@ impl Telemetry {
         }
     }
 
-    /// How many reconciles [`reconcile_started`](Telemetry::reconcile_started) lets run at
-    /// once (0: no limit).
-    pub fn concurrency(&self) -> u16 {
-        self.inner.concurrency
+    /// Notes that `build`'s reconcile is due now: a watch event woke it. Call it for every
+    /// Build that a watch hands to kube-runtime's scheduler, so that `work_queue_depth`
+    /// counts what the scheduler holds.
+    ///
+    /// kube-runtime's `Controller` runs at most `concurrency` reconciles and keeps the rest in
+    /// its scheduler, which it does not expose; these calls mirror what goes in and out of it:
+    /// a Build is due at the earliest time it was woken for since its last reconcile started,
+    /// as in the scheduler.
+    pub fn reconcile_due(&self, build: ObjectRef<Build>) {
+        self.reconcile_due_at(build, Instant::now());
     }
 
-    /// Waits for a free worker (counted in `work_queue_depth` meanwhile), then counts a running
-    /// reconcile until the returned guard is dropped, which records its duration.
-    ///
-    /// Call it first thing in a reconcile, and let kube-runtime's own concurrency limit be
-    /// unlimited, so that reconciles due but waiting for a worker are visible here.
-    pub async fn reconcile_started(&self) -> ReconcileGuard<'_> {
+    /// [`reconcile_due`](Telemetry::reconcile_due) for each of `builds`, handed back: for the
+    /// mappers that wake the Builds a template, ServiceAccount or Secret unblocks.
+    pub fn reconciles_due(&self, builds: Vec<ObjectRef<Build>>) -> Vec<ObjectRef<Build>> {
+        for build in &builds {
+            self.reconcile_due(build.clone());
+        }
+        builds
+    }
+
+    /// Notes that `build`'s reconcile is due after `after`: the requeue its last reconcile (or
+    /// the error policy) asked for.
+    pub fn reconcile_due_after(&self, build: ObjectRef<Build>, after: Duration) {
+        self.reconcile_due_at(build, Instant::now() + after);
+    }
+
+    fn reconcile_due_at(&self, build: ObjectRef<Build>, at: Instant) {
+        let mut due = self.inner.due.lock().unwrap_or_else(|e| e.into_inner());
+        due.entry(build)
+            .and_modify(|due| *due = (*due).min(at))
+            .or_insert(at);
+    }
+
+    /// Forgets `build`'s due reconcile: the Build was gone when its turn came.
+    pub fn reconcile_dropped(&self, build: &ObjectRef<Build>) {
+        let mut due = self.inner.due.lock().unwrap_or_else(|e| e.into_inner());
+        due.remove(build);
+    }
+
+    /// How many Builds are due for a reconcile that has not started (`work_queue_depth`).
+    pub fn work_queue_depth(&self) -> usize {
+        let now = Instant::now();
+        let due = self.inner.due.lock().unwrap_or_else(|e| e.into_inner());
+        due.values().filter(|at| **at <= now).count()
+    }
+
+    /// Counts a running reconcile of `build` until the returned guard is dropped, which
+    /// records its duration; `build` is no longer due.
+    pub fn reconcile_started(&self, build: &ObjectRef<Build>) -> ReconcileGuard<'_> {
         let inner = &*self.inner;
-        inner.work_queue_depth.inc();
-        let waiting = QueueGuard(&inner.work_queue_depth);
-        // The semaphore is never closed.
-        let permit = inner.workers.acquire().await.ok();
-        drop(waiting);
+        inner
+            .due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(build);
         inner.reconciles_running.inc();
         Counters::inc(&inner.counts.reconciles);
         ReconcileGuard {
             inner,
-            _permit: permit,
             started: Instant::now(),
         }
     }
@@ -450,6 +487,9 @@ impl Telemetry {
                 .builds_running
                 .set(i64::try_from(running).unwrap_or(i64::MAX));
         }
+        self.inner
+            .work_queue_depth
+            .set(i64::try_from(self.work_queue_depth()).unwrap_or(i64::MAX));
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.inner.registry);
@@ -471,20 +511,10 @@ fn is_running(status: &BuildStatus) -> bool {
     status.cluster.is_some() && !status.is_done()
 }
 
-/// Decrements the queue depth when a waiting reconcile gets its worker or is cancelled.
-struct QueueGuard<'a>(&'a Gauge);
-
-impl Drop for QueueGuard<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
-/// A running reconcile: holds its worker slot; records its duration when dropped.
+/// A running reconcile: records its duration when dropped.
 #[must_use = "the reconcile counts as running until this guard is dropped"]
 pub struct ReconcileGuard<'a> {
     inner: &'a Inner,
-    _permit: Option<SemaphorePermit<'a>>,
     started: Instant,
 }
 
@@ -527,27 +557,51 @@ mod tests {
         assert_eq!(reason_label("stepfailed"), OTHER);
     }
 
+    fn key(name: &str) -> ObjectRef<Build> {
+        ObjectRef::new(name).within("ns")
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn the_queue_counts_reconciles_waiting_for_a_worker() {
-        let telemetry = Telemetry::new(1);
-        let first = telemetry.reconcile_started().await;
-        let waiting = {
-            let telemetry = telemetry.clone();
-            tokio::spawn(async move {
-                let _guard = telemetry.reconcile_started().await;
-            })
-        };
-        tokio::task::yield_now().await;
-        assert_eq!(telemetry.inner.work_queue_depth.get(), 1);
+    async fn the_queue_counts_builds_due_until_their_reconcile_starts() {
+        let telemetry = Telemetry::new();
+        // Woken by a watch: due now, once however often it is woken.
+        telemetry.reconcile_due(key("a"));
+        telemetry.reconcile_due(key("a"));
+        // A requeue is due only when its time comes.
+        telemetry.reconcile_due_after(key("b"), Duration::from_secs(5));
+        assert_eq!(telemetry.work_queue_depth(), 1);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(telemetry.work_queue_depth(), 2);
+        assert!(
+            telemetry
+                .encode()
+                .contains("\nbuild_controller_work_queue_depth 2\n")
+        );
+
+        let first = telemetry.reconcile_started(&key("a"));
+        assert_eq!(telemetry.work_queue_depth(), 1);
         assert_eq!(telemetry.inner.reconciles_running.get(), 1);
+        // Woken again while it runs: due again (the scheduler holds it until the run ends).
+        telemetry.reconcile_due(key("a"));
+        assert_eq!(telemetry.work_queue_depth(), 2);
+        // Its run ends asking for a later requeue: the earlier wake stands, as in the scheduler.
+        telemetry.reconcile_due_after(key("a"), Duration::from_secs(60));
+        assert_eq!(telemetry.work_queue_depth(), 2);
         tokio::time::advance(Duration::from_millis(20)).await;
         drop(first);
-        waiting.await.unwrap();
-        assert_eq!(telemetry.inner.work_queue_depth.get(), 0);
         assert_eq!(telemetry.inner.reconciles_running.get(), 0);
+
+        let _second = telemetry.reconcile_started(&key("a"));
+        // "b" was deleted before its turn.
+        telemetry.reconcile_dropped(&key("b"));
+        assert_eq!(telemetry.work_queue_depth(), 0);
         let text = telemetry.encode();
         assert!(
-            text.contains("\nbuild_controller_reconcile_duration_seconds_count 2\n"),
+            text.contains("\nbuild_controller_work_queue_depth 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nbuild_controller_reconcile_duration_seconds_count 1\n"),
             "{text}"
         );
         let sum: f64 = text

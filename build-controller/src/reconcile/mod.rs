@@ -72,26 +72,24 @@ pub async fn reconcile(build: Arc<Build>, ctx: Arc<Context>) -> Result<Action, E
     let namespace = build.namespace().unwrap_or_default();
     let name = build.name_any();
     let span = info_span!("reconcile", namespace = %namespace, name = %name);
-    // Waits for a worker slot first: the time spent waiting shows as the queue's depth.
-    let _worker = ctx
-        .telemetry
-        .reconcile_started()
-        .instrument(span.clone())
-        .await;
-    // The reconcile itself is a large future (every request it may make is a state in it);
-    // boxing it only once it has a worker keeps each of the reconciles waiting for one small,
-    // which matters when thousands are due at once.
-    Box::pin(
-        async {
-            let result = Reconcile::new(&build, &ctx)?.run().await;
-            if result.is_ok() {
-                ctx.reset_backoff(&ObjectRef::from_obj(&*build));
-            }
-            result
-        }
-        .instrument(span),
-    )
-    .await
+    let _running = ctx.telemetry.reconcile_started(&due_key(&build));
+    let result = Reconcile::new(&build, &ctx)?.run().instrument(span).await;
+    if result.is_ok() {
+        ctx.reset_backoff(&ObjectRef::from_obj(&*build));
+    }
+    result
+}
+
+/// How [`Telemetry`](crate::ops::metrics::Telemetry) knows a Build in its work queue: by name
+/// and namespace, as kube-runtime's scheduler does.
+pub(crate) fn due_key(build: &Build) -> ObjectRef<Build> {
+    ObjectRef::new(&build.name_any()).within(&build.namespace().unwrap_or_default())
+}
+
+/// `Action::requeue(after)`, noted in the work queue's depth.
+fn requeue(ctx: &Context, build: &Build, after: Duration) -> Action {
+    ctx.telemetry.reconcile_due_after(due_key(build), after);
+    Action::requeue(after)
 }
 
 /// Decides when a failed reconcile is retried: after `config.conflict_retry` for a 409
@@ -105,7 +103,7 @@ pub fn error_policy(build: Arc<Build>, error: &Error, ctx: Arc<Context>) -> Acti
             name = build.name_any(),
             "stale build in cache, retrying: {error}"
         );
-        return Action::requeue(ctx.config.conflict_retry);
+        return requeue(&ctx, &build, ctx.config.conflict_retry);
     }
     let attempt = ctx.record_failure(ObjectRef::from_obj(&*build));
     let delay = ctx.config.retry_delay(attempt);
@@ -117,7 +115,7 @@ pub fn error_policy(build: Arc<Build>, error: &Error, ctx: Arc<Context>) -> Acti
         retry_in = ?delay,
         "reconcile failed: {error}"
     );
-    Action::requeue(delay)
+    requeue(&ctx, &build, delay)
 }
 
 /// The state of one reconcile.
@@ -153,7 +151,11 @@ impl<'a> Reconcile<'a> {
         // (Checked first, so that the note is dropped once the cache catches up.)
         if self.ctx.cache_lags_own_write(self.build) {
             debug!("cache lags the last status write; waiting for the Build's watch event");
-            return Ok(Action::requeue(self.ctx.config.conflict_retry));
+            return Ok(requeue(
+                self.ctx,
+                self.build,
+                self.ctx.config.conflict_retry,
+            ));
         }
         // A deleted Build takes its pod with it.
         if self.build.metadata.deletion_timestamp.is_some() {
@@ -372,7 +374,7 @@ impl<'a> Reconcile<'a> {
 
     fn requeue_at(&self, at: Timestamp) -> Action {
         let wait = Duration::try_from(at.duration_since(self.now)).unwrap_or(Duration::ZERO);
-        Action::requeue(wait + DEADLINE_SLACK)
+        requeue(self.ctx, self.build, wait + DEADLINE_SLACK)
     }
 }
 

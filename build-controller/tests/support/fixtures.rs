@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use build_controller::ops::metrics::Counts;
 use build_controller::reconcile::{error_policy, reconcile};
-use build_controller::stores::{CachesSynced, Stores};
+use build_controller::stores::{CachedPod, CachesSynced, Stores};
 use build_controller::{Config, Context, Error};
 use build_pod::{ComposeInputs, Images, Lookup, compose};
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
@@ -252,7 +252,7 @@ pub(crate) fn image_pull_backoff() -> Value {
 /// the watches would.
 pub(crate) struct Caches {
     builds: Writer<Build>,
-    pods: Writer<Pod>,
+    pods: Writer<CachedPod>,
     templates: Writer<BuildTemplate>,
     cluster_templates: Writer<ClusterBuildTemplate>,
     service_accounts: Writer<ServiceAccount>,
@@ -263,22 +263,36 @@ pub(crate) struct Caches {
 pub(crate) trait Cached:
     Resource<DynamicType = ()> + Clone + serde::Serialize + serde::de::DeserializeOwned + 'static
 {
-    fn writer(caches: &mut Caches) -> &mut Writer<Self>;
+    /// Applies the watch `event` to its cache in `caches`.
+    fn apply_event(caches: &mut Caches, event: Event<Self>);
 }
 
 macro_rules! cached {
     ($($kind:ty => $field:ident),* $(,)?) => {$(
         impl Cached for $kind {
-            fn writer(caches: &mut Caches) -> &mut Writer<Self> {
-                &mut caches.$field
+            fn apply_event(caches: &mut Caches, event: Event<Self>) {
+                caches.$field.apply_watcher_event(&event);
             }
         }
     )*};
 }
 
+/// Pods are cached as the controller's watch decodes them: as `CachedPod`s.
+impl Cached for Pod {
+    fn apply_event(caches: &mut Caches, event: Event<Self>) {
+        let event = match event {
+            Event::Apply(pod) => Event::Apply(CachedPod::from(pod)),
+            Event::Delete(pod) => Event::Delete(CachedPod::from(pod)),
+            Event::InitApply(pod) => Event::InitApply(CachedPod::from(pod)),
+            Event::Init => Event::Init,
+            Event::InitDone => Event::InitDone,
+        };
+        caches.pods.apply_watcher_event(&event);
+    }
+}
+
 cached! {
     Build => builds,
-    Pod => pods,
     BuildTemplate => templates,
     ClusterBuildTemplate => cluster_templates,
     ServiceAccount => service_accounts,
@@ -288,7 +302,11 @@ cached! {
 impl Caches {
     /// Caches that have listed an empty cluster.
     pub(crate) fn new() -> Self {
-        fn ready<K: Cached>() -> Writer<K> {
+        fn ready<K>() -> Writer<K>
+        where
+            K: kube::runtime::reflector::Lookup + Clone + 'static,
+            K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+        {
             let mut writer = Writer::default();
             writer.apply_watcher_event(&Event::Init);
             writer.apply_watcher_event(&Event::InitDone);
@@ -334,12 +352,12 @@ impl Caches {
 
     /// Adds or changes `object`, as a watch event does.
     pub(crate) fn apply<K: Cached>(&mut self, object: K) {
-        K::writer(self).apply_watcher_event(&Event::Apply(object));
+        K::apply_event(self, Event::Apply(object));
     }
 
     /// Removes `object`, as a watch event does.
     pub(crate) fn delete<K: Cached>(&mut self, object: K) {
-        K::writer(self).apply_watcher_event(&Event::Delete(object));
+        K::apply_event(self, Event::Delete(object));
     }
 
     /// The stores a controller context reads.

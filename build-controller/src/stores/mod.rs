@@ -6,16 +6,17 @@ use std::time::Duration;
 use build_types::{
     Build, BuildSpec, BuildTemplate, BuildTemplateSpec, ClusterBuildTemplate, TemplateKind,
 };
-use k8s_openapi::api::core::v1::{
-    Container, ContainerStatus, Pod, PodSpec, PodStatus, Secret, ServiceAccount,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::Resource;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::error::Error;
 use build_pod::Lookup;
+
+mod pod;
+
+pub use pod::CachedPod;
 
 /// The annotation `kubectl apply` leaves on objects: a full copy of the applied object (for a
 /// Secret, its data in clear), so it is never kept in a cache.
@@ -31,8 +32,8 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 pub struct Stores {
     /// Builds.
     pub builds: Store<Build>,
-    /// Pods labelled with `build.knative.dev/buildName`.
-    pub pods: Store<Pod>,
+    /// Pods labelled with `build.knative.dev/buildName`, as much of each as a reconcile reads.
+    pub pods: Store<CachedPod>,
     /// BuildTemplates.
     pub templates: Store<BuildTemplate>,
     /// ClusterBuildTemplates.
@@ -115,7 +116,7 @@ impl Stores {
     pub fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
         self.pods
             .get(&ObjectRef::new(name).within(namespace))
-            .map(|pod| (*pod).clone())
+            .map(|pod| pod.to_pod())
     }
 
     /// The Builds not yet finished that a new or changed BuildTemplate may unblock.
@@ -235,80 +236,6 @@ pub fn strip_for_cache<K: Resource>(object: &mut K) {
     }
 }
 
-/// [`strip_for_cache`], and for a Pod everything the controller never reads: its cache keeps
-/// the identity (name, namespace, UID, labels, owner references, creation and deletion times),
-/// `spec.activeDeadlineSeconds`, the containers' names (the order of the steps) and images, and the
-/// status the Build's status is mapped from (phase, reason, message, start time, conditions,
-/// and per container its name, image, state, last state and restart count).
-///
-/// A build pod's spec (every step's image, arguments, environment, mounts and volumes) is
-/// most of its size and is only ever written, never read back; with it goes what the kubelet
-/// adds (IPs, QoS class, resources, volume mounts per container).
-pub(crate) fn strip_pod_for_cache(pod: &mut Pod) {
-    let meta = std::mem::take(&mut pod.metadata);
-    pod.metadata = ObjectMeta {
-        name: meta.name,
-        namespace: meta.namespace,
-        uid: meta.uid,
-        resource_version: meta.resource_version,
-        generation: meta.generation,
-        labels: meta.labels,
-        owner_references: meta.owner_references,
-        creation_timestamp: meta.creation_timestamp,
-        deletion_timestamp: meta.deletion_timestamp,
-        ..ObjectMeta::default()
-    };
-    if let Some(spec) = pod.spec.take() {
-        // Names give the steps' order; images name a failed step's image as its Build wrote it.
-        let names_and_images = |containers: Vec<Container>| -> Vec<Container> {
-            containers
-                .into_iter()
-                .map(|c| Container {
-                    name: c.name,
-                    image: c.image,
-                    ..Container::default()
-                })
-                .collect()
-        };
-        pod.spec = Some(PodSpec {
-            init_containers: spec.init_containers.map(names_and_images),
-            containers: names_and_images(spec.containers),
-            active_deadline_seconds: spec.active_deadline_seconds,
-            ..PodSpec::default()
-        });
-    }
-    if let Some(status) = pod.status.take() {
-        let containers = |statuses: Option<Vec<ContainerStatus>>| {
-            statuses.map(|statuses| {
-                statuses
-                    .into_iter()
-                    .map(|s| ContainerStatus {
-                        name: s.name,
-                        image: s.image,
-                        image_id: s.image_id,
-                        ready: s.ready,
-                        restart_count: s.restart_count,
-                        started: s.started,
-                        state: s.state,
-                        last_state: s.last_state,
-                        ..ContainerStatus::default()
-                    })
-                    .collect()
-            })
-        };
-        pod.status = Some(PodStatus {
-            phase: status.phase,
-            reason: status.reason,
-            message: status.message,
-            start_time: status.start_time,
-            conditions: status.conditions,
-            init_container_statuses: containers(status.init_container_statuses),
-            container_statuses: containers(status.container_statuses),
-            ..PodStatus::default()
-        });
-    }
-}
-
 /// [`strip_for_cache`], and for a finished Build (`Succeeded` `True` or `False`) also its
 /// spec but its sources: a finished Build's verdict is final, and the mappers that wake Builds
 /// look at unfinished ones only; what is still read is its identity, its status and how many
@@ -347,6 +274,7 @@ pub(crate) fn strip_secret_for_cache(secret: &mut Secret) {
 #[cfg(test)]
 mod tests {
     use build_types::ConditionStatus;
+    use k8s_openapi::api::core::v1::{Container, PodSpec};
     use serde_json::json;
 
     use super::ready_store as store;
@@ -584,7 +512,7 @@ mod tests {
                      "state": {"terminated": {"exitCode": 0, "reason": "Completed",
                                "startedAt": "2024-01-01T00:00:02Z", "finishedAt": "2024-01-01T00:00:03Z"}}},
                     {"name": "build-step-build", "image": "busybox", "imageID": "sha256:2",
-                     "ready": false, "restartCount": 0,
+                     "ready": false, "restartCount": 0, "lastState": {},
                      "state": {"terminated": {"exitCode": 2, "reason": "Error",
                                "startedAt": "2024-01-01T00:00:04Z", "finishedAt": "2024-01-01T00:00:08Z"}}},
                 ],
@@ -599,8 +527,10 @@ mod tests {
     #[test]
     fn a_stripped_pod_maps_to_the_same_build_status() {
         let pod = full_pod();
-        let mut stripped = pod.clone();
-        strip_pod_for_cache(&mut stripped);
+        let stripped = CachedPod::from(pod.clone()).to_pod();
+        // Decoded from the API server's JSON straight into the cache, the same.
+        let decoded: CachedPod = from(serde_json::to_value(&pod).unwrap());
+        assert_eq!(decoded.to_pod(), stripped);
         let build = build(
             "b",
             json!({"steps": [{"name": "build", "image": "busybox"}]}),
@@ -643,6 +573,14 @@ mod tests {
                 .iter()
                 .flatten()
                 .all(|c| c.volume_mounts.is_none() && c.container_id.is_none())
+        );
+        // An empty last state (a container that never restarted) is not kept.
+        assert!(
+            status
+                .init_container_statuses
+                .iter()
+                .flatten()
+                .all(|c| c.last_state.is_none())
         );
         let (full, kept) = (
             serde_json::to_vec(&pod).unwrap().len(),
@@ -691,7 +629,7 @@ mod tests {
 
     #[test]
     fn a_stripped_pod_keeps_its_steps_names_images_and_deadline() {
-        let mut pod = Pod {
+        let pod = Pod {
             spec: Some(PodSpec {
                 init_containers: Some(vec![Container {
                     name: "build-step-build".into(),
@@ -704,8 +642,7 @@ mod tests {
             }),
             ..Pod::default()
         };
-        strip_pod_for_cache(&mut pod);
-        let spec = pod.spec.unwrap();
+        let spec = CachedPod::from(pod).to_pod().spec.unwrap();
         assert_eq!(spec.active_deadline_seconds, Some(600));
         let step = &spec.init_containers.unwrap()[0];
         assert_eq!(step.name, "build-step-build");
