@@ -366,3 +366,30 @@ where
             }
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_pod_wakes_the_build_that_owns_it_and_nothing_else() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "b-pod-1", "namespace": "ns", "ownerReferences": [
+                {"apiVersion": "build.knative.dev/v1alpha1", "kind": "Build", "name": "b",
+                 "uid": "u1", "controller": true},
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "u2"},
+                {"apiVersion": "build.knative.dev/v1beta1", "kind": "Build", "name": "other",
+                 "uid": "u3"},
+            ]},
+        }))
+        .unwrap();
+        let woken: Vec<ObjectRef<Build>> = owning_builds(&CachedPod::from(pod)).collect();
+        // The same key the reconcile removes when it starts.
+        let mut build = Build::new("b", Default::default());
+        build.metadata.namespace = Some("ns".into());
+        assert_eq!(woken, [due_key(&build)]);
+    }
+}
