@@ -200,23 +200,6 @@ async fn run_inner(
         Context::new(client, config, stores.clone()).with_telemetry(endpoints.telemetry.clone()),
     );
 
-    // Each mapper notes the Builds it wakes in the work queue's depth, as the two streams above
-    // do.
-    let (waiting, woken) = (stores.clone(), endpoints.telemetry.clone());
-    let for_template =
-        move |t: BuildTemplate| woken.reconciles_due(waiting.builds_waiting_for_template(&t));
-    let (waiting, woken) = (stores.clone(), endpoints.telemetry.clone());
-    let for_cluster_template = move |t: ClusterBuildTemplate| {
-        woken.reconciles_due(waiting.builds_waiting_for_cluster_template(&t))
-    };
-    let (waiting, woken) = (stores.clone(), endpoints.telemetry.clone());
-    let for_account = move |a: ServiceAccount| {
-        woken.reconciles_due(waiting.builds_waiting_for_service_account(&a))
-    };
-    let (waiting, woken) = (stores, endpoints.telemetry.clone());
-    let for_secret = move |s: Secret| woken.reconciles_due(waiting.builds_waiting_for_secret(&s));
-    let dropped = endpoints.telemetry.clone();
-
     info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         concurrency, "starting build controller"
@@ -225,10 +208,38 @@ async fn run_inner(
         .trigger_backoff(EachWatchBacksOffAlone)
         .with_config(controller::Config::default().concurrency(concurrency))
         .owns_stream(pod_stream)
-        .watches_stream(template_stream, for_template)
-        .watches_stream(cluster_template_stream, for_cluster_template)
-        .watches_stream(account_stream, for_account)
-        .watches_stream(secret_stream, for_secret)
+        .watches_stream(
+            template_stream,
+            waking(
+                &stores,
+                &endpoints.telemetry,
+                Stores::builds_waiting_for_template,
+            ),
+        )
+        .watches_stream(
+            cluster_template_stream,
+            waking(
+                &stores,
+                &endpoints.telemetry,
+                Stores::builds_waiting_for_cluster_template,
+            ),
+        )
+        .watches_stream(
+            account_stream,
+            waking(
+                &stores,
+                &endpoints.telemetry,
+                Stores::builds_waiting_for_service_account,
+            ),
+        )
+        .watches_stream(
+            secret_stream,
+            waking(
+                &stores,
+                &endpoints.telemetry,
+                Stores::builds_waiting_for_secret,
+            ),
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
@@ -239,10 +250,12 @@ async fn run_inner(
                 Err(controller::Error::ObjectNotFound(build)) => {
                     debug!(build = %build, "build deleted before its reconcile");
                     let key = ObjectRef::new(&build.name);
-                    dropped.reconcile_dropped(&match &build.namespace {
-                        Some(namespace) => key.within(namespace),
-                        None => key,
-                    });
+                    endpoints
+                        .telemetry
+                        .reconcile_dropped(&match &build.namespace {
+                            Some(namespace) => key.within(namespace),
+                            None => key,
+                        });
                 }
                 Err(error) => warn!("controller: {error}"),
             }
@@ -251,6 +264,18 @@ async fn run_inner(
         .await;
     info!("build controller stopped");
     Ok(())
+}
+
+/// A mapper for `watches_stream`: the unfinished Builds that a change of a `T` may unblock, as
+/// `builds_for` finds them in `stores`, each noted as due in `telemetry`'s work queue (as the
+/// Build and pod streams note theirs).
+fn waking<T: 'static>(
+    stores: &Stores,
+    telemetry: &Telemetry,
+    builds_for: fn(&Stores, &T) -> Vec<ObjectRef<Build>>,
+) -> impl Fn(T) -> Vec<ObjectRef<Build>> + Send + Sync + 'static {
+    let (stores, telemetry) = (stores.clone(), telemetry.clone());
+    move |object| telemetry.reconciles_due(builds_for(&stores, &object))
 }
 
 /// The Builds that own `pod`, as kube-runtime's `owns_stream` finds them.

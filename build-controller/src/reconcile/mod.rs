@@ -69,13 +69,13 @@ const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 /// wakes the Build at its next deadline. A successful reconcile resets the Build's retry
 /// backoff.
 pub async fn reconcile(build: Arc<Build>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = build.namespace().unwrap_or_default();
-    let name = build.name_any();
-    let span = info_span!("reconcile", namespace = %namespace, name = %name);
-    let _running = ctx.telemetry.reconcile_started(&due_key(&build));
+    let key = due_key(&build);
+    let namespace = key.namespace.as_deref().unwrap_or_default();
+    let span = info_span!("reconcile", namespace = %namespace, name = %key.name);
+    let _running = ctx.telemetry.reconcile_started(&key);
     let result = Reconcile::new(&build, &ctx)?.run().instrument(span).await;
     if result.is_ok() {
-        ctx.reset_backoff(&ObjectRef::from_obj(&*build));
+        ctx.reset_backoff(&key);
     }
     result
 }

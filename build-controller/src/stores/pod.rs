@@ -26,10 +26,16 @@ use serde::{Deserialize, Deserializer};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CachedPod {
     metadata: ObjectMeta,
+    spec: Option<Spec>,
+    status: Option<Box<Status>>,
+}
+
+/// What is kept of the pod's spec.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Spec {
     active_deadline_seconds: Option<i64>,
     init_containers: Option<Vec<Named>>,
     containers: Vec<Named>,
-    status: Option<Box<Status>>,
 }
 
 /// A container of the spec: its name and image.
@@ -88,14 +94,11 @@ impl From<Pod> for CachedPod {
                 })
                 .collect()
         };
-        let (active_deadline_seconds, init_containers, containers) = match pod.spec {
-            Some(spec) => (
-                spec.active_deadline_seconds,
-                spec.init_containers.map(named),
-                named(spec.containers),
-            ),
-            None => (None, None, Vec::new()),
-        };
+        let spec = pod.spec.map(|spec| Spec {
+            active_deadline_seconds: spec.active_deadline_seconds,
+            init_containers: spec.init_containers.map(named),
+            containers: named(spec.containers),
+        });
         let kept = |statuses: Option<Vec<ContainerStatus>>| {
             statuses.map(|statuses| {
                 statuses
@@ -131,9 +134,7 @@ impl From<Pod> for CachedPod {
         });
         CachedPod {
             metadata,
-            active_deadline_seconds,
-            init_containers,
-            containers,
+            spec,
             status,
         }
     }
@@ -167,13 +168,10 @@ impl CachedPod {
                 })
                 .collect()
         };
-        let spec = (self.active_deadline_seconds.is_some()
-            || self.init_containers.is_some()
-            || !self.containers.is_empty())
-        .then(|| PodSpec {
-            active_deadline_seconds: self.active_deadline_seconds,
-            init_containers: self.init_containers.as_deref().map(containers),
-            containers: containers(&self.containers),
+        let spec = self.spec.as_ref().map(|spec| PodSpec {
+            active_deadline_seconds: spec.active_deadline_seconds,
+            init_containers: spec.init_containers.as_deref().map(containers),
+            containers: containers(&spec.containers),
             ..PodSpec::default()
         });
         let status = self.status.as_deref().map(|status| PodStatus {
