@@ -17,11 +17,14 @@
 //! - [`plugin`]: the `kubectl build` plugin, which follows, describes, starts and cancels Builds
 //!   and validates and renders them offline;
 //! - [`stores`], [`reconcile`]: the watch caches and one reconcile, for programs that drive
-//!   the reconcile themselves.
+//!   the reconcile themselves;
+//! - [`client`](mod@client): the API client the controller and the plugin use (kube's, over
+//!   HTTP/2 where the server offers it).
 //!
 //! This crate holds no build logic of its own: substitution, credentials, pod layout and status
 //! mapping live in `build-template`, `build-auth` and `build-pod`.
 
+pub mod client;
 pub mod context;
 mod controller;
 mod error;
@@ -31,6 +34,7 @@ pub mod reconcile;
 pub mod release;
 pub mod stores;
 
+pub use client::client;
 pub use context::{Config, Context};
 pub use controller::run;
 pub use error::Error;

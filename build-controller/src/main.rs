@@ -228,7 +228,7 @@ async fn connect(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::C
             .await
             .context("finding the cluster (in-cluster config or ~/.kube/config)")?,
     };
-    kube::Client::try_from(config).context("creating the API client")
+    build_controller::client(config).context("creating the API client")
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

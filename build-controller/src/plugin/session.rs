@@ -96,8 +96,7 @@ impl Session {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let client =
-            Client::try_from(config).map_err(|e| PluginError::Kubeconfig(e.to_string()))?;
+        let client = crate::client(config).map_err(|e| PluginError::Kubeconfig(e.to_string()))?;
         Ok(Session::new(client, namespace))
     }
 

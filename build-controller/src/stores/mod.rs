@@ -565,6 +565,9 @@ mod tests {
         assert_eq!(spec.containers.len(), 1);
         assert_eq!(stripped.metadata.managed_fields, None);
         assert_eq!(stripped.metadata.annotations, None);
+        // The watch selects build pods by label on the server; nothing reads them after.
+        assert!(pod.metadata.labels.is_some());
+        assert_eq!(stripped.metadata.labels, None);
         let status = stripped.status.as_ref().unwrap();
         assert_eq!(status.pod_ip, None);
         assert!(

@@ -11,11 +11,12 @@ use serde::{Deserialize, Deserializer};
 /// A build pod as the controller's cache holds it: only what a reconcile reads, in a compact
 /// form; [`to_pod`](CachedPod::to_pod) gives it back as a `Pod`.
 ///
-/// What is kept: the identity (name, namespace, UID, resource version, generation, labels,
-/// owner references, creation and deletion times), `spec.activeDeadlineSeconds`, the
+/// What is kept: the identity (name, namespace, UID, resource version, generation, owner
+/// references, creation and deletion times), `spec.activeDeadlineSeconds`, the
 /// containers' names (the order of the steps) and images, and the status the Build's status is
 /// mapped from (phase, reason, message, start time, conditions, and per container its name,
-/// image, image ID, readiness, restart count, state and last state, unless empty).
+/// image, image ID, readiness, restart count, state and last state, unless empty). Labels are
+/// not kept: the watch selects build pods by label on the server, and nothing reads them after.
 ///
 /// A build pod's spec (every step's arguments, environment, mounts and volumes) is most of its
 /// size and is only ever written, never read back; with it goes what the kubelet adds (IPs, QoS
@@ -79,7 +80,6 @@ impl From<Pod> for CachedPod {
             uid: meta.uid,
             resource_version: meta.resource_version,
             generation: meta.generation,
-            labels: meta.labels,
             owner_references: meta.owner_references,
             creation_timestamp: meta.creation_timestamp,
             deletion_timestamp: meta.deletion_timestamp,
