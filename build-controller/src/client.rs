@@ -7,9 +7,13 @@
 //! uses it by default), so this stack offers `h2` by ALPN, and one connection carries every
 //! request and watch. Its socket sets `TCP_NODELAY`, as client-go's and the API server's do:
 //! without it, small HTTP/2 frames wait on delayed acknowledgements, and a Build took 20 ms
-//! instead of 9 ms to get its pod at 20 Builds/s. Over HTTP/1.1 (a server without HTTP/2, such as
-//! `kubectl proxy`) connections are pooled as kube pools them, but closed after [`IDLE_TIMEOUT`]
-//! idle.
+//! instead of 9 ms to get its pod at 20 Builds/s. And as every request now waits on that one
+//! connection, it is checked as client-go checks it: a ping after [`PING_INTERVAL`] without a
+//! frame, and the connection dropped (its requests and watches failing, to be retried on a new
+//! one) when no answer comes within [`PING_TIMEOUT`], so a connection that died without a word
+//! (a peer gone, a middlebox that forgot it) is not waited on until TCP gives up. Over HTTP/1.1
+//! (a server without HTTP/2, such as `kubectl proxy`) connections are pooled as kube pools them,
+//! but closed after [`IDLE_TIMEOUT`] idle.
 //!
 //! The rest is kube's stack, built from kube's public parts in the same order: the base URI, the
 //! retry on 429, 503 and 504, the authentication, the extra headers, and the connect, read and
@@ -32,8 +36,32 @@ use tower::{BoxError, ServiceBuilder, retry::RetryLayer};
 /// again, is never given up for a new one while the controller runs.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A client for the cluster `config` names: HTTP/2 where the server offers it, and idle
-/// connections closed after [`IDLE_TIMEOUT`]; kube's own stack when `config` has a proxy or an
+/// How long an HTTP/2 connection may go without a frame before it is pinged: client-go's
+/// `ReadIdleTimeout`.
+pub const PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long a ping may go unanswered before its connection is dropped: client-go's
+/// `PingTimeout`.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The connection settings [`client`] uses; tests shorten them.
+struct Settings {
+    idle: Duration,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+}
+
+impl Settings {
+    /// The settings of [`client`].
+    const DEFAULT: Settings = Settings {
+        idle: IDLE_TIMEOUT,
+        ping_interval: PING_INTERVAL,
+        ping_timeout: PING_TIMEOUT,
+    };
+}
+
+/// A client for the cluster `config` names: HTTP/2 where the server offers it, checked by pings,
+/// and idle connections closed after [`IDLE_TIMEOUT`]; kube's own stack when `config` has a proxy or an
 /// exec plugin (the module's doc says why).
 ///
 /// # Errors
@@ -48,11 +76,11 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// # Ok(()) }
 /// ```
 pub fn client(config: kube::Config) -> kube::Result<kube::Client> {
-    closing_idle_after(config, IDLE_TIMEOUT)
+    with_settings(config, &Settings::DEFAULT)
 }
 
-/// [`client`], with idle connections closed after `idle`.
-fn closing_idle_after(config: kube::Config, idle: Duration) -> kube::Result<kube::Client> {
+/// [`client`], with `settings`.
+fn with_settings(config: kube::Config, settings: &Settings) -> kube::Result<kube::Client> {
     let exec = config.auth_info.exec.is_some();
     if config.proxy_url.is_some() || exec {
         return kube::Client::try_from(config);
@@ -83,7 +111,10 @@ fn closing_idle_after(config: kube::Config, idle: Duration) -> kube::Result<kube
     let http: HyperClient<_, Body> = HyperClient::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(idle)
+        .pool_idle_timeout(settings.idle)
+        .http2_keep_alive_interval(settings.ping_interval)
+        .http2_keep_alive_timeout(settings.ping_timeout)
+        .http2_keep_alive_while_idle(true)
         .build(connector);
 
     let service = ServiceBuilder::new()
@@ -103,7 +134,7 @@ fn closing_idle_after(config: kube::Config, idle: Duration) -> kube::Result<kube
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
     use http::{Request, Response, Version};
@@ -111,7 +142,9 @@ mod tests {
     use hyper::body::Bytes;
     use hyper::service::service_fn;
     use hyper_util::rt::{TokioExecutor, TokioIo};
-    use tokio::net::TcpListener;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+    use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
 
@@ -239,7 +272,11 @@ mod tests {
     #[tokio::test]
     async fn over_http1_connections_are_reused_then_closed_when_idle() {
         let (config, seen) = server(&[b"http/1.1"]).await;
-        let client = closing_idle_after(config, Duration::from_secs(2)).expect("a client");
+        let settings = Settings {
+            idle: Duration::from_secs(2),
+            ..Settings::DEFAULT
+        };
+        let client = with_settings(config, &settings).expect("a client");
         concurrently(&client, 16).await;
         assert_eq!(
             seen.accepted.load(Ordering::SeqCst),
@@ -255,5 +292,72 @@ mod tests {
         assert_eq!(open_once_settled(&seen, 0).await, 0, "closed once idle");
         let versions = seen.versions.lock().unwrap().clone();
         assert_eq!(versions, vec![Version::HTTP_11; 32]);
+    }
+
+    /// A TCP proxy on 127.0.0.1 in front of `port`, forwarding both ways until `frozen` is set
+    /// and then nothing more, with both sides kept open: a connection that died without a word.
+    /// Returns its port.
+    async fn freezable_proxy(port: u16, frozen: Arc<AtomicBool>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let proxy_port = listener.local_addr().expect("an address").port();
+        tokio::spawn(async move {
+            loop {
+                let (client, _) = listener.accept().await.expect("a connection");
+                let server = TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .expect("the server");
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(forward(client_read, server_write, frozen.clone()));
+                tokio::spawn(forward(server_read, client_write, frozen.clone()));
+            }
+        });
+        proxy_port
+    }
+
+    /// Copies `from` to `to` until either closes, or until `frozen`, when it holds both open
+    /// forever.
+    async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, frozen: Arc<AtomicBool>) {
+        let mut buffer = vec![0; 16 * 1024];
+        loop {
+            let read = match from.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => read,
+            };
+            if frozen.load(Ordering::SeqCst) {
+                let _open = (&from, &to);
+                std::future::pending::<()>().await;
+            }
+            if to.write_all(&buffer[..read]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_stops_answering_is_dropped_after_an_unanswered_ping() {
+        let (mut config, _seen) = server(&[b"h2", b"http/1.1"]).await;
+        let port = config.cluster_url.port_u16().expect("a port");
+        let frozen = Arc::new(AtomicBool::new(false));
+        let proxy = freezable_proxy(port, frozen.clone()).await;
+        config.cluster_url = format!("https://127.0.0.1:{proxy}").parse().expect("a URL");
+        let settings = Settings {
+            ping_interval: Duration::from_millis(200),
+            ping_timeout: Duration::from_millis(200),
+            ..Settings::DEFAULT
+        };
+        let client = with_settings(config, &settings).expect("a client");
+        concurrently(&client, 1).await;
+        frozen.store(true, Ordering::SeqCst);
+        let request = client.request_text(
+            Request::get("/version")
+                .body(Vec::new())
+                .expect("a request"),
+        );
+        let answer = tokio::time::timeout(Duration::from_secs(10), request).await;
+        assert!(
+            matches!(answer, Ok(Err(_))),
+            "fails instead of waiting: {answer:?}"
+        );
     }
 }
