@@ -80,6 +80,44 @@ pub fn client(config: kube::Config) -> kube::Result<kube::Client> {
 }
 
 /// [`client`], with `settings`.
+/// Creates `object` at `url_path` (`Resource::url_path`, a collection), decoding the API
+/// server's answer as a `T` instead of the whole object: `Api::create` without decoding what the
+/// caller never reads (for a pod, every step's arguments, environment and mounts; for any
+/// object, its `managedFields`). Errors are `Api::create`'s.
+pub(crate) async fn create_as<T: serde::de::DeserializeOwned>(
+    client: &kube::Client,
+    url_path: &str,
+    params: &kube::api::PostParams,
+    object: &impl serde::Serialize,
+) -> kube::Result<T> {
+    let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
+    let mut request = kube::core::Request::new(url_path)
+        .create(params, body)
+        .map_err(kube::Error::BuildRequest)?;
+    request.extensions_mut().insert("create");
+    client.request::<T>(request).await
+}
+
+/// Patches the status subresource of object `name` at `url_path` (`Resource::url_path`, its
+/// collection) and skips the API server's answer unread: `Api::patch_status` for a caller that
+/// only needs to know the patch was taken. Errors are `Api::patch_status`'s.
+pub(crate) async fn patch_status_unread<P: serde::Serialize + std::fmt::Debug>(
+    client: &kube::Client,
+    url_path: &str,
+    name: &str,
+    params: &kube::api::PatchParams,
+    patch: &kube::api::Patch<P>,
+) -> kube::Result<()> {
+    let mut request = kube::core::Request::new(url_path)
+        .patch_subresource("status", name, params, patch)
+        .map_err(kube::Error::BuildRequest)?;
+    request.extensions_mut().insert("patch_status");
+    client
+        .request::<serde::de::IgnoredAny>(request)
+        .await
+        .map(|_| ())
+}
+
 fn with_settings(config: kube::Config, settings: &Settings) -> kube::Result<kube::Client> {
     let exec = config.auth_info.exec.is_some();
     if config.proxy_url.is_some() || exec {

@@ -13,7 +13,8 @@ use kube::runtime::reflector::ObjectRef;
 
 use crate::ops::events::Recorder;
 use crate::ops::metrics::Telemetry;
-use crate::stores::Stores;
+use crate::reconcile::due_key;
+use crate::stores::{CachedBuild, Stores};
 
 /// The controller's settings, filled by the command line (or by a program embedding the
 /// controller).
@@ -100,10 +101,10 @@ pub struct Context {
     pub clock: Clock,
     /// Failures in a row per Build, for the exponential backoff; reset by a successful
     /// reconcile.
-    backoff: Mutex<HashMap<ObjectRef<Build>, u32>>,
+    backoff: Mutex<HashMap<ObjectRef<CachedBuild>, u32>>,
     /// Per Build, the `resourceVersion` its last status patch was made against, until the
     /// cache shows a newer one: see [`Context::cache_lags_own_write`].
-    written: Mutex<HashMap<ObjectRef<Build>, String>>,
+    written: Mutex<HashMap<ObjectRef<CachedBuild>, String>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -161,7 +162,7 @@ impl Context {
             // Builds deleted before their cache caught up leave entries behind; drop those.
             map.retain(|key, _| self.stores.builds.get(key).is_some());
         }
-        map.insert(ObjectRef::from_obj(build), version);
+        map.insert(due_key(build), version);
     }
 
     /// Whether a per-Build map of `entries` may hold many entries of deleted Builds: more than
@@ -181,19 +182,19 @@ impl Context {
     /// event does the work instead. Once the cache shows another version, the note is dropped.
     pub(crate) fn cache_lags_own_write(&self, build: &Build) -> bool {
         let mut map = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let key = ObjectRef::from_obj(build);
+        let key = due_key(build);
         match map.get(&key) {
             None => false,
             Some(version) if Some(version) == build.metadata.resource_version.as_ref() => true,
             Some(_) => {
-                map.remove(&key);
+                crate::sparse::remove(&mut map, &key);
                 false
             }
         }
     }
 
     /// Records one more failure for `build`; returns how many in a row.
-    pub(crate) fn record_failure(&self, build: ObjectRef<Build>) -> u32 {
+    pub(crate) fn record_failure(&self, build: ObjectRef<CachedBuild>) -> u32 {
         let mut map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
         if self.worth_pruning(map.len()) {
             // Builds deleted while failing leave entries behind; drop those.
@@ -205,13 +206,13 @@ impl Context {
     }
 
     /// Forgets the failures of `build` after a successful reconcile.
-    pub(crate) fn reset_backoff(&self, build: &ObjectRef<Build>) {
+    pub(crate) fn reset_backoff(&self, build: &ObjectRef<CachedBuild>) {
         let mut map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(build);
+        crate::sparse::remove(&mut map, build);
     }
 
     /// Failures in a row recorded for `build`.
-    pub fn failures_in_a_row(&self, build: &ObjectRef<Build>) -> u32 {
+    pub fn failures_in_a_row(&self, build: &ObjectRef<CachedBuild>) -> u32 {
         let map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
         map.get(build).copied().unwrap_or(0)
     }

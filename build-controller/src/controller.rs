@@ -23,7 +23,7 @@ use crate::ops::http::{Endpoints, Health};
 use crate::ops::metrics::Telemetry;
 use crate::reconcile::{due_key, error_policy, reconcile};
 use crate::stores::{
-    CachedPod, CachesSynced, Stores, strip_build_for_cache, strip_for_cache, strip_secret_for_cache,
+    CachedBuild, CachedPod, CachesSynced, Stores, strip_for_cache, strip_secret_for_cache,
 };
 
 /// Runs the controller until `shutdown` completes, then lets running reconciles finish.
@@ -107,7 +107,7 @@ async fn run_inner(
     let builds_api: Api<Build> = scoped(&client, namespace.as_deref());
     preflight(&builds_api).await?;
 
-    let (builds, builds_writer) = reflector::store::<Build>();
+    let (builds, builds_writer) = reflector::store::<CachedBuild>();
     let (pods, pods_writer) = reflector::store::<CachedPod>();
     let (templates, templates_writer) = reflector::store::<BuildTemplate>();
     let (cluster_templates, cluster_templates_writer) = reflector::store::<ClusterBuildTemplate>();
@@ -129,11 +129,12 @@ async fn run_inner(
     let telemetry = endpoints.telemetry.clone();
     let woken = endpoints.telemetry.clone();
     let build_stream = cached(
-        builds_api,
+        scoped::<CachedBuild>(&client, namespace.as_deref()),
         watcher::Config::default(),
         builds_writer,
         &synced,
-        strip_build_for_cache,
+        // Decoding keeps only what is read (`CachedBuild`).
+        |_| {},
     )
     .applied_objects()
     // When the watch delivers a new Build: the start of its pod_creation_delay.
@@ -272,14 +273,14 @@ async fn run_inner(
 fn waking<T: 'static>(
     stores: &Stores,
     telemetry: &Telemetry,
-    builds_for: fn(&Stores, &T) -> Vec<ObjectRef<Build>>,
-) -> impl Fn(T) -> Vec<ObjectRef<Build>> + Send + Sync + 'static {
+    builds_for: fn(&Stores, &T) -> Vec<ObjectRef<CachedBuild>>,
+) -> impl Fn(T) -> Vec<ObjectRef<CachedBuild>> + Send + Sync + 'static {
     let (stores, telemetry) = (stores.clone(), telemetry.clone());
     move |object| telemetry.reconciles_due(builds_for(&stores, &object))
 }
 
 /// The Builds that own `pod`, as kube-runtime's `owns_stream` finds them.
-fn owning_builds(pod: &CachedPod) -> impl Iterator<Item = ObjectRef<Build>> + '_ {
+fn owning_builds(pod: &CachedPod) -> impl Iterator<Item = ObjectRef<CachedBuild>> + '_ {
     pod.owner_references()
         .iter()
         .filter_map(|owner| ObjectRef::from_owner_ref(pod.namespace().as_deref(), owner, ()))
@@ -411,7 +412,7 @@ mod tests {
             ]},
         }))
         .unwrap();
-        let woken: Vec<ObjectRef<Build>> = owning_builds(&CachedPod::from(pod)).collect();
+        let woken: Vec<ObjectRef<CachedBuild>> = owning_builds(&CachedPod::from(pod)).collect();
         // The same key the reconcile removes when it starts.
         let mut build = Build::new("b", Default::default());
         build.metadata.namespace = Some("ns".into());

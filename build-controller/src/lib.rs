@@ -32,6 +32,7 @@ pub mod ops;
 pub mod plugin;
 pub mod reconcile;
 pub mod release;
+mod sparse;
 pub mod stores;
 
 pub use client::client;

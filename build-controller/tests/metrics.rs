@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use build_controller::Error;
 use build_controller::ops::http::{Endpoints, Health, serve};
 use build_controller::ops::metrics::{Leading, METRICS_CONTENT_TYPE, Telemetry};
+use build_controller::stores::CachedBuild;
 use build_types::{Build, BuildStatus, Reason};
 use kube::runtime::reflector::ObjectRef;
 use serde_json::{Value, json};
@@ -581,7 +582,7 @@ async fn every_reconcile_has_a_span_with_the_builds_namespace_and_name() {
     );
     let scenario = Scenario::of(done);
     let (build, ctx) = (
-        Arc::new(scenario.build.clone()),
+        Arc::new(CachedBuild::from(scenario.build.clone())),
         Arc::new(scenario.context()),
     );
     // Another test of this binary, on another thread with no subscriber, may register the
@@ -764,7 +765,7 @@ async fn a_reconcile_that_sees_the_pod_succeed_records_the_finish() {
     let scenario = scenario.with(pod);
     let telemetry = Telemetry::new();
     let ctx = scenario.context().with_telemetry(telemetry.clone());
-    build_controller::reconcile::reconcile(Arc::new(stored), Arc::new(ctx))
+    build_controller::reconcile::reconcile(Arc::new(stored.into()), Arc::new(ctx))
         .await
         .unwrap();
     let exposition = parse(&telemetry.encode()).unwrap();
@@ -796,11 +797,12 @@ fn pod_creation_delay_runs_from_the_first_sighting() {
     let at = |t: &str| -> k8s_openapi::jiff::Timestamp { t.parse().unwrap() };
     let telemetry = Telemetry::new();
     let fresh = build("fresh", Value::Null);
-    telemetry.build_seen(&fresh, at("2024-01-01T00:00:00.9Z"));
-    telemetry.build_seen(&fresh, at("2024-01-01T00:00:00.95Z"));
+    let seen = CachedBuild::from(fresh.clone());
+    telemetry.build_seen(&seen, at("2024-01-01T00:00:00.9Z"));
+    telemetry.build_seen(&seen, at("2024-01-01T00:00:00.95Z"));
     telemetry.pod_created(&fresh, at("2024-01-01T00:00:01Z"));
     let late = build("late", Value::Null);
-    telemetry.build_seen(&late, at("2024-01-01T00:00:30Z"));
+    telemetry.build_seen(&CachedBuild::from(late.clone()), at("2024-01-01T00:00:30Z"));
     telemetry.pod_created(&late, at("2024-01-01T00:00:31Z"));
 
     let exposition = parse(&telemetry.encode()).unwrap();

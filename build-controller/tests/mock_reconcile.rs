@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use build_controller::Error;
+use build_controller::stores::CachedBuild;
 use build_types::{Build, BuildSpecStatus};
 use http::Method;
 use k8s_openapi::jiff::Timestamp;
@@ -748,7 +749,7 @@ async fn failures_back_off_per_build_and_a_success_resets_them() {
     let scenario = scenario.with(theirs);
     let ctx = std::sync::Arc::new(scenario.context());
     let build = scenario.build.clone();
-    let arc = std::sync::Arc::new(build.clone());
+    let arc = std::sync::Arc::new(CachedBuild::from(build.clone()));
     let mut delays = Vec::new();
     for _ in 0..4 {
         let error = build_controller::reconcile::reconcile(arc.clone(), ctx.clone())
@@ -769,7 +770,7 @@ async fn failures_back_off_per_build_and_a_success_resets_them() {
     let other_error = Error::MissingMetadata { field: "uid" };
     assert_eq!(
         build_controller::reconcile::error_policy(
-            std::sync::Arc::new(other),
+            std::sync::Arc::new(other.into()),
             &other_error,
             ctx.clone()
         ),
@@ -777,10 +778,10 @@ async fn failures_back_off_per_build_and_a_success_resets_them() {
     );
 
     // A successful reconcile (here: of the Build once finished) resets the backoff.
-    let done = std::sync::Arc::new(with_status(
+    let done = std::sync::Arc::new(CachedBuild::from(with_status(
         build.clone(),
         json!({"conditions": [{"type": "Succeeded", "status": "False", "reason": "X"}]}),
-    ));
+    )));
     build_controller::reconcile::reconcile(done, ctx.clone())
         .await
         .unwrap();
@@ -804,14 +805,18 @@ async fn a_cache_that_lags_the_last_status_write_is_not_patched_again() {
     let build = scenario.build.clone();
     let ctx = std::sync::Arc::new(scenario.context());
     let name = pod_name(&build);
-    let first =
-        build_controller::reconcile::reconcile(std::sync::Arc::new(build.clone()), ctx.clone())
-            .await;
+    let first = build_controller::reconcile::reconcile(
+        std::sync::Arc::new(build.clone().into()),
+        ctx.clone(),
+    )
+    .await;
     assert!(first.is_ok(), "{first:?}");
     // The same cached Build again (its resourceVersion unchanged): no request at all.
-    let again =
-        build_controller::reconcile::reconcile(std::sync::Arc::new(build.clone()), ctx.clone())
-            .await;
+    let again = build_controller::reconcile::reconcile(
+        std::sync::Arc::new(build.clone().into()),
+        ctx.clone(),
+    )
+    .await;
     assert_eq!(again.unwrap(), Action::requeue(Duration::from_millis(200)));
     drop(ctx);
     scenario.api.clients_dropped().await;

@@ -35,7 +35,7 @@ async fn first_run_killed_before_its_status_lands() -> Scenario {
     scenario.api.hang(Method::PATCH, status);
     let ctx = std::sync::Arc::new(scenario.context());
     let reconcile = tokio::spawn(build_controller::reconcile::reconcile(
-        std::sync::Arc::new(scenario.build.clone()),
+        std::sync::Arc::new(scenario.build.clone().into()),
         ctx,
     ));
     tokio::time::timeout(

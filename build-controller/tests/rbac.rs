@@ -119,7 +119,7 @@ async fn reconcile_a_build_waiting_twice_for_its_template() -> Vec<Recorded> {
             .expect("stored");
         let build: Build = from(stored);
         caches.apply(build.clone());
-        reconcile(Arc::new(build), ctx.clone())
+        reconcile(Arc::new(build.into()), ctx.clone())
             .await
             .expect("reconciled");
         let after: Build = from(

@@ -17,10 +17,13 @@ use build_types::{BuildStatus, Condition, ConditionStatus, Reason, SUCCEEDED};
 use k8s_openapi::api::core::v1::{Event as K8sEvent, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType};
+use kube::{Client, Resource};
+use serde::de::IgnoredAny;
 use serde_json::json;
+
+use crate::client::create_as;
 
 /// How long after an Event the same Event (same type, action, reason and object) counts as a
 /// repeat of it: kube's and client-go's window.
@@ -180,8 +183,9 @@ impl Recorder {
             reporting_instance: Some(self.instance.clone()),
             series: None,
         };
-        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
-        api.create(&PostParams::default(), &object).await?;
+        // The answer (the Event as created) is not read: skipped, not decoded.
+        let url = K8sEvent::url_path(&(), Some(&namespace));
+        create_as::<IgnoredAny>(&self.client, &url, &PostParams::default(), &object).await?;
         Ok(Published {
             name,
             namespace,

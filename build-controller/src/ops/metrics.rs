@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use build_types::{Build, BuildStatus, ConditionStatus, Reason};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,6 +22,7 @@ use prometheus_client::registry::{Registry, Unit};
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::stores::CachedBuild;
 
 /// How many first sightings [`Telemetry::build_seen`] keeps before dropping old ones.
 const MAX_FIRST_SEEN: usize = 10_000;
@@ -139,8 +141,8 @@ struct Inner {
     leader: Gauge,
     /// When each Build whose reconcile has not started is due: see
     /// [`Telemetry::reconcile_due`].
-    due: Mutex<HashMap<ObjectRef<Build>, Instant>>,
-    builds: Mutex<Option<Store<Build>>>,
+    due: Mutex<HashMap<ObjectRef<CachedBuild>, Instant>>,
+    builds: Mutex<Option<Store<CachedBuild>>>,
     /// What reconciles did, for tests and logs: see [`Counts`].
     counts: Counters,
     /// When this replica's Build watch first delivered each Build that has no pod yet, by UID:
@@ -268,13 +270,16 @@ impl Telemetry {
     /// its scheduler, which it does not expose; these calls mirror what goes in and out of it:
     /// a Build is due at the earliest time it was woken for since its last reconcile started,
     /// as in the scheduler.
-    pub fn reconcile_due(&self, build: ObjectRef<Build>) {
+    pub fn reconcile_due(&self, build: ObjectRef<CachedBuild>) {
         self.reconcile_due_at(build, Instant::now());
     }
 
     /// [`reconcile_due`](Telemetry::reconcile_due) for each of `builds`, handed back: for the
     /// mappers that wake the Builds a template, ServiceAccount or Secret unblocks.
-    pub fn reconciles_due(&self, builds: Vec<ObjectRef<Build>>) -> Vec<ObjectRef<Build>> {
+    pub fn reconciles_due(
+        &self,
+        builds: Vec<ObjectRef<CachedBuild>>,
+    ) -> Vec<ObjectRef<CachedBuild>> {
         for build in &builds {
             self.reconcile_due(build.clone());
         }
@@ -283,11 +288,11 @@ impl Telemetry {
 
     /// Notes that `build`'s reconcile is due after `after`: the requeue its last reconcile (or
     /// the error policy) asked for.
-    pub fn reconcile_due_after(&self, build: ObjectRef<Build>, after: Duration) {
+    pub fn reconcile_due_after(&self, build: ObjectRef<CachedBuild>, after: Duration) {
         self.reconcile_due_at(build, Instant::now() + after);
     }
 
-    fn reconcile_due_at(&self, build: ObjectRef<Build>, at: Instant) {
+    fn reconcile_due_at(&self, build: ObjectRef<CachedBuild>, at: Instant) {
         let mut due = self.inner.due.lock().unwrap_or_else(|e| e.into_inner());
         due.entry(build)
             .and_modify(|due| *due = (*due).min(at))
@@ -295,9 +300,9 @@ impl Telemetry {
     }
 
     /// Forgets `build`'s due reconcile: the Build was gone when its turn came.
-    pub fn reconcile_dropped(&self, build: &ObjectRef<Build>) {
+    pub fn reconcile_dropped(&self, build: &ObjectRef<CachedBuild>) {
         let mut due = self.inner.due.lock().unwrap_or_else(|e| e.into_inner());
-        due.remove(build);
+        crate::sparse::remove(&mut due, build);
     }
 
     /// How many Builds are due for a reconcile that has not started (`work_queue_depth`).
@@ -309,13 +314,12 @@ impl Telemetry {
 
     /// Counts a running reconcile of `build` until the returned guard is dropped, which
     /// records its duration; `build` is no longer due.
-    pub fn reconcile_started(&self, build: &ObjectRef<Build>) -> ReconcileGuard<'_> {
+    pub fn reconcile_started(&self, build: &ObjectRef<CachedBuild>) -> ReconcileGuard<'_> {
         let inner = &*self.inner;
-        inner
-            .due
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(build);
+        crate::sparse::remove(
+            &mut inner.due.lock().unwrap_or_else(|e| e.into_inner()),
+            build,
+        );
         inner.reconciles_running.inc();
         Counters::inc(&inner.counts.reconciles);
         ReconcileGuard {
@@ -368,12 +372,11 @@ impl Telemetry {
 
     /// Notes that the Build watch delivered `build` at `now`: the first sighting of a Build
     /// that has not started is where its `pod_creation_delay` is measured from.
-    pub fn build_seen(&self, build: &Build, now: Timestamp) {
+    pub fn build_seen(&self, build: &CachedBuild, now: Timestamp) {
         let started = build
-            .status
-            .as_ref()
+            .status()
             .is_some_and(|s| s.cluster.is_some() || s.is_done());
-        let Some(uid) = build.metadata.uid.as_ref().filter(|_| !started) else {
+        let Some(uid) = build.meta().uid.as_ref().filter(|_| !started) else {
             return;
         };
         let mut seen = self
@@ -403,7 +406,7 @@ impl Telemetry {
                 .first_seen
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            seen.remove(uid)
+            crate::sparse::remove(&mut seen, uid)
         });
         let created = build.metadata.creation_timestamp.as_ref().map(|t| t.0);
         let from = match (created, seen) {
@@ -427,7 +430,7 @@ impl Telemetry {
             .first_seen
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        seen.remove(uid);
+        crate::sparse::remove(&mut seen, uid);
     }
 
     /// Counts a Build that has just finished with `status` by outcome and reason, and records
@@ -456,7 +459,7 @@ impl Telemetry {
     }
 
     /// Samples `builds_running` from this cache at every [`encode`](Telemetry::encode).
-    pub fn observe_builds(&self, builds: Store<Build>) {
+    pub fn observe_builds(&self, builds: Store<CachedBuild>) {
         let mut slot = self.inner.builds.lock().unwrap_or_else(|e| e.into_inner());
         *slot = Some(builds);
     }
@@ -478,7 +481,7 @@ impl Telemetry {
                 store
                     .state()
                     .iter()
-                    .filter(|build| build.status.as_ref().is_some_and(is_running))
+                    .filter(|build| build.status().is_some_and(is_running))
                     .count()
             })
         };
@@ -557,7 +560,7 @@ mod tests {
         assert_eq!(reason_label("stepfailed"), OTHER);
     }
 
-    fn key(name: &str) -> ObjectRef<Build> {
+    fn key(name: &str) -> ObjectRef<CachedBuild> {
         ObjectRef::new(name).within("ns")
     }
 

@@ -27,16 +27,18 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::client::patch_status_unread;
 use crate::context::Context;
 use crate::error::{Error, is_not_found};
 use crate::ops::events::{condition_event, success_note, truncate};
+use crate::stores::CachedBuild;
 use start::Started;
 
 /// A reconcile woken a little before its deadline requeues for the rest; this keeps it from
 /// waking just short of it.
 const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 
-/// Reconciles one Build, in this order:
+/// Reconciles one Build, as the Build cache holds it ([`CachedBuild`]), in this order:
 ///
 /// 1. A finished Build (`Succeeded` `True` or `False`) keeps its condition and
 ///    `completionTime`; only its `stepStates` and `stepsCompleted` follow its pod as it ends.
@@ -68,8 +70,9 @@ const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 /// change of the `Succeeded` condition's status or reason, plus `Started`). The returned action
 /// wakes the Build at its next deadline. A successful reconcile resets the Build's retry
 /// backoff.
-pub async fn reconcile(build: Arc<Build>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let key = due_key(&build);
+pub async fn reconcile(cached: Arc<CachedBuild>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = due_key(&*cached);
+    let build = cached.build();
     let namespace = key.namespace.as_deref().unwrap_or_default();
     let span = info_span!("reconcile", namespace = %namespace, name = %key.name);
     let _running = ctx.telemetry.reconcile_started(&key);
@@ -82,12 +85,12 @@ pub async fn reconcile(build: Arc<Build>, ctx: Arc<Context>) -> Result<Action, E
 
 /// How [`Telemetry`](crate::ops::metrics::Telemetry) knows a Build in its work queue: by name
 /// and namespace, as kube-runtime's scheduler does.
-pub(crate) fn due_key(build: &Build) -> ObjectRef<Build> {
+pub(crate) fn due_key(build: &impl Resource) -> ObjectRef<CachedBuild> {
     ObjectRef::new(&build.name_any()).within(&build.namespace().unwrap_or_default())
 }
 
 /// `Action::requeue(after)`, noted in the work queue's depth.
-fn requeue(ctx: &Context, build: &Build, after: Duration) -> Action {
+fn requeue(ctx: &Context, build: &impl Resource, after: Duration) -> Action {
     ctx.telemetry.reconcile_due_after(due_key(build), after);
     Action::requeue(after)
 }
@@ -95,7 +98,7 @@ fn requeue(ctx: &Context, build: &Build, after: Duration) -> Action {
 /// Decides when a failed reconcile is retried: after `config.conflict_retry` for a 409
 /// Conflict, otherwise with exponential backoff per Build (`retry_initial` doubling up to
 /// `retry_max`), reset by the next successful reconcile.
-pub fn error_policy(build: Arc<Build>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(build: Arc<CachedBuild>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.telemetry.reconcile_failed(error);
     if error.is_conflict() {
         debug!(
@@ -103,9 +106,9 @@ pub fn error_policy(build: Arc<Build>, error: &Error, ctx: Arc<Context>) -> Acti
             name = build.name_any(),
             "stale build in cache, retrying: {error}"
         );
-        return requeue(&ctx, &build, ctx.config.conflict_retry);
+        return requeue(&ctx, &*build, ctx.config.conflict_retry);
     }
-    let attempt = ctx.record_failure(ObjectRef::from_obj(&*build));
+    let attempt = ctx.record_failure(due_key(&*build));
     let delay = ctx.config.retry_delay(attempt);
     warn!(
         namespace = build.namespace().unwrap_or_default(),
@@ -115,7 +118,7 @@ pub fn error_policy(build: Arc<Build>, error: &Error, ctx: Arc<Context>) -> Acti
         retry_in = ?delay,
         "reconcile failed: {error}"
     );
-    requeue(&ctx, &build, delay)
+    requeue(&ctx, &*build, delay)
 }
 
 /// The state of one reconcile.
@@ -269,14 +272,22 @@ impl<'a> Reconcile<'a> {
             return Ok(());
         }
         let patch = status_patch(self.build, &status)?;
-        let api: Api<Build> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
-        api.patch_status(&self.name, &self.patch_params(), &Patch::Merge(&patch))
-            .await
-            .map_err(|source| Error::PatchStatus {
-                namespace: self.namespace.clone(),
-                name: self.name.clone(),
-                source,
-            })?;
+        // The answer (the Build as patched) is not read: skipped, not decoded.
+        let url = Build::url_path(&(), Some(&self.namespace));
+        let params = self.patch_params();
+        patch_status_unread(
+            &self.ctx.client,
+            &url,
+            &self.name,
+            &params,
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|source| Error::PatchStatus {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            source,
+        })?;
         self.ctx.wrote_status(self.build);
         self.ctx.telemetry.status_written();
         if status.is_done() && !self.old.is_done() {

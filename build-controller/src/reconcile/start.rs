@@ -6,13 +6,15 @@ use build_types::{Build, Condition, ConditionStatus, Reason};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::Resource;
-use kube::api::{Api, PostParams};
+use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use tracing::{debug, info};
 
 use super::Reconcile;
+use crate::client::create_as;
 use crate::error::{Error, is_api_reason};
+use crate::stores::CachedPod;
 
 /// How [`Reconcile::start`] ended.
 pub(super) enum Started {
@@ -68,12 +70,7 @@ impl Reconcile<'_> {
         self.adopt(&mut pod);
 
         // 5. Create the pod; AlreadyExists for our own pod is success.
-        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
-        let params = PostParams {
-            field_manager: Some(self.ctx.config.controller_name.clone()),
-            ..PostParams::default()
-        };
-        let pod = match api.create(&params, &pod).await {
+        let pod = match self.create_pod(&pod).await {
             Ok(created) => {
                 self.ctx.telemetry.pod_created(self.build, self.now);
                 info!(pod = %self.pod_name, "created build pod");
@@ -91,7 +88,7 @@ impl Reconcile<'_> {
                     ),
                 };
                 self.publish(EventType::Normal, "Started", note).await;
-                created
+                created.to_pod()
             }
             Err(error) if is_api_reason(&error, "AlreadyExists") => {
                 debug!(pod = %self.pod_name, "build pod already exists");
@@ -142,6 +139,19 @@ impl Reconcile<'_> {
             }
         };
         Ok(Started::Pod(Box::new(pod)))
+    }
+
+    /// Creates `pod`, and reads the API server's answer as the pod cache would hold it: what
+    /// the reconcile reads of the created pod is what it reads of a cached one, and decoding
+    /// the whole answer (every step's arguments, environment and mounts, now with the API
+    /// server's defaults) was most of the work of a pod create on the controller's side.
+    async fn create_pod(&self, pod: &Pod) -> Result<CachedPod, kube::Error> {
+        let params = PostParams {
+            field_manager: Some(self.ctx.config.controller_name.clone()),
+            ..PostParams::default()
+        };
+        let url = Pod::url_path(&(), Some(&self.namespace));
+        create_as(&self.ctx.client, &url, &params, pod).await
     }
 
     /// 4. A template, ServiceAccount or Secret is missing: wait for it, until the timeout.

@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use build_types::{
-    Build, BuildSpec, BuildTemplate, BuildTemplateSpec, ClusterBuildTemplate, TemplateKind,
-};
+use build_types::{Build, BuildTemplate, BuildTemplateSpec, ClusterBuildTemplate, TemplateKind};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::Resource;
 use kube::ResourceExt;
@@ -14,8 +12,34 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use crate::error::Error;
 use build_pod::Lookup;
 
+/// The `kind`, `group`, `version` and `plural` of a `kube::Resource` impl: those of `$of`, whose
+/// projection the implementing type is.
+macro_rules! identity_of {
+    ($of:ty) => {
+        fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+            <$of as kube::Resource>::kind(&())
+        }
+
+        fn group(_: &()) -> std::borrow::Cow<'_, str> {
+            <$of as kube::Resource>::group(&())
+        }
+
+        fn version(_: &()) -> std::borrow::Cow<'_, str> {
+            <$of as kube::Resource>::version(&())
+        }
+
+        fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+            <$of as kube::Resource>::plural(&())
+        }
+    };
+}
+use identity_of;
+
+mod build;
+mod intern;
 mod pod;
 
+pub use build::CachedBuild;
 pub use pod::CachedPod;
 
 /// The annotation `kubectl apply` leaves on objects: a full copy of the applied object (for a
@@ -30,8 +54,8 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Its `Debug` output shows only how many objects each cache holds: Secrets are never printed.
 #[derive(Clone)]
 pub struct Stores {
-    /// Builds.
-    pub builds: Store<Build>,
+    /// Builds, finished ones without most of their spec.
+    pub builds: Store<CachedBuild>,
     /// Pods labelled with `build.knative.dev/buildName`, as much of each as a reconcile reads.
     pub pods: Store<CachedPod>,
     /// BuildTemplates.
@@ -120,7 +144,10 @@ impl Stores {
     }
 
     /// The Builds not yet finished that a new or changed BuildTemplate may unblock.
-    pub fn builds_waiting_for_template(&self, template: &BuildTemplate) -> Vec<ObjectRef<Build>> {
+    pub fn builds_waiting_for_template(
+        &self,
+        template: &BuildTemplate,
+    ) -> Vec<ObjectRef<CachedBuild>> {
         let (Some(namespace), name) = (template.namespace(), template.name_any()) else {
             return Vec::new();
         };
@@ -136,7 +163,7 @@ impl Stores {
     pub fn builds_waiting_for_cluster_template(
         &self,
         template: &ClusterBuildTemplate,
-    ) -> Vec<ObjectRef<Build>> {
+    ) -> Vec<ObjectRef<CachedBuild>> {
         let name = template.name_any();
         self.unfinished_builds(|build| {
             build.spec.template.as_ref().is_some_and(|t| {
@@ -149,7 +176,7 @@ impl Stores {
     pub fn builds_waiting_for_service_account(
         &self,
         account: &ServiceAccount,
-    ) -> Vec<ObjectRef<Build>> {
+    ) -> Vec<ObjectRef<CachedBuild>> {
         let (Some(namespace), name) = (account.namespace(), account.name_any()) else {
             return Vec::new();
         };
@@ -160,7 +187,7 @@ impl Stores {
     }
 
     /// The Builds not yet finished whose ServiceAccount lists a new or changed Secret.
-    pub fn builds_waiting_for_secret(&self, secret: &Secret) -> Vec<ObjectRef<Build>> {
+    pub fn builds_waiting_for_secret(&self, secret: &Secret) -> Vec<ObjectRef<CachedBuild>> {
         let (Some(namespace), name) = (secret.namespace(), secret.name_any()) else {
             return Vec::new();
         };
@@ -187,14 +214,13 @@ impl Stores {
         })
     }
 
-    fn unfinished_builds(&self, matches: impl Fn(&Build) -> bool) -> Vec<ObjectRef<Build>> {
-        let mut refs: Vec<ObjectRef<Build>> = self
+    fn unfinished_builds(&self, matches: impl Fn(&Build) -> bool) -> Vec<ObjectRef<CachedBuild>> {
+        let mut refs: Vec<ObjectRef<CachedBuild>> = self
             .builds
             .state()
             .iter()
-            .filter(|build| !build.status.as_ref().is_some_and(|s| s.is_done()))
-            .filter(|build| matches(build))
-            .map(|build| ObjectRef::from_obj(&**build))
+            .filter(|cached| cached.unfinished().is_some_and(&matches))
+            .map(|cached| ObjectRef::from_obj(&**cached))
             .collect();
         refs.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         refs
@@ -233,23 +259,6 @@ pub fn strip_for_cache<K: Resource>(object: &mut K) {
     meta.managed_fields = None;
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.remove(LAST_APPLIED);
-    }
-}
-
-/// [`strip_for_cache`], and for a finished Build (`Succeeded` `True` or `False`) also its
-/// spec but its sources: a finished Build's verdict is final, and the mappers that wake Builds
-/// look at unfinished ones only; what is still read is its identity, its status and how many
-/// sources it has (which of its pod's init containers are steps, for the step states that
-/// settle after the verdict). A Build that is not finished keeps its spec.
-pub(crate) fn strip_build_for_cache(build: &mut Build) {
-    strip_for_cache(build);
-    if build.status.as_ref().is_some_and(|s| s.is_done()) {
-        let spec = std::mem::take(&mut build.spec);
-        build.spec = BuildSpec {
-            source: spec.source,
-            sources: spec.sources,
-            ..BuildSpec::default()
-        };
     }
 }
 
@@ -344,26 +353,30 @@ mod tests {
 
     fn stores() -> Stores {
         Stores {
-            builds: store(vec![
-                build("uses-bt", json!({"template": {"name": "t"}}), false),
-                build(
-                    "uses-bt-explicit",
-                    json!({"template": {"name": "t", "kind": "BuildTemplate"}}),
-                    false,
-                ),
-                build("done", json!({"template": {"name": "t"}}), true),
-                build(
-                    "uses-cbt",
-                    json!({"template": {"name": "t", "kind": "ClusterBuildTemplate"}}),
-                    false,
-                ),
-                build(
-                    "uses-bot",
-                    json!({"serviceAccountName": "bot", "steps": [{"image": "x"}]}),
-                    false,
-                ),
-                build("uses-default", json!({"steps": [{"image": "x"}]}), false),
-            ]),
+            builds: store(
+                vec![
+                    build("uses-bt", json!({"template": {"name": "t"}}), false),
+                    build(
+                        "uses-bt-explicit",
+                        json!({"template": {"name": "t", "kind": "BuildTemplate"}}),
+                        false,
+                    ),
+                    build("done", json!({"template": {"name": "t"}}), true),
+                    build(
+                        "uses-cbt",
+                        json!({"template": {"name": "t", "kind": "ClusterBuildTemplate"}}),
+                        false,
+                    ),
+                    build(
+                        "uses-bot",
+                        json!({"serviceAccountName": "bot", "steps": [{"image": "x"}]}),
+                        false,
+                    ),
+                    build("uses-default", json!({"steps": [{"image": "x"}]}), false),
+                ]
+                .into_iter()
+                .map(CachedBuild::from),
+            ),
             pods: store(vec![]),
             templates: store(vec![]),
             cluster_templates: store(vec![]),
@@ -377,7 +390,7 @@ mod tests {
         }
     }
 
-    fn names(refs: Vec<ObjectRef<Build>>) -> Vec<String> {
+    fn names(refs: Vec<ObjectRef<CachedBuild>>) -> Vec<String> {
         refs.into_iter().map(|r| r.name).collect()
     }
 
@@ -502,8 +515,14 @@ mod tests {
             "status": {
                 "phase": "Failed", "startTime": "2024-01-01T00:00:01Z",
                 "hostIP": "10.0.0.1", "podIP": "10.1.0.1", "qosClass": "BestEffort",
-                "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted",
-                                "lastTransitionTime": "2024-01-01T00:00:09Z"}],
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+                     "lastTransitionTime": "2024-01-01T00:00:01Z"},
+                    {"type": "Ready", "status": "False", "reason": "PodCompleted",
+                     "message": "containers with unready status: [nop]",
+                     "lastProbeTime": "2024-01-01T00:00:09Z", "observedGeneration": 1,
+                     "lastTransitionTime": "2024-01-01T00:00:09Z"},
+                ],
                 "initContainerStatuses": [
                     {"name": "build-step-credential-initializer", "image": "creds-init",
                      "imageID": "sha256:1", "ready": false, "restartCount": 0,
@@ -514,11 +533,13 @@ mod tests {
                     {"name": "build-step-build", "image": "busybox", "imageID": "sha256:2",
                      "ready": false, "restartCount": 0, "lastState": {},
                      "state": {"terminated": {"exitCode": 2, "reason": "Error",
+                               "containerID": "containerd://2", "message": "no such file\n",
                                "startedAt": "2024-01-01T00:00:04Z", "finishedAt": "2024-01-01T00:00:08Z"}}},
                 ],
                 "containerStatuses": [
                     {"name": "nop", "image": "nop", "imageID": "", "ready": false, "restartCount": 0,
-                     "state": {"waiting": {"reason": "PodInitializing"}}},
+                     "state": {"waiting": {"reason": "PodInitializing"}},
+                     "lastState": {"running": {"startedAt": "2024-01-01T00:00:05Z"}}},
                 ],
             },
         }))
@@ -530,6 +551,7 @@ mod tests {
         let stripped = CachedPod::from(pod.clone()).to_pod();
         // Decoded from the API server's JSON straight into the cache, the same.
         let decoded: CachedPod = from(serde_json::to_value(&pod).unwrap());
+        assert_eq!(decoded, CachedPod::from(pod.clone()));
         assert_eq!(decoded.to_pod(), stripped);
         let build = build(
             "b",
@@ -577,6 +599,14 @@ mod tests {
                 .flatten()
                 .all(|c| c.volume_mounts.is_none() && c.container_id.is_none())
         );
+        // Conditions keep what the status leg reads, not their probe times.
+        let conditions = status.conditions.as_deref().unwrap_or_default();
+        assert_eq!(conditions.len(), 2);
+        assert!(conditions.iter().all(|c| c.last_probe_time.is_none()));
+        assert_eq!(
+            conditions[1].message.as_deref(),
+            Some("containers with unready status: [nop]")
+        );
         // An empty last state (a container that never restarted) is not kept.
         assert!(
             status
@@ -597,25 +627,43 @@ mod tests {
 
     #[test]
     fn finished_builds_are_cached_without_their_spec_but_their_sources() {
-        let spec = json!({"steps": [{"name": "build", "image": "busybox"}],
+        let spec = json!({"steps": [{"name": "build", "image": "busybox"}], "timeout": "5m",
                           "source": {"git": {"url": "https://example.com/r.git", "revision": "main"}}});
-        let mut running = build("running", spec.clone(), false);
-        strip_build_for_cache(&mut running);
-        assert_eq!(
-            running.spec.steps.len(),
-            1,
-            "an unfinished Build keeps its spec"
-        );
-        let mut done = build("done", spec, true);
-        let status = done.status.clone();
-        strip_build_for_cache(&mut done);
+        let cached = |build: &Build| -> CachedBuild {
+            let mut value = serde_json::to_value(build).unwrap();
+            value["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
+                        "fieldsV1": {"f:spec": {"f:steps": {}}}}]);
+            value["metadata"]["annotations"] = json!({LAST_APPLIED: "{}", "team": "a"});
+            let decoded: CachedBuild = from(value.clone());
+            // Decoded from the API server's JSON straight into the cache, the same.
+            assert_eq!(decoded, CachedBuild::from(from::<Build>(value)));
+            decoded
+        };
+        let running = build("running", spec.clone(), false);
+        let kept = cached(&running);
+        let unfinished = kept
+            .unfinished()
+            .expect("an unfinished Build is kept whole");
+        assert_eq!(unfinished.spec, running.spec);
+        assert_eq!(kept.build().spec, running.spec);
+
+        let done = build("done", spec, true);
+        let kept = cached(&done);
+        assert!(kept.unfinished().is_none());
+        assert_eq!(kept.status(), done.status.as_ref());
+        let back = kept.build();
         // Its sources say which of its pod's init containers are steps, whose states settle.
-        assert_eq!(done.spec.all_sources().len(), 1);
-        assert!(done.spec.steps.is_empty());
-        done.spec.source = None;
-        assert_eq!(done.spec, BuildSpec::default());
-        assert_eq!(done.status, status);
-        assert_eq!(done.metadata.name.as_deref(), Some("done"));
+        assert_eq!(back.spec.all_sources().len(), 1);
+        assert!(back.spec.steps.is_empty() && back.spec.timeout.is_none());
+        assert_eq!(back.status, done.status);
+        assert_eq!(back.metadata.name.as_deref(), Some("done"));
+        // Neither keeps what a cache never needs.
+        assert_eq!(back.metadata.managed_fields, None);
+        assert_eq!(
+            back.annotations().keys().collect::<Vec<_>>(),
+            ["team"],
+            "kubectl's copy of the object is dropped, other annotations kept"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use build_controller::ops::metrics::Counts;
 use build_controller::reconcile::{error_policy, reconcile};
-use build_controller::stores::{CachedPod, CachesSynced, Stores};
+use build_controller::stores::{CachedBuild, CachedPod, CachesSynced, Stores};
 use build_controller::{Config, Context, Error};
 use build_pod::{ComposeInputs, Images, Lookup, compose};
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
@@ -251,7 +251,7 @@ pub(crate) fn image_pull_backoff() -> Value {
 /// The watch caches of one controller process; the tests change them between reconciles as
 /// the watches would.
 pub(crate) struct Caches {
-    builds: Writer<Build>,
+    builds: Writer<CachedBuild>,
     pods: Writer<CachedPod>,
     templates: Writer<BuildTemplate>,
     cluster_templates: Writer<ClusterBuildTemplate>,
@@ -277,22 +277,36 @@ macro_rules! cached {
     )*};
 }
 
-/// Pods are cached as the controller's watch decodes them: as `CachedPod`s.
+/// Builds and pods are cached as the controller's watch decodes them: as `CachedBuild`s and
+/// `CachedPod`s.
+impl Cached for Build {
+    fn apply_event(caches: &mut Caches, event: Event<Self>) {
+        caches
+            .builds
+            .apply_watcher_event(&map_event(event, CachedBuild::from));
+    }
+}
+
 impl Cached for Pod {
     fn apply_event(caches: &mut Caches, event: Event<Self>) {
-        let event = match event {
-            Event::Apply(pod) => Event::Apply(CachedPod::from(pod)),
-            Event::Delete(pod) => Event::Delete(CachedPod::from(pod)),
-            Event::InitApply(pod) => Event::InitApply(CachedPod::from(pod)),
-            Event::Init => Event::Init,
-            Event::InitDone => Event::InitDone,
-        };
-        caches.pods.apply_watcher_event(&event);
+        caches
+            .pods
+            .apply_watcher_event(&map_event(event, CachedPod::from));
+    }
+}
+
+/// The same watch event, with its object converted by `convert`.
+fn map_event<A, B>(event: Event<A>, convert: impl Fn(A) -> B) -> Event<B> {
+    match event {
+        Event::Apply(object) => Event::Apply(convert(object)),
+        Event::Delete(object) => Event::Delete(convert(object)),
+        Event::InitApply(object) => Event::InitApply(convert(object)),
+        Event::Init => Event::Init,
+        Event::InitDone => Event::InitDone,
     }
 }
 
 cached! {
-    Build => builds,
     BuildTemplate => templates,
     ClusterBuildTemplate => cluster_templates,
     ServiceAccount => service_accounts,
@@ -503,7 +517,7 @@ impl Scenario {
     /// Reconciles the Build once (and runs the error policy on a failure).
     pub(crate) async fn reconcile(self) -> Outcome {
         let ctx = Arc::new(self.context());
-        let build = Arc::new(self.build.clone());
+        let build = Arc::new(CachedBuild::from(self.build.clone()));
         let result = reconcile(build.clone(), ctx.clone()).await;
         let retry = result
             .as_ref()

@@ -1,0 +1,207 @@
+//! [`CachedBuild`]: a Build as the controller's cache holds it.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use build_types::{Build, BuildSpec, BuildStatus, SourceSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use serde::{Deserialize, Deserializer};
+
+use super::LAST_APPLIED;
+
+/// A Build as the controller's cache holds it, and as kube-runtime's `Controller` hands it to
+/// [`reconcile`](crate::reconcile::reconcile): a Build not yet finished whole; a finished one
+/// (`Succeeded` `True` or `False`) as its metadata, its sources and its status.
+/// [`build`](CachedBuild::build) gives it back as a `Build`.
+///
+/// A finished Build's verdict is final, and the mappers that wake Builds look at unfinished
+/// ones only; what is still read of it is its identity, its status and how many sources it
+/// has (which of its pod's init containers are steps, for the step states that settle after the
+/// verdict). Its steps, template, volumes, timeout and the rest of its spec are not kept.
+///
+/// Whatever the Build, its `managedFields` and `kubectl apply`'s copy of it (the
+/// `kubectl.kubernetes.io/last-applied-configuration` annotation) are not kept either. Decoding
+/// (the watch's) skips `managedFields` without allocating them.
+///
+/// Most Builds a controller holds are finished, so this is the size that counts: a `Build` is
+/// 1,088 bytes before any of its contents (its spec alone 536, empty or not), a finished
+/// `CachedBuild` 576.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedBuild(Kept);
+
+#[derive(Clone, Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "most Builds held are finished: theirs is the variant kept inline, without a \
+              second allocation; the few unfinished ones pay for the box"
+)]
+enum Kept {
+    /// Not finished: whole.
+    Whole(Box<Build>),
+    /// Finished.
+    Finished(Finished),
+}
+
+/// `Build` has no `PartialEq` (the `CustomResource` derive gives it none): field by field.
+impl PartialEq for Kept {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Kept::Whole(a), Kept::Whole(b)) => {
+                (&a.metadata, &a.spec, &a.status) == (&b.metadata, &b.spec, &b.status)
+            }
+            (Kept::Finished(a), Kept::Finished(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// What is kept of a finished Build.
+#[derive(Clone, Debug, PartialEq)]
+struct Finished {
+    metadata: ObjectMeta,
+    source: Option<Box<SourceSpec>>,
+    sources: Box<[SourceSpec]>,
+    status: BuildStatus,
+}
+
+impl CachedBuild {
+    /// The Build with what the cache keeps of it: all of it while it is not finished; once it
+    /// is, its metadata, `spec.source`, `spec.sources` and status, the rest of the spec empty.
+    pub fn build(&self) -> Cow<'_, Build> {
+        match &self.0 {
+            Kept::Whole(build) => Cow::Borrowed(build),
+            Kept::Finished(finished) => Cow::Owned(Build {
+                metadata: finished.metadata.clone(),
+                spec: BuildSpec {
+                    source: finished.source.as_deref().cloned(),
+                    sources: finished.sources.to_vec(),
+                    ..BuildSpec::default()
+                },
+                status: Some(finished.status.clone()),
+            }),
+        }
+    }
+
+    /// The whole Build, while it is not finished.
+    pub fn unfinished(&self) -> Option<&Build> {
+        match &self.0 {
+            Kept::Whole(build) => Some(build),
+            Kept::Finished(_) => None,
+        }
+    }
+
+    /// The Build's status.
+    pub fn status(&self) -> Option<&BuildStatus> {
+        match &self.0 {
+            Kept::Whole(build) => build.status.as_ref(),
+            Kept::Finished(finished) => Some(&finished.status),
+        }
+    }
+}
+
+/// Keeps what [`CachedBuild`] keeps of `build`: the same as decoding it straight into a
+/// `CachedBuild`.
+impl From<Build> for CachedBuild {
+    fn from(mut build: Build) -> Self {
+        let metadata = &mut build.metadata;
+        metadata.managed_fields = None;
+        if let Some(annotations) = metadata.annotations.as_mut() {
+            annotations.remove(LAST_APPLIED);
+        }
+        match build.status {
+            Some(status) if status.is_done() => CachedBuild(Kept::Finished(Finished {
+                metadata: build.metadata,
+                source: build.spec.source.map(Box::new),
+                sources: build.spec.sources.into_boxed_slice(),
+                status,
+            })),
+            status => CachedBuild(Kept::Whole(Box::new(Build { status, ..build }))),
+        }
+    }
+}
+
+/// A Build as the API server sends it; `metadata.managedFields` is skipped unread.
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(default)]
+    metadata: Meta,
+    #[serde(default)]
+    spec: BuildSpec,
+    #[serde(default)]
+    status: Option<BuildStatus>,
+}
+
+/// `ObjectMeta` but `managedFields`.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Meta {
+    annotations: Option<BTreeMap<String, String>>,
+    creation_timestamp: Option<Time>,
+    deletion_grace_period_seconds: Option<i64>,
+    deletion_timestamp: Option<Time>,
+    finalizers: Option<Vec<String>>,
+    generate_name: Option<String>,
+    generation: Option<i64>,
+    labels: Option<BTreeMap<String, String>>,
+    name: Option<String>,
+    namespace: Option<String>,
+    owner_references: Option<Vec<OwnerReference>>,
+    resource_version: Option<String>,
+    self_link: Option<String>,
+    uid: Option<String>,
+}
+
+/// Decodes a Build straight into what [`CachedBuild`] keeps.
+impl<'de> Deserialize<'de> for CachedBuild {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Wire {
+            metadata: meta,
+            spec,
+            status,
+        } = Wire::deserialize(deserializer)?;
+        let metadata = ObjectMeta {
+            annotations: meta.annotations,
+            creation_timestamp: meta.creation_timestamp,
+            deletion_grace_period_seconds: meta.deletion_grace_period_seconds,
+            deletion_timestamp: meta.deletion_timestamp,
+            finalizers: meta.finalizers,
+            generate_name: meta.generate_name,
+            generation: meta.generation,
+            labels: meta.labels,
+            managed_fields: None,
+            name: meta.name,
+            namespace: meta.namespace,
+            owner_references: meta.owner_references,
+            resource_version: meta.resource_version,
+            self_link: meta.self_link,
+            uid: meta.uid,
+        };
+        Ok(CachedBuild::from(Build {
+            metadata,
+            spec,
+            status,
+        }))
+    }
+}
+
+/// The Build kind's identity, so that a watch of Builds fills a cache of `CachedBuild`s.
+impl kube::Resource for CachedBuild {
+    type DynamicType = ();
+    type Scope = k8s_openapi::NamespaceResourceScope;
+
+    super::identity_of!(Build);
+
+    fn meta(&self) -> &ObjectMeta {
+        match &self.0 {
+            Kept::Whole(build) => &build.metadata,
+            Kept::Finished(finished) => &finished.metadata,
+        }
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match &mut self.0 {
+            Kept::Whole(build) => &mut build.metadata,
+            Kept::Finished(finished) => &mut finished.metadata,
+        }
+    }
+}
