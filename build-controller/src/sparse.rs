@@ -7,7 +7,8 @@ use std::hash::Hash;
 /// Below this many slots a map is never shrunk: not worth a rehash.
 const MIN_CAPACITY: usize = 256;
 
-/// Removes `key` from `map`, then halves the map's table when it is less than a quarter full.
+/// Removes `key` from `map`, then shrinks the map's table to twice what is left when it is less
+/// than a quarter full.
 ///
 /// A `HashMap` keeps the table of its largest size: after a burst of 10,000 Builds, the
 /// per-Build maps of work in flight (due reconciles, first sightings, failures, own writes)

@@ -7,7 +7,7 @@ use build_types::{Build, BuildSpec, BuildStatus, SourceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use serde::{Deserialize, Deserializer};
 
-use super::LAST_APPLIED;
+use super::strip_for_cache;
 
 /// A Build as the controller's cache holds it, and as kube-runtime's `Controller` hands it to
 /// [`reconcile`](crate::reconcile::reconcile): a Build not yet finished whole; a finished one
@@ -103,11 +103,7 @@ impl CachedBuild {
 /// `CachedBuild`.
 impl From<Build> for CachedBuild {
     fn from(mut build: Build) -> Self {
-        let metadata = &mut build.metadata;
-        metadata.managed_fields = None;
-        if let Some(annotations) = metadata.annotations.as_mut() {
-            annotations.remove(LAST_APPLIED);
-        }
+        strip_for_cache(&mut build);
         match build.status {
             Some(status) if status.is_done() => CachedBuild(Kept::Finished(Finished {
                 metadata: build.metadata,
