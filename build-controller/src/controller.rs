@@ -23,7 +23,8 @@ use crate::ops::http::{Endpoints, Health};
 use crate::ops::metrics::Telemetry;
 use crate::reconcile::{due_key, error_policy, reconcile};
 use crate::stores::{
-    CachedBuild, CachedPod, CachesSynced, Stores, strip_for_cache, strip_secret_for_cache,
+    CachedBuild, CachedPod, CachesSynced, PodCache, PodCacheWriter, Stores, strip_for_cache,
+    strip_secret_for_cache,
 };
 
 /// Runs the controller until `shutdown` completes, then lets running reconciles finish.
@@ -108,7 +109,8 @@ async fn run_inner(
     preflight(&builds_api).await?;
 
     let (builds, builds_writer) = reflector::store::<CachedBuild>();
-    let (pods, pods_writer) = reflector::store::<CachedPod>();
+    let pods = PodCache::default();
+    let pods_writer = pods.writer();
     let (templates, templates_writer) = reflector::store::<BuildTemplate>();
     let (cluster_templates, cluster_templates_writer) = reflector::store::<ClusterBuildTemplate>();
     let (service_accounts, service_accounts_writer) = reflector::store::<ServiceAccount>();
@@ -360,12 +362,32 @@ impl kube::runtime::utils::Backoff for EachWatchBacksOffAlone {
     fn reset(&mut self) {}
 }
 
+/// What a watch fills: kube-runtime's store `Writer`, or the pod cache's.
+trait WatchCache<K>: Send + 'static {
+    fn apply(&mut self, event: &watcher::Event<K>);
+}
+
+impl<K> WatchCache<K> for reflector::store::Writer<K>
+where
+    K: reflector::Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    fn apply(&mut self, event: &watcher::Event<K>) {
+        self.apply_watcher_event(event);
+    }
+}
+
+impl WatchCache<CachedPod> for PodCacheWriter {
+    fn apply(&mut self, event: &watcher::Event<CachedPod>) {
+        self.apply_watcher_event(event);
+    }
+}
+
 /// A watch of `api` that keeps a copy of every object, as `strip` leaves it, in `writer`'s
 /// cache, and tells `synced` when the cache first has its initial list.
 fn cached<K>(
     api: Api<K>,
     config: watcher::Config,
-    writer: reflector::store::Writer<K>,
+    mut writer: impl WatchCache<K>,
     synced: &Synced,
     strip: fn(&mut K),
 ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
@@ -383,8 +405,10 @@ where
     watcher(api, config)
         .default_backoff()
         .modify(strip)
-        .reflect(writer)
         .inspect(move |event| {
+            if let Ok(event) = event {
+                writer.apply(event);
+            }
             // Later InitDones come from re-lists: the cache was already filled once.
             if matches!(event, Ok(watcher::Event::InitDone)) && !listed.swap(true, Ordering::SeqCst)
             {

@@ -20,6 +20,12 @@ use build_controller::plugin::{
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::FutureExt;
 
+/// mimalloc gives the pages of freed objects back to the system after a short delay; glibc's
+/// malloc keeps the pages a backlog of Builds once needed (ARCHITECTURE.md, "Performance").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "build-controller", version, about = "Knative Build, in Rust")]
 struct Cli {

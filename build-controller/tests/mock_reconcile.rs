@@ -57,6 +57,43 @@ async fn finished_builds_are_left_alone() {
             _ => outcome.expect(|_| vec![]),
         };
         assert_eq!(outcome.action(), Action::await_change());
+        // A pod that has not ended may still change the step states: it stays cached.
+        let pod = pod_name(&outcome.build);
+        assert!(outcome.stores.pods.get(NS, &pod).is_some(), "{status}");
+    }
+}
+
+/// Once a finished Build's status shows its ended pod, nothing reads that pod again: the
+/// reconcile that finds the Build so has the cache forget the pod, and a reconcile without it
+/// makes no request. (The watch brings the pod back if it changes, and a relist brings back
+/// every pod.)
+#[tokio::test]
+async fn a_build_settled_on_its_ended_pod_has_the_cache_forget_the_pod() {
+    for ended in [succeeded_pod(), failed_pod()] {
+        let first = Scenario::build_with_pod(ended).at(three_minutes_in);
+        let pod = pod_name(&first.build);
+        let later = first.restart(Caches::new());
+        // The reconcile that writes the verdict still has the pod: the status is not yet seen.
+        let verdict = first.reconcile().await;
+        assert!(
+            matches!(verdict.requests.as_slice(), [patch, ..] if patch.is("patch", "builds/status"))
+        );
+        assert!(verdict.stores.pods.get(NS, &pod).is_some());
+
+        // The Build's watch event brings the verdict: settled, the pod is forgotten.
+        let settled = later.caught_up().reconcile().await;
+        settled.expect(|_| vec![]);
+        assert_eq!(settled.action(), Action::await_change());
+        assert!(settled.stores.pods.get(NS, &pod).is_none());
+        assert!(settled.stores.builds.state().len() == 1);
+
+        // Any later reconcile, without the pod: nothing to do, nothing read.
+        let mut without = later.caught_up();
+        let cached = without.compiled_pod(Value::Null);
+        without.caches.delete(cached);
+        let outcome = without.reconcile().await;
+        outcome.expect(|_| vec![]);
+        assert_eq!(outcome.action(), Action::await_change());
     }
 }
 

@@ -2,7 +2,8 @@
 //! registry or a container daemon, the same sources always giving the same digests.
 //!
 //! The Rust programs are linked statically (glibc's `crt-static`) in their own target directory
-//! (`target/images/cargo`, so the development build stays fresh) with host paths remapped, and
+//! (`target/images/cargo`, so the development build stays fresh) with host paths remapped and
+//! `SOURCE_DATE_EPOCH=0` (for the C compiled along, the date it may embed), and
 //! each goes into an otherwise empty image under `/ko-app/`, as the Dockerfile puts it.
 //! `git-init` also gets git, ssh and their libraries from the Debian packages pinned in
 //! `xtask/images/debian.lock` ([`debian`]). Layers and archives are written by [`layer`] and
@@ -275,6 +276,10 @@ fn build_binaries(root: &Path, specs: &[Spec]) -> anyhow::Result<PathBuf> {
         .arg("--target-dir")
         .arg(&target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\u{1f}"))
+        // C compiled on the way (mimalloc, in the controller) may use `__DATE__` and
+        // `__TIME__`; GCC and Clang take them from here, so the build day does not change the
+        // binary.
+        .env("SOURCE_DATE_EPOCH", "0")
         .current_dir(root);
     for spec in specs {
         command.args(["-p", spec.package, "--bin", spec.bin]);

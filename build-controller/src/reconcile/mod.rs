@@ -42,6 +42,9 @@ const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 ///
 /// 1. A finished Build (`Succeeded` `True` or `False`) keeps its condition and
 ///    `completionTime`; only its `stepStates` and `stepsCompleted` follow its pod as it ends.
+///    Once they show the ended pod, the pod cache forgets the pod ([`PodCache`]).
+///
+///    [`PodCache`]: crate::stores::PodCache
 /// 2. Cancelled (`spec.status: BuildCancelled`): its pod is stopped and the Build fails with
 ///    `BuildCancelled` — unless the pod has already succeeded.
 /// 3. An invalid spec fails with `BuildValidationFailed` and every problem in the message.
@@ -196,7 +199,12 @@ impl<'a> Reconcile<'a> {
                     Started::Pod(created) => pod = Some(*created),
                     Started::Not(action) => return Ok(action),
                 },
-                Assessment::Unchanged => return Ok(Action::await_change()),
+                Assessment::Unchanged => {
+                    if let Some(pod) = &pod {
+                        self.forget_if_settled(pod);
+                    }
+                    return Ok(Action::await_change());
+                }
                 Assessment::Update(update) => return self.apply(update, pod).await,
             }
         }
@@ -235,6 +243,25 @@ impl<'a> Reconcile<'a> {
     fn policy(&self) -> Policy {
         Policy {
             image_pull_grace: self.ctx.config.image_pull_grace,
+        }
+    }
+
+    /// A finished Build whose status already shows its ended pod will not read that pod
+    /// again: the cache forgets it, unless a newer version has arrived since. The watch brings
+    /// it back if it changes, and a relist brings back every pod.
+    fn forget_if_settled(&self, pod: &Pod) {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if !(self.old.is_done() && matches!(phase, Some("Succeeded" | "Failed"))) {
+            return;
+        }
+        if let Some(version) = &pod.metadata.resource_version
+            && self
+                .ctx
+                .stores
+                .pods
+                .forget(&self.namespace, &self.pod_name, version)
+        {
+            debug!(pod = %self.pod_name, "build settled on its ended pod; pod forgotten from the cache");
         }
     }
 

@@ -38,9 +38,11 @@ use identity_of;
 mod build;
 mod intern;
 mod pod;
+mod pod_cache;
 
 pub use build::CachedBuild;
 pub use pod::CachedPod;
+pub use pod_cache::{PodCache, PodCacheWriter};
 
 /// The annotation `kubectl apply` leaves on objects: a full copy of the applied object (for a
 /// Secret, its data in clear), so it is never kept in a cache.
@@ -49,15 +51,17 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Read handles of the controller's watch caches. Every read a reconcile makes comes from here.
 ///
 /// Fill them from reflectors (see [`run`](crate::run)) or, in tests, from
-/// [`Writer`](kube::runtime::reflector::store::Writer)s fed with watcher events.
+/// [`Writer`](kube::runtime::reflector::store::Writer)s (for pods, a [`PodCacheWriter`]) fed
+/// with watcher events.
 ///
 /// Its `Debug` output shows only how many objects each cache holds: Secrets are never printed.
 #[derive(Clone)]
 pub struct Stores {
     /// Builds, finished ones without most of their spec.
     pub builds: Store<CachedBuild>,
-    /// Pods labelled with `build.knative.dev/buildName`, as much of each as a reconcile reads.
-    pub pods: Store<CachedPod>,
+    /// Pods labelled with `build.knative.dev/buildName`, as much of each as a reconcile reads,
+    /// but those of finished Builds once they have settled ([`PodCache`]).
+    pub pods: PodCache,
     /// BuildTemplates.
     pub templates: Store<BuildTemplate>,
     /// ClusterBuildTemplates.
@@ -138,9 +142,7 @@ impl Stores {
 
     /// The cached pod `name` in `namespace`.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
-        self.pods
-            .get(&ObjectRef::new(name).within(namespace))
-            .map(|pod| pod.to_pod())
+        self.pods.get(namespace, name).map(|pod| pod.to_pod())
     }
 
     /// The Builds not yet finished that a new or changed BuildTemplate may unblock.
@@ -377,7 +379,7 @@ mod tests {
                 .into_iter()
                 .map(CachedBuild::from),
             ),
-            pods: store(vec![]),
+            pods: PodCache::default(),
             templates: store(vec![]),
             cluster_templates: store(vec![]),
             service_accounts: store(vec![from(json!({

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use build_controller::ops::metrics::Counts;
 use build_controller::reconcile::{error_policy, reconcile};
-use build_controller::stores::{CachedBuild, CachedPod, CachesSynced, Stores};
+use build_controller::stores::{
+    CachedBuild, CachedPod, CachesSynced, PodCache, PodCacheWriter, Stores,
+};
 use build_controller::{Config, Context, Error};
 use build_pod::{ComposeInputs, Images, Lookup, compose};
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
@@ -252,7 +254,8 @@ pub(crate) fn image_pull_backoff() -> Value {
 /// the watches would.
 pub(crate) struct Caches {
     builds: Writer<CachedBuild>,
-    pods: Writer<CachedPod>,
+    pods: PodCacheWriter,
+    pod_cache: PodCache,
     templates: Writer<BuildTemplate>,
     cluster_templates: Writer<ClusterBuildTemplate>,
     service_accounts: Writer<ServiceAccount>,
@@ -326,9 +329,11 @@ impl Caches {
             writer.apply_watcher_event(&Event::InitDone);
             writer
         }
+        let pod_cache = PodCache::of([]);
         Caches {
             builds: ready(),
-            pods: ready(),
+            pods: pod_cache.writer(),
+            pod_cache,
             templates: ready(),
             cluster_templates: ready(),
             service_accounts: ready(),
@@ -378,7 +383,7 @@ impl Caches {
     pub(crate) fn stores(&self) -> Stores {
         Stores {
             builds: self.builds.as_reader(),
-            pods: self.pods.as_reader(),
+            pods: self.pod_cache.clone(),
             templates: self.templates.as_reader(),
             cluster_templates: self.cluster_templates.as_reader(),
             service_accounts: self.service_accounts.as_reader(),
@@ -470,6 +475,27 @@ impl Scenario {
         }
     }
 
+    /// A fresh controller process over the same API server, its watches caught up: its caches
+    /// hold what the API server stores now, and the Build reconciled is the one stored.
+    pub(crate) fn caught_up(&self) -> Self {
+        let namespace = self.build.namespace().unwrap_or_default();
+        let stored = self
+            .api
+            .get(
+                "build.knative.dev",
+                "builds",
+                &namespace,
+                &self.build.name_any(),
+            )
+            .expect("the Build is stored");
+        Scenario {
+            api: self.api.clone(),
+            caches: Caches::of(&self.api),
+            build: from(stored),
+            clock: self.clock,
+        }
+    }
+
     /// The same scenario with the controller's clock reading `clock`.
     pub(crate) fn at(mut self, clock: fn() -> Timestamp) -> Self {
         self.clock = clock;
@@ -517,6 +543,8 @@ impl Scenario {
     /// Reconciles the Build once (and runs the error policy on a failure).
     pub(crate) async fn reconcile(self) -> Outcome {
         let ctx = Arc::new(self.context());
+        let stores = ctx.stores.clone();
+        let earlier = self.api.recorded().len();
         let build = Arc::new(CachedBuild::from(self.build.clone()));
         let result = reconcile(build.clone(), ctx.clone()).await;
         let retry = result
@@ -529,9 +557,10 @@ impl Scenario {
         Outcome {
             result,
             retry,
-            requests: self.api.recorded(),
+            requests: self.api.recorded().split_off(earlier),
             counts,
             build: self.build,
+            stores,
         }
     }
 }
@@ -541,11 +570,14 @@ pub(crate) struct Outcome {
     pub(crate) result: Result<Action, Error>,
     /// What the error policy decided, when the reconcile failed.
     pub(crate) retry: Option<Action>,
+    /// The requests this reconcile made (not those made before it on the same API server).
     pub(crate) requests: Vec<Recorded>,
     /// What the reconcile counted.
     pub(crate) counts: Counts,
     /// The Build reconciled.
     pub(crate) build: Build,
+    /// The caches it read, as it left them.
+    pub(crate) stores: Stores,
 }
 
 impl Outcome {
