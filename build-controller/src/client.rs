@@ -79,7 +79,6 @@ pub fn client(config: kube::Config) -> kube::Result<kube::Client> {
     with_settings(config, &Settings::DEFAULT)
 }
 
-/// [`client`], with `settings`.
 /// Creates `object` at `url_path` (`Resource::url_path`, a collection), decoding the API
 /// server's answer as a `T` instead of the whole object: `Api::create` without decoding what the
 /// caller never reads (for a pod, every step's arguments, environment and mounts; for any
@@ -118,6 +117,7 @@ pub(crate) async fn patch_status_unread<P: serde::Serialize + std::fmt::Debug>(
         .map(|_| ())
 }
 
+/// [`client`], with `settings`.
 fn with_settings(config: kube::Config, settings: &Settings) -> kube::Result<kube::Client> {
     let exec = config.auth_info.exec.is_some();
     if config.proxy_url.is_some() || exec {

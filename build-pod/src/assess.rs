@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use crate::status::{all_statuses, stuck_container, timeout_message, waiting_message};
+use crate::status::{all_statuses, has_ended, stuck_container, timeout_message, waiting_message};
 use crate::{pod_name, status_from_pod};
 
 /// The `activeDeadlineSeconds` a stopped pod gets: the smallest the API server accepts. The
@@ -143,7 +143,7 @@ pub fn is_stopped(pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.active_deadline_seconds)
         .is_some_and(|d| d <= STOPPED_DEADLINE_SECONDS);
-    stopping || matches!(phase(pod), "Succeeded" | "Failed")
+    stopping || has_ended(pod)
 }
 
 /// The deadline of a Build that has no pod yet (it waits for a template, ServiceAccount or

@@ -79,4 +79,4 @@ pub use error::PodError;
 pub use images::Images;
 pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
 pub use offline::{Checked, Offline, Rendered, error_lines};
-pub use status::{status_from_pod, timeout_message};
+pub use status::{has_ended, status_from_pod, timeout_message};

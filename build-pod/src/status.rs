@@ -82,8 +82,7 @@ pub fn status_from_pod(pod: &Pod, build: &Build) -> BuildStatus {
 
     let now = latest_time(pod).unwrap_or(Time(Timestamp::UNIX_EPOCH));
     let phase = pod_status.phase.as_deref().unwrap_or_default();
-    let finished = matches!(phase, "Succeeded" | "Failed");
-    status.completion_time = finished.then(|| now.clone());
+    status.completion_time = has_ended(pod).then(|| now.clone());
 
     let logs = LogsHint {
         namespace: &namespace,
@@ -160,6 +159,13 @@ pub(crate) fn stuck_container(status: &PodStatus) -> Option<(&ContainerStatus, R
             (container, reason, message)
         })
     })
+}
+
+/// Whether `pod` has ended: its phase is `Succeeded` or `Failed`, so no container of it runs
+/// again and its container states are final.
+pub fn has_ended(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    matches!(phase, Some("Succeeded" | "Failed"))
 }
 
 fn in_progress(status: &PodStatus, phase: &str) -> Condition {

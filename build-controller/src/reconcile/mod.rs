@@ -15,7 +15,9 @@ mod start;
 use std::sync::Arc;
 use std::time::Duration;
 
-use build_pod::{Assessment, Policy, STOPPED_DEADLINE_SECONDS, Stop, Update, assess, is_stopped};
+use build_pod::{
+    Assessment, Policy, STOPPED_DEADLINE_SECONDS, Stop, Update, assess, has_ended, is_stopped,
+};
 use build_types::{Build, BuildStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -250,8 +252,7 @@ impl<'a> Reconcile<'a> {
     /// again: the cache forgets it, unless a newer version has arrived since. The watch brings
     /// it back if it changes, and a relist brings back every pod.
     fn forget_if_settled(&self, pod: &Pod) {
-        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-        if !(self.old.is_done() && matches!(phase, Some("Succeeded" | "Failed"))) {
+        if !(self.old.is_done() && has_ended(pod)) {
             return;
         }
         if let Some(version) = &pod.metadata.resource_version

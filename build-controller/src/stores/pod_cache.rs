@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use kube::ResourceExt;
 use kube::runtime::watcher::Event;
+use kube::{Resource, ResourceExt};
 
 use super::CachedPod;
 
@@ -65,11 +65,8 @@ impl PodCache {
     pub fn forget(&self, namespace: &str, name: &str, resource_version: &str) -> bool {
         let key = key(namespace, name);
         let mut pods = self.write();
-        let current = pods.get(key.as_str()).map(|pod| pod.resource_version());
-        if current
-            .as_ref()
-            .is_none_or(|v| v.as_deref() != Some(resource_version))
-        {
+        let held = pods.get(key.as_str());
+        if held.is_none_or(|pod| pod.meta().resource_version.as_deref() != Some(resource_version)) {
             return false;
         }
         crate::sparse::remove(&mut pods, key.as_str());
