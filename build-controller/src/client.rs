@@ -98,23 +98,36 @@ pub(crate) async fn create_as<T: serde::de::DeserializeOwned>(
 }
 
 /// Patches the status subresource of object `name` at `url_path` (`Resource::url_path`, its
-/// collection) and skips the API server's answer unread: `Api::patch_status` for a caller that
-/// only needs to know the patch was taken. Errors are `Api::patch_status`'s.
-pub(crate) async fn patch_status_unread<P: serde::Serialize + std::fmt::Debug>(
+/// collection) and reads of the API server's answer only the `resourceVersion` the patch made:
+/// `Api::patch_status` for a caller that needs no more than that. Errors are
+/// `Api::patch_status`'s.
+pub(crate) async fn patch_status_version<P: serde::Serialize + std::fmt::Debug>(
     client: &kube::Client,
     url_path: &str,
     name: &str,
     params: &kube::api::PatchParams,
     patch: &kube::api::Patch<P>,
-) -> kube::Result<()> {
+) -> kube::Result<Option<String>> {
     let mut request = kube::core::Request::new(url_path)
         .patch_subresource("status", name, params, patch)
         .map_err(kube::Error::BuildRequest)?;
     request.extensions_mut().insert("patch_status");
-    client
-        .request::<serde::de::IgnoredAny>(request)
-        .await
-        .map(|_| ())
+    let answer: VersionOnly = client.request(request).await?;
+    Ok(answer.metadata.resource_version)
+}
+
+/// An object's answer with everything but `metadata.resourceVersion` skipped unread.
+#[derive(serde::Deserialize)]
+struct VersionOnly {
+    #[serde(default)]
+    metadata: MetadataVersion,
+}
+
+/// See [`VersionOnly`].
+#[derive(Default, serde::Deserialize)]
+struct MetadataVersion {
+    #[serde(rename = "resourceVersion")]
+    resource_version: Option<String>,
 }
 
 /// [`client`], with `settings`.

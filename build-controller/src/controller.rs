@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use build_pod::BUILD_NAME_LABEL;
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
@@ -126,6 +126,12 @@ async fn run_inner(
         synced: caches_synced,
     };
 
+    let concurrency = config.concurrency;
+    let ctx = Arc::new(
+        Context::new(client.clone(), config, stores.clone())
+            .with_telemetry(endpoints.telemetry.clone()),
+    );
+
     // Ready once every cache has its initial list.
     let synced = Synced::new(CACHES, endpoints.health.clone(), synced_sender);
     let telemetry = endpoints.telemetry.clone();
@@ -139,6 +145,7 @@ async fn run_inner(
         |_| {},
     )
     .applied_objects()
+    .try_filter(not_own_status_echo(ctx.clone()))
     // When the watch delivers a new Build: the start of its pod_creation_delay.
     .inspect(move |build| {
         if let Ok(build) = build {
@@ -154,6 +161,7 @@ async fn run_inner(
         // Decoding keeps only what is read (`CachedPod`).
         |_| {},
     )
+    .try_filter(not_own_create_echo(ctx.clone()))
     // Deletions too: a pod deleted under a running Build fails it.
     .touched_objects()
     .inspect(move |pod| {
@@ -197,11 +205,6 @@ async fn run_inner(
     .applied_objects();
 
     endpoints.telemetry.observe_builds(builds.clone());
-
-    let concurrency = config.concurrency;
-    let ctx = Arc::new(
-        Context::new(client, config, stores.clone()).with_telemetry(endpoints.telemetry.clone()),
-    );
 
     info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
@@ -279,6 +282,26 @@ fn waking<T: 'static>(
 ) -> impl Fn(T) -> Vec<ObjectRef<CachedBuild>> + Send + Sync + 'static {
     let (stores, telemetry) = (stores.clone(), telemetry.clone());
     move |object| telemetry.reconciles_due(builds_for(&stores, &object))
+}
+
+/// A filter for the Build watch: passes every Build but the echo of this controller's own
+/// status patch, which wakes no reconcile ([`Context::is_own_status_echo`]).
+fn not_own_status_echo(
+    ctx: Arc<Context>,
+) -> impl FnMut(&CachedBuild) -> std::future::Ready<bool> + Send + 'static {
+    move |build| std::future::ready(!ctx.is_own_status_echo(build))
+}
+
+/// A filter for the pod watch: passes every event but the echo of this controller's own pod
+/// create, which wakes no reconcile ([`Context::is_own_pod_echo`]). Deletions and a relist's
+/// pods always pass.
+fn not_own_create_echo(
+    ctx: Arc<Context>,
+) -> impl FnMut(&watcher::Event<CachedPod>) -> std::future::Ready<bool> + Send + 'static {
+    move |event| {
+        let echo = matches!(event, watcher::Event::Apply(pod) if ctx.is_own_pod_echo(pod));
+        std::future::ready(!echo)
+    }
 }
 
 /// The Builds that own `pod`, as kube-runtime's `owns_stream` finds them.
@@ -423,6 +446,67 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::context::tests::{build, pod};
+
+    fn versions<K: Resource>(objects: impl IntoIterator<Item = K>) -> Vec<String> {
+        objects
+            .into_iter()
+            .map(|o| o.meta().resource_version.clone().unwrap_or_default())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_build_watch_wakes_nothing_for_the_echo_of_a_status_patch() {
+        let ctx = Arc::new(crate::context::tests::context());
+        ctx.wrote_status(&build("1"), Some("2".into()));
+        let watched = ["1", "2", "3"].map(|v| Ok::<_, watcher::Error>(CachedBuild::from(build(v))));
+        let passed: Vec<CachedBuild> = futures::stream::iter(watched)
+            .try_filter(not_own_status_echo(ctx))
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(versions(passed), ["1", "3"]);
+    }
+
+    #[tokio::test]
+    async fn the_pod_watch_wakes_nothing_for_the_echo_of_a_create_but_for_its_deletion() {
+        let ctx = Arc::new(crate::context::tests::context());
+        ctx.created_pod(&pod("5"));
+        let watched = [
+            watcher::Event::Apply(pod("5")),
+            watcher::Event::Apply(pod("6")),
+        ];
+        let passed = pods_passed(&ctx, watched).await;
+        assert_eq!(passed, ["apply 6"]);
+
+        // A deletion, and a relist's copy, of a pod just created still pass.
+        ctx.created_pod(&pod("7"));
+        let passed = pods_passed(&ctx, [watcher::Event::Delete(pod("7"))]).await;
+        assert_eq!(passed, ["delete 7"]);
+        ctx.created_pod(&pod("8"));
+        let passed = pods_passed(&ctx, [watcher::Event::InitApply(pod("8"))]).await;
+        assert_eq!(passed, ["init 8"]);
+    }
+
+    async fn pods_passed(
+        ctx: &Arc<Context>,
+        events: impl IntoIterator<Item = watcher::Event<CachedPod>>,
+    ) -> Vec<String> {
+        let events: Vec<_> = futures::stream::iter(events.into_iter().map(Ok::<_, watcher::Error>))
+            .try_filter(not_own_create_echo(ctx.clone()))
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap();
+        events
+            .into_iter()
+            .map(|event| match event {
+                watcher::Event::Apply(pod) => format!("apply {}", versions([pod])[0]),
+                watcher::Event::Delete(pod) => format!("delete {}", versions([pod])[0]),
+                watcher::Event::InitApply(pod) => format!("init {}", versions([pod])[0]),
+                _ => "other".to_owned(),
+            })
+            .collect()
+    }
 
     #[test]
     fn a_pod_wakes_the_build_that_owns_it_and_nothing_else() {

@@ -657,35 +657,12 @@ async fn the_running_controller_records_starts_and_becomes_ready() {
     .expect("the controller starts the Build within a minute")
     .expect("the controller runs");
     assert!(endpoints.health.is_ready());
-    let exposition = parse(&endpoints.telemetry.encode()).unwrap();
-    let p = "build_controller_";
-    assert_eq!(
-        sample(&exposition, &format!("{p}builds_started_total"), &[]),
-        1.0
-    );
-    assert_eq!(
-        sample(
-            &exposition,
-            &format!("{p}pod_creation_delay_seconds_count"),
-            &[]
-        ),
-        1.0
-    );
-    assert!(
-        sample(
-            &exposition,
-            &format!("{p}reconcile_duration_seconds_count"),
-            &[]
-        ) >= 1.0
-    );
-    assert_eq!(
-        sample(&exposition, &format!("{p}reconciles_running"), &[]),
-        0.0
-    );
-    assert_eq!(
-        sample(&exposition, &format!("{p}work_queue_depth"), &[]),
-        0.0
-    );
+    let telemetry = &endpoints.telemetry;
+    assert_eq!(metric(telemetry, "builds_started_total"), 1.0);
+    assert_eq!(metric(telemetry, "pod_creation_delay_seconds_count"), 1.0);
+    assert!(metric(telemetry, "reconcile_duration_seconds_count") >= 1.0);
+    assert_eq!(metric(telemetry, "reconciles_running"), 0.0);
+    assert_eq!(metric(telemetry, "work_queue_depth"), 0.0);
 }
 
 // With one worker, the other Builds due wait in kube-runtime's scheduler (never as spawned
@@ -733,6 +710,118 @@ async fn builds_waiting_for_the_one_worker_are_the_work_queue_depth() {
         1.0
     );
     running.abort();
+}
+
+/// A controller over a fake API server with watch news, once it has started one Build (its
+/// pod created and status patched); the controller's task is aborted when dropped.
+struct StartedWithNews {
+    api: FakeApi,
+    endpoints: Endpoints,
+    build: Build,
+    running: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+impl StartedWithNews {
+    async fn start() -> Self {
+        let api = FakeApi::default().with_watch_news();
+        let build = simple_build();
+        api.insert("builds", to_json(&build));
+        let endpoints = Endpoints {
+            telemetry: Telemetry::new(),
+            health: Health::default(),
+        };
+        let running = tokio::spawn(build_controller::ops::run_observed(
+            api.client("controller", "default"),
+            cluster_wide_config(),
+            endpoints.clone(),
+            std::future::pending(),
+        ));
+        api.until(|requests| requests.iter().any(|r| r.is("patch", "builds/status")))
+            .await;
+        StartedWithNews {
+            api,
+            endpoints,
+            build,
+            running,
+        }
+    }
+
+    fn stored(&self) -> Value {
+        let name = self.build.metadata.name.as_deref().unwrap();
+        self.api
+            .get("build.knative.dev", "builds", support::fixtures::NS, name)
+            .expect("stored")
+    }
+}
+
+impl Drop for StartedWithNews {
+    fn drop(&mut self) {
+        self.running.abort();
+    }
+}
+
+// Starting a Build makes two writes whose watch events come back: the pod create's and the
+// status patch's. Neither wakes another reconcile: the one that made them saw what they hold.
+#[tokio::test(start_paused = true)]
+async fn the_echoes_of_a_starts_own_writes_wake_no_reconcile() {
+    let started = StartedWithNews::start().await;
+    // Both echoes are delivered: the watches were answered with them and watch again.
+    started
+        .api
+        .until(|requests| {
+            let answered = |resource: &str| {
+                requests
+                    .iter()
+                    .filter(|r| r.route().is_some_and(|q| q.verb == "watch"))
+                    .filter(|r| r.uri.path().ends_with(resource))
+                    .count()
+                    >= 2
+            };
+            answered("/pods") && answered("/builds")
+        })
+        .await;
+    // Time for any reconcile they woke to run.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let telemetry = &started.endpoints.telemetry;
+    assert_eq!(metric(telemetry, "builds_started_total"), 1.0);
+    assert_eq!(
+        metric(telemetry, "reconcile_duration_seconds_count"),
+        1.0,
+        "one reconcile: neither echo woke another"
+    );
+    assert_eq!(metric(telemetry, "work_queue_depth"), 0.0);
+}
+
+/// The value of the unlabelled sample `build_controller_{name}` that `telemetry` exposes now.
+fn metric(telemetry: &Telemetry, name: &str) -> f64 {
+    let exposition = parse(&telemetry.encode()).unwrap();
+    sample(&exposition, &format!("build_controller_{name}"), &[])
+}
+
+// With news, a status written by someone else (not an echo) still wakes a reconcile, which
+// puts the status back as the pod shows it.
+#[tokio::test(start_paused = true)]
+async fn a_status_changed_by_someone_else_wakes_a_reconcile() {
+    let started = StartedWithNews::start().await;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let mut stored = started.stored();
+    stored["status"] = json!({});
+    started.api.put("builds", stored);
+    let rewritten = started.api.until(|requests| {
+        requests
+            .iter()
+            .filter(|r| r.is("patch", "builds/status"))
+            .count()
+            >= 2
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(60), rewritten)
+        .await
+        .expect("the rewritten status wakes a reconcile that patches it back");
+    let restored = started.stored();
+    assert!(
+        restored["status"]["cluster"]["podName"].is_string(),
+        "{restored:#}"
+    );
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::client::patch_status_unread;
+use crate::client::patch_status_version;
 use crate::context::Context;
 use crate::error::{Error, is_not_found};
 use crate::ops::events::{condition_event, success_note, truncate};
@@ -203,7 +203,7 @@ impl<'a> Reconcile<'a> {
                 },
                 Assessment::Unchanged => {
                     if let Some(pod) = &pod {
-                        self.forget_if_settled(pod);
+                        self.forget_if_settled(self.old.is_done(), pod);
                     }
                     return Ok(Action::await_change());
                 }
@@ -234,7 +234,13 @@ impl<'a> Reconcile<'a> {
         }
         // A finished Build's status is written only when its step states moved on.
         if !(self.old.is_done() && update.status == self.old) {
+            let done = update.status.is_done();
             self.write_status(update.status).await?;
+            // The status as stored now shows the pod: its watch event wakes no reconcile
+            // (`Context::is_own_status_echo`), so this one is the last to read the pod.
+            if let Some(pod) = &pod {
+                self.forget_if_settled(done, pod);
+            }
         }
         Ok(match update.recheck_at {
             Some(at) => self.requeue_at(at),
@@ -248,11 +254,11 @@ impl<'a> Reconcile<'a> {
         }
     }
 
-    /// A finished Build whose status already shows its ended pod will not read that pod
-    /// again: the cache forgets it, unless a newer version has arrived since. The watch brings
-    /// it back if it changes, and a relist brings back every pod.
-    fn forget_if_settled(&self, pod: &Pod) {
-        if !(self.old.is_done() && has_ended(pod)) {
+    /// A finished Build (`done`: its status as stored) whose status shows its ended pod will
+    /// not read that pod again: the cache forgets it, unless a newer version has arrived since.
+    /// The watch brings it back if it changes, and a relist brings back every pod.
+    fn forget_if_settled(&self, done: bool, pod: &Pod) {
+        if !(done && has_ended(pod)) {
             return;
         }
         if let Some(version) = &pod.metadata.resource_version
@@ -300,10 +306,10 @@ impl<'a> Reconcile<'a> {
             return Ok(());
         }
         let patch = status_patch(self.build, &status)?;
-        // The answer (the Build as patched) is not read: skipped, not decoded.
+        // Of the answer (the Build as patched) only the version made is read.
         let url = Build::url_path(&(), Some(&self.namespace));
         let params = self.patch_params();
-        patch_status_unread(
+        let made = patch_status_version(
             &self.ctx.client,
             &url,
             &self.name,
@@ -316,7 +322,7 @@ impl<'a> Reconcile<'a> {
             name: self.name.clone(),
             source,
         })?;
-        self.ctx.wrote_status(self.build);
+        self.ctx.wrote_status(self.build, made);
         self.ctx.telemetry.status_written();
         if status.is_done() && !self.old.is_done() {
             self.ctx.telemetry.build_finished(&status);

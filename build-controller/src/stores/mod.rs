@@ -83,9 +83,9 @@ pub struct Stores {
 pub struct CachesSynced(tokio::sync::watch::Receiver<bool>);
 
 impl CachesSynced {
-    /// For caches that are complete from the start: filled by hand, in tests (the `testing`
-    /// feature).
-    #[cfg(any(test, feature = "testing"))]
+    /// For caches that are complete from the start, filled by hand: in tests, or in a program
+    /// that calls [`reconcile`](crate::reconcile::reconcile) itself (as `cargo xtask
+    /// bench-controller --writes-floor` does).
     pub fn already() -> Self {
         CachesSynced(tokio::sync::watch::channel(true).1)
     }

@@ -10,7 +10,11 @@
 //!   patch (a `metadata.resourceVersion` in it is a precondition; on `/status` only the status
 //!   changes, on the object everything but the status), delete, all failures as a `Status`
 //!   body (404 `NotFound`, also for a resource it does not serve);
-//! - watches are held open without news (a watch on a quiet cluster);
+//! - watches are held open without news (a watch on a quiet cluster), or, on a server made
+//!   with [`FakeApi::with_watch_news`], answered with the changes made after the watch's
+//!   `resourceVersion` (`ADDED`, `MODIFIED`, `DELETED`, label selector applied) as soon as
+//!   there are any, after which the watch ends and the client watches again from the last
+//!   version it saw: a real watch's events, delivered in batches;
 //! - pod logs (`pods/log`, plain text, `tailLines` applied; 400 `BadRequest` for a container
 //!   that has not started, as the pod's status says).
 //!
@@ -34,6 +38,7 @@ use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
+use tower_test::mock::SendResponse;
 
 /// What a request asks for, read from its method and path as the API server's request info
 /// resolver does.
@@ -164,6 +169,35 @@ enum Reply {
     Open,
     /// A watch that sends these events (one JSON object a line) and ends.
     Events(Vec<Value>),
+    /// A watch on a server with news: answered once there are changes for it.
+    Watch(Watch),
+}
+
+/// A watch waiting for news: what it selects, and the version it has seen.
+#[derive(Clone, Debug)]
+struct Watch {
+    group: String,
+    resource: String,
+    /// `None`: across namespaces.
+    namespace: Option<String>,
+    labels: String,
+    since: u64,
+}
+
+/// One change of a stored object, as a watch reports it.
+struct Written {
+    version: u64,
+    group: String,
+    resource: String,
+    namespace: String,
+    type_: &'static str,
+    object: Value,
+}
+
+/// The changes a server with news has seen, and a signal for the watches waiting.
+struct News {
+    written: Vec<Written>,
+    version: tokio::sync::watch::Sender<u64>,
 }
 
 struct State {
@@ -188,6 +222,51 @@ struct State {
     /// expired (an `ERROR` event with a 410 `Status`), as a restarted kube-apiserver does.
     expiring_watches: Vec<String>,
     servers: Vec<JoinHandle<()>>,
+    /// `Some` when watches deliver changes ([`FakeApi::with_watch_news`]).
+    news: Option<News>,
+}
+
+impl State {
+    /// Notes a change for the watches, on a server with news.
+    fn written(&mut self, type_: &'static str, group: &str, resource: &str, object: &Value) {
+        let Some(news) = &mut self.news else {
+            return;
+        };
+        let version = object["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.version);
+        news.written.push(Written {
+            version,
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+            namespace: object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            type_,
+            object: object.clone(),
+        });
+        news.version.send_replace(version);
+    }
+
+    /// The events `watch` has not seen yet.
+    fn news_for(&self, watch: &Watch) -> Vec<Value> {
+        let Some(news) = &self.news else {
+            return Vec::new();
+        };
+        news.written
+            .iter()
+            .filter(|w| {
+                w.version > watch.since
+                    && w.group == watch.group
+                    && w.resource == watch.resource
+                    && watch.namespace.as_ref().is_none_or(|n| *n == w.namespace)
+                    && labels_match(&watch.labels, &w.object)
+            })
+            .map(|w| json!({"type": w.type_, "object": w.object}))
+            .collect()
+    }
 }
 
 /// The shared server state. Cheap to clone.
@@ -249,9 +328,21 @@ impl FakeApi {
                 hangs: Vec::new(),
                 failing_watches: BTreeMap::new(),
                 expiring_watches: Vec::new(),
+                news: None,
                 servers: Vec::new(),
             })),
         }
+    }
+
+    /// The same server, whose watches deliver the changes made after they start (the
+    /// module's doc says how). Call it before any client is made.
+    pub(crate) fn with_watch_news(self) -> Self {
+        let (version, _) = tokio::sync::watch::channel(0);
+        self.lock().news = Some(News {
+            written: Vec::new(),
+            version,
+        });
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -408,10 +499,38 @@ impl FakeApi {
     pub(crate) fn client(&self, name: &'static str, default_namespace: &str) -> Client {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let api = self.clone();
+        let mut news = self.lock().news.as_ref().map(|n| n.version.subscribe());
         let server = tokio::spawn(async move {
             // Held-open requests keep their senders until the client goes away.
             let mut open = Vec::new();
-            while let Some((request, send)) = handle.next_request().await {
+            // Watches waiting for news.
+            let mut watching: Vec<(Watch, SendResponse<Response<Body>>)> = Vec::new();
+            loop {
+                let changed = async {
+                    match news.as_mut() {
+                        Some(news) => news.changed().await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                };
+                let next = tokio::select! {
+                    next = handle.next_request() => next,
+                    true = changed, if !watching.is_empty() => {
+                        let mut still = Vec::new();
+                        for (watch, send) in watching.drain(..) {
+                            let events = api.lock().news_for(&watch);
+                            if events.is_empty() {
+                                still.push((watch, send));
+                            } else {
+                                respond(send, 200, "application/json", event_lines(events));
+                            }
+                        }
+                        watching = still;
+                        continue;
+                    }
+                };
+                let Some((request, send)) = next else {
+                    break;
+                };
                 let method = request.method().clone();
                 let uri = request.uri().clone();
                 let content_type = request
@@ -436,7 +555,7 @@ impl FakeApi {
                     status: match &reply {
                         Reply::Json(status, _) => Some(*status),
                         Reply::Text(_) | Reply::Events(_) => Some(200),
-                        Reply::Open => None,
+                        Reply::Open | Reply::Watch(_) => None,
                     },
                 });
                 for change in api.due(&method, uri.path()) {
@@ -449,26 +568,21 @@ impl FakeApi {
                         serde_json::to_vec(&value).unwrap(),
                     ),
                     Reply::Text(text) => (200, "text/plain", text.into_bytes()),
-                    Reply::Events(events) => {
-                        let mut lines = Vec::new();
-                        for event in events {
-                            lines.extend(serde_json::to_vec(&event).unwrap());
-                            lines.push(b'\n');
-                        }
-                        (200, "application/json", lines)
-                    }
+                    Reply::Events(events) => (200, "application/json", event_lines(events)),
                     Reply::Open => {
                         open.push(send);
                         continue;
                     }
+                    Reply::Watch(watch) => {
+                        let events = api.lock().news_for(&watch);
+                        if events.is_empty() {
+                            watching.push((watch, send));
+                            continue;
+                        }
+                        (200, "application/json", event_lines(events))
+                    }
                 };
-                send.send_response(
-                    Response::builder()
-                        .status(status)
-                        .header("content-type", content_type)
-                        .body(Body::from(bytes))
-                        .unwrap(),
-                );
+                respond(send, status, content_type, bytes);
             }
         });
         self.lock().servers.push(server);
@@ -558,7 +672,18 @@ impl FakeApi {
                     let expired = status(410, "Expired", "", "", "too old resource version");
                     return Reply::Events(vec![json!({"type": "ERROR", "object": expired})]);
                 }
-                Reply::Open
+                if state.news.is_none() {
+                    return Reply::Open;
+                }
+                Reply::Watch(Watch {
+                    group: route.group.clone(),
+                    resource: route.resource.clone(),
+                    namespace: route.namespace.clone(),
+                    labels: query(uri, "labelSelector").unwrap_or_default(),
+                    since: query(uri, "resourceVersion")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(state.version),
+                })
             }
             ("list", None) => request.list(&state),
             ("get", None) => request.get(&state),
@@ -806,6 +931,7 @@ impl Call<'_> {
             .entry(self.key())
             .or_default()
             .insert((namespace, name), object.clone());
+        state.written("ADDED", &group, &resource, &object);
         Reply::Json(201, object)
     }
 
@@ -893,6 +1019,7 @@ impl Call<'_> {
             .entry(self.key())
             .or_default()
             .insert(self.object_key(), next.clone());
+        state.written("MODIFIED", &group, &resource, &next);
         Reply::Json(200, next)
     }
 
@@ -902,7 +1029,17 @@ impl Call<'_> {
             .get_mut(&self.key())
             .and_then(|objects| objects.remove(&self.object_key()));
         match removed {
-            Some(object) => Reply::Json(200, object),
+            Some(object) => {
+                if state.news.is_some() {
+                    // A deletion is a change of its own, at a version of its own.
+                    state.version += 1;
+                    let mut gone = object.clone();
+                    gone["metadata"]["resourceVersion"] = json!(state.version.to_string());
+                    let (group, resource) = self.key();
+                    state.written("DELETED", &group, &resource, &gone);
+                }
+                Reply::Json(200, object)
+            }
             None => self.not_found(&self.object_key().1),
         }
     }
@@ -919,11 +1056,35 @@ fn store(state: &mut State, resource: &str, object: Value) {
         .unwrap_or_default()
         .to_owned();
     let name = object["metadata"]["name"].as_str().unwrap().to_owned();
-    state
+    let existed = state
         .objects
-        .entry((group, resource.to_owned()))
+        .entry((group.clone(), resource.to_owned()))
         .or_default()
-        .insert((namespace, name), object);
+        .insert((namespace, name), object.clone())
+        .is_some();
+    let type_ = if existed { "MODIFIED" } else { "ADDED" };
+    state.written(type_, &group, resource, &object);
+}
+
+/// Answers one request.
+fn respond(send: SendResponse<Response<Body>>, status: u16, content_type: &str, bytes: Vec<u8>) {
+    send.send_response(
+        Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(Body::from(bytes))
+            .unwrap(),
+    );
+}
+
+/// Watch events as a watch's body sends them: one JSON object a line.
+fn event_lines(events: Vec<Value>) -> Vec<u8> {
+    let mut lines = Vec::new();
+    for event in events {
+        lines.extend(serde_json::to_vec(&event).unwrap());
+        lines.push(b'\n');
+    }
+    lines
 }
 
 /// A pod's QoS class, as the API server sets it on creation: `BestEffort` without any

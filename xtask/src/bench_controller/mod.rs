@@ -25,6 +25,7 @@
 //! once with its last output. Results go to stdout as a table and, with `--json FILE`, as
 //! JSON.
 
+mod floor;
 pub(crate) mod process;
 mod report;
 mod stats;
@@ -58,6 +59,11 @@ pub(crate) struct BenchArgs {
     /// Sustained mode: for this long (300, 300s, 5m).
     #[arg(long, requires = "rate", value_parser = stats::parse_duration)]
     duration: Option<Duration>,
+    /// Burst mode: first measure the floor the API server sets for the controller's writes: a
+    /// burst in a namespace of its own whose Builds the benchmark reconciles itself, with the
+    /// controller's code, the moment each is created.
+    #[arg(long, conflicts_with_all = ["rate", "hold"])]
+    writes_floor: bool,
     /// Hold mode: create this many Builds, run them to success, then measure the controller
     /// holding them, and again after --idle.
     #[arg(long)]
@@ -104,6 +110,13 @@ const BUILD_NAME_LABEL: &str = "build.knative.dev/buildName";
 pub(crate) fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     if args.builds == 0 || args.hold == Some(0) {
         bail!("--builds and --hold must be at least 1");
+    }
+    if args.writes_floor && cfg!(debug_assertions) {
+        bail!(
+            "--writes-floor reconciles in this process, and this is a debug build, which would \
+             make the floor its own slowness: run `cargo run --profile bench-harness -p xtask -- \
+             bench-controller --writes-floor`"
+        );
     }
     if let Some(rate) = args.rate
         && !(rate > 0.0 && rate.is_finite())
@@ -330,6 +343,18 @@ async fn measure(
         }
         _ => None,
     };
+    let writes_floor = if args.writes_floor {
+        let timeout = Duration::from_secs(args.timeout_seconds);
+        let tails = floor::writes_floor(client, namespace, args.builds, timeout).await?;
+        eprintln!(
+            "writes floor: last pod {:.3} s and last status {:.3} s after the last Build",
+            tails.tail_to_last_pod(),
+            tails.tail_to_last_status()
+        );
+        Some(tails)
+    } else {
+        None
+    };
     let templates: Api<BuildTemplate> = Api::namespaced(client.clone(), namespace);
     templates
         .create(&PostParams::default(), &bench_template())
@@ -348,7 +373,8 @@ async fn measure(
         }
         _ => {
             let baseline = baseline.unwrap_or_default();
-            let report = burst(client, args, namespace, &mut target, events, baseline).await?;
+            let mut report = burst(client, args, namespace, &mut target, events, baseline).await?;
+            report.writes_floor = writes_floor;
             (report.to_string(), report.to_json())
         }
     };
@@ -475,23 +501,30 @@ impl Timeline {
     }
 }
 
+/// The benchmark's Builds `indexes` created, 64 in flight: each as created, and when its
+/// create was answered.
+fn creating(
+    builds: &Api<Build>,
+    indexes: std::ops::Range<usize>,
+) -> impl Stream<Item = anyhow::Result<(Build, Instant)>> + '_ {
+    stream::iter(indexes)
+        .map(move |i| async move {
+            let build = builds
+                .create(&PostParams::default(), &bench_build(i))
+                .await
+                .context("creating a Build")?;
+            anyhow::Ok((build, Instant::now()))
+        })
+        .buffer_unordered(BUILDS_IN_FLIGHT)
+}
+
 /// Creates `count` Builds, 64 in flight; returns when each was created.
 async fn create_builds(
     builds: &Api<Build>,
     indexes: std::ops::Range<usize>,
 ) -> anyhow::Result<Vec<(String, Instant)>> {
-    stream::iter(indexes)
-        .map(|i| {
-            let builds = builds.clone();
-            async move {
-                let build = builds
-                    .create(&PostParams::default(), &bench_build(i))
-                    .await
-                    .context("creating a Build")?;
-                anyhow::Ok((build.name_any(), Instant::now()))
-            }
-        })
-        .buffer_unordered(BUILDS_IN_FLIGHT)
+    creating(builds, indexes)
+        .map_ok(|(build, at)| (build.name_any(), at))
         .try_collect()
         .await
 }
@@ -540,9 +573,12 @@ async fn burst(
     Ok(report::Burst {
         builds: args.builds,
         baseline,
-        build_creates: last_created - started,
-        to_all_pods: last(&timeline.pod),
-        to_all_statuses: last(&timeline.status),
+        tails: report::Tails {
+            build_creates: last_created - started,
+            to_all_pods: last(&timeline.pod),
+            to_all_statuses: last(&timeline.status),
+        },
+        writes_floor: None,
         latencies: Latencies::of(timeline.latencies(&timeline.pod)),
         cost: cost(before, after),
     })

@@ -38,6 +38,30 @@ pub(crate) struct Cost {
     pub(crate) rss_kib: u64,
 }
 
+/// When a burst's Builds were all created, and all their pods and statuses seen, each from the
+/// first Build create sent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Tails {
+    /// To the last Build create answered.
+    pub(crate) build_creates: Duration,
+    /// To the last pod seen.
+    pub(crate) to_all_pods: Duration,
+    /// To the last status seen.
+    pub(crate) to_all_statuses: Duration,
+}
+
+impl Tails {
+    /// Last Build created → last pod seen (negative if the last pod came first).
+    pub(crate) fn tail_to_last_pod(self) -> f64 {
+        self.to_all_pods.as_secs_f64() - self.build_creates.as_secs_f64()
+    }
+
+    /// Last Build created → last status seen.
+    pub(crate) fn tail_to_last_status(self) -> f64 {
+        self.to_all_statuses.as_secs_f64() - self.build_creates.as_secs_f64()
+    }
+}
+
 /// A burst: N Builds created at once.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Burst {
@@ -45,12 +69,11 @@ pub(crate) struct Burst {
     pub(crate) builds: usize,
     /// N plain pod creates, 8 in flight: the server's own pace.
     pub(crate) baseline: Duration,
-    /// From the first Build create sent to the last one answered.
-    pub(crate) build_creates: Duration,
-    /// From the first Build create sent to the last pod seen.
-    pub(crate) to_all_pods: Duration,
-    /// From the first Build create sent to the last status seen.
-    pub(crate) to_all_statuses: Duration,
+    /// With the controller.
+    pub(crate) tails: Tails,
+    /// With the controller's writes made by the benchmark the moment each Build exists
+    /// (`--writes-floor`); `None` when not measured.
+    pub(crate) writes_floor: Option<Tails>,
     /// Build created → its pod seen.
     pub(crate) latencies: Latencies,
     /// The controller's CPU over the burst and RSS after it; `None` when not measured.
@@ -58,16 +81,6 @@ pub(crate) struct Burst {
 }
 
 impl Burst {
-    /// Last Build created → last pod seen (negative if the last pod came first).
-    pub(crate) fn tail_to_last_pod(&self) -> f64 {
-        self.to_all_pods.as_secs_f64() - self.build_creates.as_secs_f64()
-    }
-
-    /// Last Build created → last status seen.
-    pub(crate) fn tail_to_last_status(&self) -> f64 {
-        self.to_all_statuses.as_secs_f64() - self.build_creates.as_secs_f64()
-    }
-
     fn cpu_ms_per_build(&self) -> Option<f64> {
         self.cost
             .map(|c| c.cpu.as_secs_f64() * 1e3 / self.builds as f64)
@@ -75,15 +88,19 @@ impl Burst {
 
     /// The JSON report.
     pub(crate) fn to_json(&self) -> Value {
+        let floor = self.writes_floor;
         json!({
             "mode": "burst",
             "builds": self.builds,
-            "build_creates_s": self.build_creates.as_secs_f64(),
+            "build_creates_s": self.tails.build_creates.as_secs_f64(),
             "baseline_s": self.baseline.as_secs_f64(),
-            "to_all_pods_s": self.to_all_pods.as_secs_f64(),
-            "to_all_statuses_s": self.to_all_statuses.as_secs_f64(),
-            "tail_to_last_pod_s": self.tail_to_last_pod(),
-            "tail_to_last_status_s": self.tail_to_last_status(),
+            "to_all_pods_s": self.tails.to_all_pods.as_secs_f64(),
+            "to_all_statuses_s": self.tails.to_all_statuses.as_secs_f64(),
+            "tail_to_last_pod_s": self.tails.tail_to_last_pod(),
+            "tail_to_last_status_s": self.tails.tail_to_last_status(),
+            "writes_floor_build_creates_s": floor.map(|t| t.build_creates.as_secs_f64()),
+            "writes_floor_tail_to_last_pod_s": floor.map(Tails::tail_to_last_pod),
+            "writes_floor_tail_to_last_status_s": floor.map(Tails::tail_to_last_status),
             "p50_ms": ms(self.latencies.p50),
             "p99_ms": ms(self.latencies.p99),
             "max_ms": ms(self.latencies.max),
@@ -97,26 +114,38 @@ impl std::fmt::Display for Burst {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut t = Table::default();
         t.row("builds", self.builds.to_string(), "");
-        t.row("floor: Build creates", secs(self.build_creates), "");
+        t.row("floor: Build creates", secs(self.tails.build_creates), "");
         t.row(
             "floor: raw pod creates",
             format!("{} (8 in flight)", secs(self.baseline)),
             "",
         );
-        t.row("time to all pods", secs(self.to_all_pods), "");
-        t.row("time to all statuses", secs(self.to_all_statuses), "");
+        if let Some(floor) = &self.writes_floor {
+            t.row(
+                "floor: writes alone, tails",
+                format!(
+                    "{:.3} s to last pod, {:.3} s to last status (Build creates {})",
+                    floor.tail_to_last_pod(),
+                    floor.tail_to_last_status(),
+                    secs(floor.build_creates)
+                ),
+                "",
+            );
+        }
+        t.row("time to all pods", secs(self.tails.to_all_pods), "");
+        t.row("time to all statuses", secs(self.tails.to_all_statuses), "");
         t.judged(
             "tail: last Build -> last pod",
-            format!("{:.3} s", self.tail_to_last_pod()),
+            format!("{:.3} s", self.tails.tail_to_last_pod()),
             target::TAIL_TO_LAST_POD_S,
-            self.tail_to_last_pod(),
+            self.tails.tail_to_last_pod(),
             "s",
         );
         t.judged(
             "tail: last Build -> last status",
-            format!("{:.3} s", self.tail_to_last_status()),
+            format!("{:.3} s", self.tails.tail_to_last_status()),
             target::TAIL_TO_LAST_STATUS_S,
-            self.tail_to_last_status(),
+            self.tails.tail_to_last_status(),
             "s",
         );
         t.row("Build -> Pod", latencies(&self.latencies), "");
@@ -386,9 +415,12 @@ mod tests {
         Burst {
             builds: 500,
             baseline: Duration::from_millis(330),
-            build_creates: Duration::from_millis(1100),
-            to_all_pods: Duration::from_millis(1500),
-            to_all_statuses: Duration::from_millis(2300),
+            tails: Tails {
+                build_creates: Duration::from_millis(1100),
+                to_all_pods: Duration::from_millis(1500),
+                to_all_statuses: Duration::from_millis(2300),
+            },
+            writes_floor: None,
             latencies: Latencies {
                 count: 500,
                 p50: Duration::from_millis(120),
@@ -432,7 +464,28 @@ mod tests {
         let json = burst(None).to_json();
         assert!(json["cpu_ms_per_build"].is_null());
         assert!(json["rss_mib"].is_null());
+        assert!(json["writes_floor_tail_to_last_pod_s"].is_null());
         assert!(json["p99_ms"].is_number());
+    }
+
+    #[test]
+    fn the_writes_floor_is_reported_next_to_the_floor() {
+        let mut burst = burst(None);
+        burst.writes_floor = Some(Tails {
+            build_creates: Duration::from_millis(1000),
+            to_all_pods: Duration::from_millis(2250),
+            to_all_statuses: Duration::from_millis(2500),
+        });
+        let json = burst.to_json();
+        assert!((json["writes_floor_tail_to_last_pod_s"].as_f64().unwrap() - 1.25).abs() < 1e-9);
+        assert!((json["writes_floor_tail_to_last_status_s"].as_f64().unwrap() - 1.5).abs() < 1e-9);
+        assert_eq!(json["writes_floor_build_creates_s"], 1.0);
+        let text = burst.to_string();
+        assert!(text.contains("floor: writes alone, tails"), "{text}");
+        assert!(
+            text.contains("1.250 s to last pod, 1.500 s to last status (Build creates 1.00 s)"),
+            "{text}"
+        );
     }
 
     #[test]
