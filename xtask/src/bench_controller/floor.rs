@@ -53,10 +53,24 @@ pub(super) async fn writes_floor(
         ),
     ];
     let tails = run(client, &namespace, count, timeout, ctx).await;
+    // A drained watch that ended (an error: its timeout is minutes away) took load off the
+    // server the controller's watch would have put on it, and the floor would be too low.
+    let mut ended = None;
     for drain in drains {
-        drain.abort();
+        if drain.is_finished() && ended.is_none() {
+            ended = Some(match drain.await {
+                Ok(Ok(())) => anyhow::anyhow!("the server ended it"),
+                Ok(Err(error)) => error,
+                Err(error) => error.into(),
+            });
+        } else {
+            drain.abort();
+        }
     }
     clean_up(client, &namespace).await?;
+    if let Some(error) = ended {
+        return Err(error.context("a watch drained in place of the controller's ended early"));
+    }
     tails
 }
 
