@@ -12,6 +12,7 @@
 //! place of the controller's. Its tails are the floor the server sets for the controller's.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -44,32 +45,42 @@ pub(super) async fn writes_floor(
         .create(&PostParams::default(), &bench_template())
         .await?;
     let ctx = Arc::new(context(&namespace, template).await?);
+    let drained = Arc::new(AtomicU64::new(0));
     let drains = [
-        drain(&ctx.client, Build::url_path(&(), Some(&namespace)), None),
+        drain(
+            &ctx.client,
+            Build::url_path(&(), Some(&namespace)),
+            None,
+            drained.clone(),
+        ),
         drain(
             &ctx.client,
             Pod::url_path(&(), Some(&namespace)),
             Some(BUILD_NAME_LABEL),
+            drained.clone(),
         ),
     ];
     let tails = run(client, &namespace, count, timeout, ctx).await;
-    // A drained watch that ended (an error: its timeout is minutes away) took load off the
-    // server the controller's watch would have put on it, and the floor would be too low.
-    let mut ended = None;
+    // A drain that failed took load off the server that the controller's watch would have
+    // put on it: the floor would be too low.
+    let mut failed = None;
     for drain in drains {
-        if drain.is_finished() && ended.is_none() {
-            ended = Some(match drain.await {
-                Ok(Ok(())) => anyhow::anyhow!("the server ended it"),
-                Ok(Err(error)) => error,
-                Err(error) => error.into(),
-            });
+        if drain.is_finished() && failed.is_none() {
+            failed = match drain.await {
+                Ok(result) => result.err(),
+                Err(error) => Some(error.into()),
+            };
         } else {
             drain.abort();
         }
     }
     clean_up(client, &namespace).await?;
-    if let Some(error) = ended {
-        return Err(error.context("a watch drained in place of the controller's ended early"));
+    eprintln!(
+        "writes floor: {} KiB of watch events drained in place of the controller's watches",
+        drained.load(Ordering::Relaxed) / 1024
+    );
+    if let Some(error) = failed {
+        return Err(error.context("a watch drained in place of the controller's failed"));
     }
     tails
 }
@@ -97,23 +108,63 @@ async fn context(namespace: &str, template: BuildTemplate) -> anyhow::Result<Con
     Ok(Context::new(client, config, stores))
 }
 
-/// A watch of `url_path` (from now) whose events are read and dropped.
+/// A watch of `url_path` whose events are read and dropped, started as kube's watcher starts
+/// one: a list, then a watch from the list's `resourceVersion`. When the server ends the watch
+/// (a 410 once its window has moved on), it lists and watches again, as the controller's
+/// watcher would. Only a failed request or an answer that is not a list ends the task.
 fn drain(
     client: &Client,
     url_path: String,
     label: Option<&str>,
+    drained: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     let client = client.clone();
-    let mut params = WatchParams::default();
+    let (mut list, mut watch) = (ListParams::default(), WatchParams::default());
     if let Some(label) = label {
-        params = params.labels(label);
+        list = list.labels(label);
+        watch = watch.labels(label);
     }
     tokio::spawn(async move {
-        let request = kube::core::Request::new(url_path).watch(&params, "0")?;
-        let body = client.request_stream(request).await?;
-        futures::io::copy_buf(body, &mut futures::io::sink()).await?;
-        Ok(())
+        loop {
+            let request = kube::core::Request::new(&url_path).list(&list)?;
+            let listed: serde_json::Value = client.request(request).await?;
+            let Some(version) = listed["metadata"]["resourceVersion"].as_str() else {
+                anyhow::bail!("listing {url_path} gave no resourceVersion: {listed}");
+            };
+            let request = kube::core::Request::new(&url_path).watch(&watch, version)?;
+            let body = client.request_stream(request).await?;
+            futures::io::copy_buf(body, &mut Counted(drained.clone())).await?;
+            eprintln!("writes floor: the server ended the drained watch of {url_path}; again");
+        }
     })
+}
+
+/// A sink that counts the bytes written to it.
+struct Counted(Arc<AtomicU64>);
+
+impl futures::io::AsyncWrite for Counted {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        bytes: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.0.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        std::task::Poll::Ready(Ok(bytes.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 async fn run(
