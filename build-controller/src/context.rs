@@ -106,7 +106,8 @@ pub struct Context {
     /// [`Context::cache_lags_own_write`] and [`Context::is_own_status_echo`].
     written: Mutex<HashMap<ObjectRef<CachedBuild>, Written>>,
     /// Per pod UID, the `resourceVersion` this controller created the pod at, and when, until
-    /// the pod's first watch event: see [`Context::is_own_pod_echo`].
+    /// the pod's first `Apply` watch event (a pod whose first event is a deletion or a relist's
+    /// keeps its note until pruned): see [`Context::is_own_pod_echo`].
     created: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -265,7 +266,7 @@ impl Context {
 
     /// Whether `pod`, a watch event, is only the echo of this controller's create: the version
     /// the create made. The reconcile that created the pod went on with that same version, so
-    /// the event wakes no reconcile. The pod's first event drops the note either way.
+    /// the event wakes no reconcile. Asked about any version, it drops the note.
     pub(crate) fn is_own_pod_echo(&self, pod: &CachedPod) -> bool {
         let Some(uid) = &pod.meta().uid else {
             return false;

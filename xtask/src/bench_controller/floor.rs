@@ -213,14 +213,7 @@ async fn run(
     while let Some(done) = reconciles.join_next().await {
         done??;
     }
-    let last = |seen: &std::collections::HashMap<String, Instant>| {
-        seen.values().max().map_or(Duration::ZERO, |t| *t - started)
-    };
-    Ok(Tails {
-        build_creates: last(&timeline.created),
-        to_all_pods: last(&timeline.pod),
-        to_all_statuses: last(&timeline.status),
-    })
+    Ok(timeline.tails(started))
 }
 
 /// Deletes what the writes-only burst made, and its namespace.

@@ -493,6 +493,18 @@ impl Timeline {
         )
     }
 
+    /// From `started` to the last Build created, the last pod seen and the last status seen.
+    fn tails(&self, started: Instant) -> report::Tails {
+        let last = |seen: &HashMap<String, Instant>| {
+            seen.values().max().map_or(Duration::ZERO, |t| *t - started)
+        };
+        report::Tails {
+            build_creates: last(&self.created),
+            to_all_pods: last(&self.pod),
+            to_all_statuses: last(&self.status),
+        }
+    }
+
     /// From each Build's creation to the time in `seen`.
     fn latencies(&self, seen: &HashMap<String, Instant>) -> Vec<Duration> {
         seen.iter()
@@ -567,17 +579,10 @@ async fn burst(
         timeline.record(seen);
     }
     let after = target.usage()?;
-    let last = |seen: &HashMap<String, Instant>| {
-        seen.values().max().map_or(Duration::ZERO, |t| *t - started)
-    };
     Ok(report::Burst {
         builds: args.builds,
         baseline,
-        tails: report::Tails {
-            build_creates: last_created - started,
-            to_all_pods: last(&timeline.pod),
-            to_all_statuses: last(&timeline.status),
-        },
+        tails: timeline.tails(started),
         writes_floor: None,
         latencies: Latencies::of(timeline.latencies(&timeline.pod)),
         cost: cost(before, after),
