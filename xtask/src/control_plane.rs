@@ -89,6 +89,9 @@ pub(crate) struct ControlPlaneInputs<'a> {
     pub(crate) log: fs::File,
     /// Extra kube-apiserver flags (word-split: no spaces inside one).
     pub(crate) extra_apiserver_args: Vec<String>,
+    /// kube-apiserver's `--disable-admission-plugins` (start.sh's default is `ServiceAccount`:
+    /// without a node no pod needs its token; a cluster with a node passes "").
+    pub(crate) disabled_admission_plugins: &'a str,
     /// Also start kube-controller-manager with these `--controllers`.
     pub(crate) controller_manager: Option<&'a str>,
 }
@@ -121,6 +124,10 @@ impl ControlPlane {
             .env(
                 "ENVTEST_EXTRA_APISERVER_ARGS",
                 inputs.extra_apiserver_args.join(" "),
+            )
+            .env(
+                "ENVTEST_DISABLE_ADMISSION_PLUGINS",
+                inputs.disabled_admission_plugins,
             )
             .stdin(Stdio::null())
             .stderr(inputs.log)

@@ -293,6 +293,7 @@ async fn setup(
             "--audit-log-format=json".to_owned(),
             "--audit-log-maxsize=0".to_owned(),
         ],
+        disabled_admission_plugins: "ServiceAccount",
         controller_manager: None,
     })
     .with_context(|| format!("see {}", dir.join("logs/envtest-start.log").display()))?;

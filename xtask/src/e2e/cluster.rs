@@ -1,10 +1,13 @@
 //! A throw-away one-node cluster on this machine, and the guard that removes it.
 //!
-//! containerd (own socket, root and state under the run's directory, cgroupfs), a CNI bridge with
-//! no gateway and no masquerading (pods reach only each other), etcd, kube-apiserver and
-//! kube-controller-manager (started by the same script the controller's envtest tests use,
-//! `build-controller/tests/envtest/start.sh`), a kubelet with a client certificate in
-//! `system:nodes`, and kube-scheduler; everything on 127.0.0.1.
+//! Everything runs in the run's own network namespace ([`super::netns`]): containerd (own
+//! socket, root and state under the run's directory, cgroupfs), a CNI bridge whose address is
+//! the pods' gateway, no masquerading (pods reach each other and the namespace, nothing
+//! beyond), etcd, kube-apiserver (listening on the namespace's addresses, advertising the
+//! bridge's) and kube-controller-manager (started by the same script the controller's envtest
+//! tests use, `build-controller/tests/envtest/start.sh`), kube-proxy (so the `kubernetes`
+//! Service leads pods to the API server), a kubelet with a client certificate in
+//! `system:nodes`, and kube-scheduler.
 //!
 //! [`Cluster`] is the cleanup guard: dropping it stops every process it started (by its own
 //! handles and PID files, never by name), unmounts what the kubelet and the CNI plugins mounted,
@@ -34,6 +37,14 @@ use crate::control_plane::{ControlPlane, ControlPlaneInputs, client_from, kubeco
 pub(crate) const BRIDGE: &str = "xte2e0";
 /// The pods' subnet on that bridge.
 pub(crate) const POD_SUBNET: &str = "10.244.77.0/24";
+/// The bridge's own address, the pods' gateway: the address the API server advertises, so
+/// that the `kubernetes` Service leads there. It exists only in the run's network namespace.
+pub(crate) const GATEWAY: &str = "10.244.77.1";
+/// The `kubernetes` Service's cluster IP (the first of start.sh's `--service-cluster-ip-range`).
+pub(crate) const KUBERNETES_SERVICE_IP: &str = "10.0.0.1";
+/// kube-controller-manager's controllers: what a Deployment, a Service and a deleted
+/// namespace or CRD need, the node's lifecycle, and pod eviction's disruption budgets.
+const CONTROLLERS: &str = "garbage-collector-controller,namespace-controller,serviceaccount-controller,clusterrole-aggregation-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller,replicaset-controller,deployment-controller,endpoints-controller,endpointslice-controller,disruption-controller";
 /// The node's name: the host name, which resolves to 127.0.0.1 here, so that the API server
 /// reaches the kubelet (logs, exec) on loopback.
 pub(crate) const NODE: &str = "vm";
@@ -145,6 +156,7 @@ pub(crate) struct Cluster {
     before: HostState,
     keep_state: bool,
     workspace: PathBuf,
+    assets: PathBuf,
 }
 
 /// What [`Cluster::start`] needs.
@@ -195,7 +207,8 @@ state = "{d}/containerd/state"
     )
 }
 
-/// The CNI network: a bridge with no address on the host, no gateway, no masquerading.
+/// The CNI network: the bridge [`bridge_up`] made, the pods' gateway, no masquerading (pods
+/// reach each other and the run's namespace, nothing beyond).
 pub(crate) fn cni_conflist(dir: &Path) -> String {
     serde_json::json!({
         "cniVersion": "0.4.0",
@@ -203,7 +216,8 @@ pub(crate) fn cni_conflist(dir: &Path) -> String {
         "plugins": [{
             "type": "bridge",
             "bridge": BRIDGE,
-            "isGateway": false,
+            "isGateway": true,
+            "isDefaultGateway": true,
             "ipMasq": false,
             "hairpinMode": false,
             "ipam": {
@@ -252,6 +266,89 @@ maxPods: 110
     )
 }
 
+/// kube-apiserver's flags on top of start.sh's: reachable from pods through the `kubernetes`
+/// Service (every address of the namespace, the bridge's advertised, the endpoint reconciler
+/// on). (The ServiceAccount admission plugin, which start.sh turns off, is back on through
+/// `disabled_admission_plugins`, so pods get their projected token as on any cluster.)
+fn apiserver_args() -> Vec<String> {
+    vec![
+        // the API server reaches the kubelet (logs, exec) at the node's host name
+        "--kubelet-preferred-address-types=Hostname".to_owned(),
+        "--bind-address=0.0.0.0".to_owned(),
+        format!("--advertise-address={GATEWAY}"),
+        "--endpoint-reconciler-type=lease".to_owned(),
+    ]
+}
+
+/// kube-proxy's configuration: iptables mode in the run's namespace, and no conntrack sysctl
+/// written (those are the host's: `maxPerCore` and the timeouts 0 leave them as they are).
+pub(crate) fn kube_proxy_config(kubeconfig: &Path, healthz: u16, metrics: u16) -> String {
+    format!(
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: {kubeconfig}
+mode: iptables
+hostnameOverride: {NODE}
+clusterCIDR: {POD_SUBNET}
+healthzBindAddress: 127.0.0.1:{healthz}
+metricsBindAddress: 127.0.0.1:{metrics}
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+iptables:
+  syncPeriod: 10s
+  minSyncPeriod: 0s
+",
+        kubeconfig = kubeconfig.display()
+    )
+}
+
+/// The pod bridge with the gateway's address, up, before the CNI plugin first uses it (it
+/// takes the existing bridge as it is).
+fn bridge_up() -> anyhow::Result<()> {
+    run_quiet(Command::new("ip").args(["link", "add", BRIDGE, "type", "bridge"]))?;
+    run_quiet(Command::new("ip").args(["addr", "add", &format!("{GATEWAY}/24"), "dev", BRIDGE]))?;
+    run_quiet(Command::new("ip").args(["link", "set", BRIDGE, "up"]))?;
+    Ok(())
+}
+
+/// Whether the node is Ready and has no taints.
+pub(crate) fn node_ready(node: &Node) -> bool {
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let untainted = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_none_or(|t| t.is_empty());
+    ready && untainted
+}
+
+/// [`CONTROLLERS`], plus the publisher of `openshift-service-ca.crt` where the
+/// kube-controller-manager binary has it: binaries built from OpenShift's fork of Kubernetes
+/// (as microshift carries it) also project that ConfigMap into every pod's token volume, and
+/// a pod waits for it until that controller has published it in the pod's namespace.
+fn controllers(kube_controller_manager: &Path) -> String {
+    const OPENSHIFT_PUBLISHER: &str = "service-ca-certificate-publisher-controller";
+    let help = Command::new(kube_controller_manager)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if help.contains(OPENSHIFT_PUBLISHER) {
+        format!("{CONTROLLERS},{OPENSHIFT_PUBLISHER}")
+    } else {
+        CONTROLLERS.to_owned()
+    }
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -296,9 +393,10 @@ async fn wait_for<F: FnMut() -> bool>(
 }
 
 impl Cluster {
-    /// Starts the cluster. On error the partial cluster is cleaned up (the guard is dropped).
+    /// Starts the cluster in the current network namespace (the run's own, see
+    /// [`super::netns`]). On error the partial cluster is cleaned up (the guard is dropped).
     pub(crate) async fn start(inputs: StartInputs<'_>) -> anyhow::Result<Cluster> {
-        let dir = inputs.dir;
+        let dir = inputs.dir.clone();
         if Path::new("/sys/class/net").join(BRIDGE).exists() {
             bail!(
                 "a network interface {BRIDGE} exists already: is another `cargo xtask e2e` running?"
@@ -311,6 +409,7 @@ impl Cluster {
             "kubelet/pki",
             "kubelet/root",
             "pod-logs",
+            "kube-proxy",
         ] {
             fs::create_dir_all(dir.join(sub))?;
         }
@@ -325,10 +424,34 @@ impl Cluster {
             before: HostState::capture(),
             keep_state: inputs.keep_state,
             workspace: inputs.workspace.to_path_buf(),
+            assets: inputs.assets.to_path_buf(),
         };
         let t0 = Instant::now();
+        let say = |what: String| eprintln!("[cluster] {:>5.1}s {what}", t0.elapsed().as_secs_f64());
+        bridge_up()?;
+        cluster.start_containerd(inputs.images).await?;
+        say(format!(
+            "pod bridge {BRIDGE} at {GATEWAY}; containerd up, {} images imported",
+            inputs.images.len()
+        ));
+        cluster.start_control_plane()?;
+        say(format!("control plane up at {}", cluster.api_url));
+        let client = cluster.admin_client().await?;
+        cluster.node_identity(&client).await?;
+        cluster.start_kubelet(&client).await?;
+        say(format!("node {NODE} Ready"));
+        cluster.start_kube_proxy().await?;
+        say(format!(
+            "kube-proxy up: the kubernetes Service {KUBERNETES_SERVICE_IP}:443 leads to {GATEWAY}"
+        ));
+        cluster.start_scheduler()?;
+        say("kube-scheduler started".to_owned());
+        Ok(cluster)
+    }
 
-        // containerd
+    /// containerd with this run's configuration, and the images imported into it.
+    async fn start_containerd(&mut self, images: &[PathBuf]) -> anyhow::Result<()> {
+        let dir = self.dir.clone();
         fs::write(
             dir.join("containerd/config.toml"),
             containerd_config(&dir, super::images::PAUSE),
@@ -337,13 +460,13 @@ impl Cluster {
             dir.join("cni/net.d/10-xtask-e2e.conflist"),
             cni_conflist(&dir),
         )?;
-        cluster.spawn(
+        self.spawn(
             "containerd",
             Command::new("containerd")
                 .arg("--config")
                 .arg(dir.join("containerd/config.toml")),
         )?;
-        let socket = cluster.socket.clone();
+        let socket = self.socket.clone();
         wait_for("containerd", Duration::from_secs(20), || {
             ctr(&socket)
                 .arg("version")
@@ -351,44 +474,84 @@ impl Cluster {
                 .is_ok_and(|o| o.status.success())
         })
         .await?;
-        for image in inputs.images {
+        for image in images {
             run_quiet(
                 ctr(&socket)
                     .args(["-n", "k8s.io", "images", "import"])
                     .arg(image),
             )?;
         }
-        eprintln!(
-            "[cluster] {:>5.1}s containerd up, {} images imported",
-            t0.elapsed().as_secs_f64(),
-            inputs.images.len()
-        );
+        Ok(())
+    }
 
-        // etcd, kube-apiserver, kube-controller-manager
-        let cp = dir.join("cp");
+    /// etcd, kube-apiserver and kube-controller-manager. The API server listens on every
+    /// address of the run's namespace and advertises the bridge's, so that the `kubernetes`
+    /// Service leads pods to it; the ServiceAccount admission plugin is on, so that pods get
+    /// their token as on any cluster.
+    fn start_control_plane(&mut self) -> anyhow::Result<()> {
+        let controllers = controllers(&self.assets.join("kube-controller-manager"));
         let control_plane = ControlPlane::start(ControlPlaneInputs {
-            workspace: inputs.workspace,
-            assets: inputs.assets,
-            dir: cp.clone(),
-            log: log_file(&dir, "envtest-start")?,
-            // the API server reaches the kubelet (logs, exec) at the node's host name
-            extra_apiserver_args: vec!["--kubelet-preferred-address-types=Hostname".to_owned()],
-            controller_manager: Some(
-                "garbage-collector-controller,namespace-controller,serviceaccount-controller,clusterrole-aggregation-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller,replicaset-controller,deployment-controller",
-            ),
+            workspace: &self.workspace,
+            assets: &self.assets,
+            dir: self.dir.join("cp"),
+            log: log_file(&self.dir, "envtest-start")?,
+            extra_apiserver_args: apiserver_args(),
+            disabled_admission_plugins: "",
+            controller_manager: Some(&controllers),
         })
-        .with_context(|| format!("see {}", dir.join("logs/envtest-start.log").display()))?;
-        cluster.api_url = control_plane.api_url.clone();
-        cluster.control_plane = Some(control_plane);
-        eprintln!(
-            "[cluster] {:>5.1}s control plane up at {}",
-            t0.elapsed().as_secs_f64(),
-            cluster.api_url
-        );
-        let client = cluster.admin_client().await?;
+        .with_context(|| format!("see {}", self.dir.join("logs/envtest-start.log").display()))?;
+        self.api_url = control_plane.api_url.clone();
+        self.control_plane = Some(control_plane);
+        Ok(())
+    }
 
-        // the node's identity: a client certificate in system:nodes, bound to system:node
-        // (the envtest API server runs RBAC only, no Node authorizer)
+    /// kube-proxy (iptables mode, in the run's namespace only), waiting until it has written
+    /// the `kubernetes` Service's rule.
+    async fn start_kube_proxy(&mut self) -> anyhow::Result<()> {
+        let config = self.dir.join("kube-proxy/config.yaml");
+        fs::write(
+            &config,
+            kube_proxy_config(&self.kubeconfig, free_port()?, free_port()?),
+        )?;
+        let binary = self.assets.join("kube-proxy");
+        self.spawn(
+            "kube-proxy",
+            Command::new(binary)
+                .arg("--config")
+                .arg(&config)
+                .arg("--v=1"),
+        )?;
+        let rule = format!("-d {KUBERNETES_SERVICE_IP}/32");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let rules = run_quiet(Command::new("iptables-save").args(["-t", "nat"]))?;
+            if rules.contains(&rule) {
+                return Ok(());
+            }
+            if !self.alive("kube-proxy") {
+                bail!(
+                    "kube-proxy exited; see {}",
+                    self.dir.join("logs/kube-proxy.log").display()
+                );
+            }
+            if interrupted() {
+                bail!("interrupted while waiting for kube-proxy");
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "kube-proxy wrote no rule for {KUBERNETES_SERVICE_IP} in 60s; see {}",
+                    self.dir.join("logs/kube-proxy.log").display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The node's identity: a client certificate in `system:nodes`, bound to `system:node`
+    /// (the envtest API server runs RBAC only, no Node authorizer), and its kubeconfig.
+    async fn node_identity(&self, client: &Client) -> anyhow::Result<()> {
+        let dir = &self.dir;
+        let cp = dir.join("cp");
         let pki = dir.join("kubelet/pki");
         run_quiet(
             Command::new("openssl")
@@ -448,75 +611,80 @@ impl Cluster {
         );
         fs::write(
             dir.join("kubelet/kubeconfig"),
-            kubeconfig(&cluster.api_url, &cluster.ca, &user),
+            kubeconfig(&self.api_url, &self.ca, &user),
         )?;
+        Ok(())
+    }
 
-        // the kubelet
+    /// The kubelet, waiting until the node is Ready and untainted.
+    async fn start_kubelet(&mut self, client: &Client) -> anyhow::Result<()> {
+        let dir = self.dir.clone();
         fs::write(dir.join("kubelet/resolv.conf"), "nameserver 127.0.0.1\n")?;
         fs::write(
             dir.join("kubelet/config.yaml"),
             kubelet_config(&dir, free_port()?, free_port()?),
         )?;
-        cluster.spawn(
-            "kubelet",
-            Command::new(inputs.assets.join("kubelet"))
-                .arg("--config")
-                .arg(dir.join("kubelet/config.yaml"))
-                .arg("--kubeconfig")
-                .arg(dir.join("kubelet/kubeconfig"))
-                .arg("--root-dir")
-                .arg(dir.join("kubelet/root"))
-                .arg("--cert-dir")
-                .arg(&pki)
-                .args(["--hostname-override", NODE, "--v=2"])
-                // no iptables on its PATH: the kubelet leaves the host's iptables alone
-                .env("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        )?;
+        self.spawn_appending("kubelet", &mut self.kubelet_command())?;
+        self.wait_node_ready(client).await
+    }
+
+    /// The kubelet's command line (the same for a restart: same state, same identity).
+    pub(crate) fn kubelet_command(&self) -> Command {
+        let dir = &self.dir;
+        let mut command = Command::new(self.assets.join("kubelet"));
+        command
+            .arg("--config")
+            .arg(dir.join("kubelet/config.yaml"))
+            .arg("--kubeconfig")
+            .arg(dir.join("kubelet/kubeconfig"))
+            .arg("--root-dir")
+            .arg(dir.join("kubelet/root"))
+            .arg("--cert-dir")
+            .arg(dir.join("kubelet/pki"))
+            .args(["--hostname-override", NODE, "--v=2"])
+            // the namespace has no default route to find the node's address by
+            .args(["--node-ip", GATEWAY])
+            // no iptables on its PATH: kube-proxy alone writes the namespace's rules
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin");
+        command
+    }
+
+    /// Waits (at most 90 s) until the node is Ready and has no taints.
+    pub(crate) async fn wait_node_ready(&mut self, client: &Client) -> anyhow::Result<()> {
         let nodes: Api<Node> = Api::all(client.clone());
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if interrupted() {
                 bail!("interrupted while waiting for the node");
             }
-            if let Some(node) = nodes.get_opt(NODE).await? {
-                let ready = node
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-                let untainted = node
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.taints.as_ref())
-                    .is_none_or(|t| t.is_empty());
-                if ready && untainted {
-                    break;
-                }
+            if let Some(node) = nodes.get_opt(NODE).await?
+                && node_ready(&node)
+            {
+                return Ok(());
             }
-            if !cluster.alive("kubelet") {
+            if !self.alive("kubelet") {
                 bail!(
                     "the kubelet exited; see {}",
-                    dir.join("logs/kubelet.log").display()
+                    self.dir.join("logs/kubelet.log").display()
                 );
             }
             if Instant::now() > deadline {
                 bail!(
                     "node {NODE} not Ready and untainted after 90s; see {}",
-                    dir.join("logs/kubelet.log").display()
+                    self.dir.join("logs/kubelet.log").display()
                 );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        eprintln!(
-            "[cluster] {:>5.1}s node {NODE} Ready",
-            t0.elapsed().as_secs_f64()
-        );
+    }
 
-        // the scheduler
-        let admin = cp.join("kubeconfig");
-        cluster.spawn(
+    /// kube-scheduler, with the admin kubeconfig.
+    fn start_scheduler(&mut self) -> anyhow::Result<()> {
+        let admin = self.dir.join("cp/kubeconfig");
+        let binary = self.assets.join("kube-scheduler");
+        self.spawn(
             "kube-scheduler",
-            Command::new(inputs.assets.join("kube-scheduler"))
+            Command::new(binary)
                 .arg("--kubeconfig")
                 .arg(&admin)
                 .arg("--authentication-kubeconfig")
@@ -531,12 +699,7 @@ impl Cluster {
                 ])
                 .arg("--secure-port")
                 .arg(free_port()?.to_string()),
-        )?;
-        eprintln!(
-            "[cluster] {:>5.1}s kube-scheduler started",
-            t0.elapsed().as_secs_f64()
-        );
-        Ok(cluster)
+        )
     }
 
     /// A client with the admin token.
@@ -547,6 +710,19 @@ impl Cluster {
     /// The workspace root.
     pub(crate) fn workspace(&self) -> &Path {
         &self.workspace
+    }
+
+    /// `KUBEBUILDER_ASSETS`.
+    pub(crate) fn assets(&self) -> &Path {
+        &self.assets
+    }
+
+    /// Opens (appending) `logs/<name>.log` for a process or a scenario's own output.
+    pub(crate) fn log(&self, name: &str) -> anyhow::Result<fs::File> {
+        Ok(fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("logs").join(format!("{name}.log")))?)
     }
 
     fn spawn(&mut self, name: &'static str, command: &mut Command) -> anyhow::Result<()> {
@@ -741,7 +917,8 @@ impl Cluster {
         targets.sort_by(|a, b| b.cmp(a));
         for target in &targets {
             let _ = Command::new("umount")
-                .args(["-l", target])
+                // -n: no /run/mount on the host for the utab
+                .args(["-l", "-n", target])
                 .stderr(Stdio::null())
                 .status();
         }
@@ -918,11 +1095,12 @@ mod tests {
     }
 
     #[test]
-    fn the_pod_network_has_no_gateway() {
+    fn the_pod_network_is_not_masqueraded() {
         let conf: serde_json::Value = serde_json::from_str(&cni_conflist(Path::new("/r"))).unwrap();
         let bridge = &conf["plugins"][0];
         assert_eq!(bridge["bridge"], BRIDGE);
-        assert_eq!(bridge["isGateway"], false);
+        assert_eq!(bridge["isGateway"], true);
+        assert_eq!(bridge["isDefaultGateway"], true);
         assert_eq!(bridge["ipMasq"], false);
         assert_eq!(bridge["ipam"]["dataDir"], "/r/cni/ipam");
         assert!(BRIDGE.len() <= 15, "interface names are at most 15 bytes");

@@ -27,6 +27,9 @@ pub(crate) const GIT_SERVER: &str = "e2e.local/git-server:e2e";
 pub(crate) const REGISTRY: &str = "e2e.local/registry:e2e";
 /// buildah, the image builder of the img flow.
 pub(crate) const BUILDAH: &str = "e2e.local/buildah:e2e";
+/// Debian's `docker` client (20.10, the node's daemon's version), in place of the seed
+/// buildkit template's `docker:18.06`: its entrypoint is the client, as that image's is.
+pub(crate) const DOCKER_CLI: &str = "e2e.local/docker-cli:e2e";
 
 /// One image to assemble.
 pub(crate) struct ImageSpec {
@@ -56,6 +59,7 @@ pub(crate) const HOST_PACKAGES: &[(&str, &str)] = &[
     ("buildah", "/usr/bin/buildah"),
     ("apache2-utils", "/usr/bin/htpasswd"),
     ("openssl", "/usr/bin/openssl"),
+    ("docker.io", "/usr/sbin/dockerd"),
 ];
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nnonroot:x:65532:65532:nonroot:/home/nonroot:/bin/false\n";
@@ -155,6 +159,13 @@ pub(crate) fn specs() -> Vec<ImageSpec> {
             ],
             links: vec![],
             entrypoint: vec!["/usr/bin/buildah".to_owned()],
+        },
+        ImageSpec {
+            reference: DOCKER_CLI,
+            binaries: vec![PathBuf::from("/usr/bin/docker")],
+            files: vec![],
+            links: vec![],
+            entrypoint: vec!["/usr/bin/docker".to_owned()],
         },
     ]
 }

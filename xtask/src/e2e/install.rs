@@ -1,42 +1,122 @@
-//! Installs the product the way a user does: `config/release.yaml` applied object by object.
+//! Installs the product the way a user does: `config/release.yaml` applied as generated, every
+//! object, the Deployment included ([`install`]), and the proof that it came up as shipped:
+//! both replicas Ready through their probes, exactly one holding the Lease, no Pod Security
+//! warning.
 //!
-//! One difference from the release, because of this cluster: the controller runs as a process on
-//! the host instead of the release's Deployment. Pods here cannot reach the API server: it
-//! listens on the host's loopback, the pod bridge has no gateway and there is no kube-proxy for
-//! the `kubernetes` Service; and `hostNetwork` is refused by the `restricted` Pod Security level
-//! the release puts on its namespace. So the release's Deployment is not applied; the host
-//! process runs with the release's ServiceAccount identity (a token from the TokenRequest API for
-//! `knative-build/build-controller`), the Deployment's arguments and the release's helper
-//! images, so the release's RBAC is what is tested.
+//! `--controller host` keeps the earlier side door ([`install_on_host`]): the release without
+//! its Deployment, and the controller image's binary started by the harness with a
+//! TokenRequest token of the release's ServiceAccount.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::pinned_kind;
 use kube::{Client, ResourceExt};
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, ctr, run_quiet};
+use super::interrupted;
 use crate::bench_controller::wait_established;
 use crate::control_plane;
 
 const FIELD_MANAGER: &str = "xtask-e2e";
+/// The release's namespace.
+pub(crate) const RELEASE_NS: &str = "knative-build";
+/// The release's Deployment, Lease and Service name.
+pub(crate) const RELEASE_NAME: &str = "build-controller";
+/// The label selector of the release's controller pods.
+pub(crate) const CONTROLLER_SELECTOR: &str =
+    "app.kubernetes.io/name=build-controller,app.kubernetes.io/component=controller";
 
-/// How to (re)start the controller.
-pub(crate) struct Controller {
+/// The controller of the run.
+pub(crate) enum Controller {
+    /// The release's Deployment.
+    InCluster,
+    /// A process of the harness (`--controller host`).
+    Host(HostController),
+}
+
+impl Controller {
+    /// Kills the controller that leads with SIGKILL, as a crash would; says what it did.
+    pub(crate) async fn crash(&self, cluster: &mut Cluster) -> anyhow::Result<String> {
+        match self {
+            Controller::InCluster => {
+                let client = cluster.admin_client().await?;
+                let leader = lease_holder(&client)
+                    .await?
+                    .context("no replica holds the Lease")?;
+                let pod = Api::<Pod>::namespaced(client, RELEASE_NS)
+                    .get(&leader)
+                    .await?;
+                let id = container_id(&pod).context("the leader's container has no id")?;
+                run_quiet(
+                    ctr(&cluster.socket)
+                        .args(["-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", &id]),
+                )?;
+                Ok(format!(
+                    "killed the leading replica's controller (pod {leader}, SIGKILL through containerd)"
+                ))
+            }
+            Controller::Host(_) => {
+                let pid = cluster.kill_process("build-controller");
+                Ok(format!(
+                    "killed the controller (SIGKILL, pid {})",
+                    pid.unwrap_or_default()
+                ))
+            }
+        }
+    }
+
+    /// Brings the controller back after [`Self::crash`]; says how.
+    pub(crate) fn recover(&self, cluster: &mut Cluster) -> anyhow::Result<String> {
+        match self {
+            Controller::InCluster => Ok(
+                "the kubelet restarts the container; whichever replica takes the Lease goes on"
+                    .to_owned(),
+            ),
+            Controller::Host(host) => {
+                host.start(cluster)?;
+                Ok("started it again".to_owned())
+            }
+        }
+    }
+}
+
+/// The container id containerd knows the pod's first container by.
+pub(crate) fn container_id(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?.container_statuses.as_ref()?.first()?;
+    let id = status.container_id.as_deref()?;
+    Some(id.trim_start_matches("containerd://").to_owned())
+}
+
+/// The Lease's holder: a controller pod's name.
+pub(crate) async fn lease_holder(client: &Client) -> anyhow::Result<Option<String>> {
+    let lease = Api::<Lease>::namespaced(client.clone(), RELEASE_NS)
+        .get_opt(RELEASE_NAME)
+        .await?;
+    Ok(lease
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty()))
+}
+
+/// How to (re)start the controller on the host.
+pub(crate) struct HostController {
     /// The ServiceAccount kubeconfig it runs with.
     pub(crate) kubeconfig: PathBuf,
     binary: PathBuf,
     image_pull_grace: String,
 }
 
-impl Controller {
+impl HostController {
     /// Starts the controller process (again), logging to `logs/build-controller.log`.
     pub(crate) fn start(&self, cluster: &mut Cluster) -> anyhow::Result<()> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -61,97 +141,52 @@ impl Controller {
     }
 }
 
-/// The objects of the release that are applied, and the one that is not (see the module docs).
-pub(crate) fn release_objects(yaml: &str) -> anyhow::Result<(Vec<DynamicObject>, Vec<String>)> {
-    let mut applied = Vec::new();
-    let mut skipped = Vec::new();
-    for document in serde_yaml_ng::Deserializer::from_str(yaml) {
-        let value: serde_json::Value =
-            serde::Deserialize::deserialize(document).context("parsing config/release.yaml")?;
-        if value.is_null() {
-            continue;
-        }
-        let object: DynamicObject = serde_json::from_value(value)?;
-        let kind = object
-            .types
-            .as_ref()
-            .map(|t| t.kind.clone())
-            .unwrap_or_default();
-        if kind == "Deployment" {
-            skipped.push(format!(
-                "Deployment {}/{}",
-                object.namespace().unwrap_or_default(),
-                object.name_any()
-            ));
-        } else {
-            applied.push(object);
-        }
-    }
-    Ok((applied, skipped))
-}
-
-/// Applies the release, waits for its CRDs, and starts the controller under its ServiceAccount.
-pub(crate) async fn install(
-    cluster: &mut Cluster,
-    bins: &Path,
-    image_pull_grace: &str,
-) -> anyhow::Result<Controller> {
+/// Applies the whole release as generated and waits until it runs as shipped: the CRDs
+/// established, both replicas Ready through their probes, one of them holding the Lease.
+/// Fails on any Pod Security warning. Returns the controller and the evidence.
+pub(crate) async fn install(cluster: &mut Cluster) -> anyhow::Result<(Controller, Vec<String>)> {
     let t0 = Instant::now();
     let client = cluster.admin_client().await?;
-    let (names, skipped) = apply_release(&client, cluster.workspace()).await?;
-    eprintln!(
-        "[install] {:>5.1}s applied config/release.yaml: {}; not applied: {}",
-        t0.elapsed().as_secs_f64(),
-        names.join(", "),
-        skipped.join(", ")
-    );
-    let kubeconfig = cluster.dir.join("controller.kubeconfig");
-    service_account_kubeconfig(&client, &cluster.api_url, &cluster.ca, &kubeconfig).await?;
-    let controller = Controller {
-        kubeconfig,
-        binary: bins.join("build-controller"),
-        image_pull_grace: image_pull_grace.to_owned(),
-    };
-    controller.start(cluster)?;
-    eprintln!(
-        "[install] {:>5.1}s build-controller started on the host as system:serviceaccount:knative-build:build-controller",
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(controller)
+    let yaml = std::fs::read_to_string(cluster.workspace().join("config/release.yaml"))?;
+    let objects = release_objects(&yaml)?;
+    let applied = apply_objects(&client, &objects).await?;
+    let mut evidence = vec![format!(
+        "applied config/release.yaml as generated, {} objects: {}",
+        applied.names.len(),
+        applied.names.join(", ")
+    )];
+    if !applied.warnings.is_empty() {
+        bail!("the API server warned: {}", applied.warnings.join("; "));
+    }
+    evidence.push("the API server returned no warning (Pod Security `restricted` included)".into());
+    wait_crds(&client).await?;
+    let (pods, waited) = wait_replicas_ready(&client, 2).await?;
+    evidence.push(format!(
+        "Deployment {RELEASE_NS}/{RELEASE_NAME}: 2 of 2 replicas Ready through their probes {:.1}s after the apply: {}",
+        waited.as_secs_f64(),
+        pods.join(", ")
+    ));
+    let holder = wait_lease_holder(&client, &pods).await?;
+    evidence.push(format!(
+        "Lease {RELEASE_NS}/{RELEASE_NAME} held by {holder}"
+    ));
+    for line in &evidence {
+        eprintln!("[install] {line}");
+    }
+    eprintln!("[install] {:>5.1}s installed", t0.elapsed().as_secs_f64());
+    Ok((Controller::InCluster, evidence))
 }
 
-/// Applies `config/release.yaml` but its Deployment (see the module docs), object by object
-/// with server-side apply, and waits until its CRDs are established. Returns what was applied
-/// and what was not (`Kind name` each).
-pub(crate) async fn apply_release(
-    client: &Client,
-    workspace: &Path,
-) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let yaml = std::fs::read_to_string(workspace.join("config/release.yaml"))?;
-    let (objects, skipped) = release_objects(&yaml)?;
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let mut names = Vec::new();
-    for object in &objects {
-        let types = object
-            .types
-            .as_ref()
-            .context("every release object has apiVersion and kind")?;
-        let gvk = GroupVersionKind::try_from(types)?;
-        let (resource, capabilities) = pinned_kind(client, &gvk).await?;
-        let api: Api<DynamicObject> = if capabilities.scope == kube::discovery::Scope::Namespaced {
-            Api::namespaced_with(
-                client.clone(),
-                &object.namespace().unwrap_or_default(),
-                &resource,
-            )
-        } else {
-            Api::all_with(client.clone(), &resource)
-        };
-        api.patch(&object.name_any(), &params, &Patch::Apply(object))
-            .await
-            .with_context(|| format!("applying {} {}", types.kind, object.name_any()))?;
-        names.push(format!("{} {}", types.kind, object.name_any()));
-    }
+/// What [`apply_objects`] did.
+pub(crate) struct Applied {
+    /// `Kind name` of each object applied.
+    pub(crate) names: Vec<String>,
+    /// The API server's `Warning` headers, each with its object.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Waits until the release's CRDs are established.
+async fn wait_crds(client: &Client) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for name in [
         "builds.build.knative.dev",
@@ -160,7 +195,236 @@ pub(crate) async fn apply_release(
     ] {
         wait_established(&crds, name).await?;
     }
-    Ok((names, skipped))
+    Ok(())
+}
+
+/// Waits (at most 180 s) until the release's Deployment has rolled out to `replicas` Ready
+/// pods of its current template, and no other; returns their names and the time it took.
+pub(crate) async fn wait_replicas_ready(
+    client: &Client,
+    replicas: i32,
+) -> anyhow::Result<(Vec<String>, Duration)> {
+    let t = Instant::now();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), RELEASE_NS);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), RELEASE_NS);
+    loop {
+        let deployment = deployments.get(RELEASE_NAME).await?;
+        let generation = deployment.metadata.generation.unwrap_or_default();
+        let status = deployment.status.clone().unwrap_or_default();
+        let listed = pods
+            .list(&ListParams::default().labels(CONTROLLER_SELECTOR))
+            .await?;
+        let ready: Vec<String> = listed
+            .items
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none() && pod_ready(p))
+            .map(ResourceExt::name_any)
+            .collect();
+        let rolled_out = status.observed_generation == Some(generation)
+            && status.updated_replicas == Some(replicas)
+            && status.ready_replicas == Some(replicas)
+            && status.replicas == Some(replicas);
+        if rolled_out && ready.len() == replicas as usize && listed.items.len() == replicas as usize
+        {
+            return Ok((ready, t.elapsed()));
+        }
+        if interrupted() {
+            bail!("interrupted while waiting for the controller's replicas");
+        }
+        if t.elapsed() > Duration::from_secs(180) {
+            bail!(
+                "Deployment {RELEASE_NS}/{RELEASE_NAME} not rolled out to {replicas} Ready replicas after 180s: {:?}; pods: {}",
+                status,
+                describe_pods(&listed.items)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Whether the pod's Ready condition is True.
+pub(crate) fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// One line per pod: name, phase, and each container's state.
+fn describe_pods(pods: &[Pod]) -> String {
+    pods.iter()
+        .map(|p| {
+            let status = p.status.clone().unwrap_or_default();
+            let containers: Vec<String> = status
+                .container_statuses
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    let state = c.state.clone().unwrap_or_default();
+                    let how = if let Some(w) = state.waiting {
+                        format!("waiting {}", w.reason.unwrap_or_default())
+                    } else if let Some(t) = state.terminated {
+                        format!("terminated {}", t.reason.unwrap_or_default())
+                    } else {
+                        "running".to_owned()
+                    };
+                    format!(
+                        "{} {how} ready={} restarts={}",
+                        c.name, c.ready, c.restart_count
+                    )
+                })
+                .collect();
+            format!(
+                "{} {} [{}]",
+                p.name_any(),
+                status.phase.unwrap_or_default(),
+                containers.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Waits (at most 60 s) until one of `pods` holds the Lease; returns it.
+async fn wait_lease_holder(client: &Client, pods: &[String]) -> anyhow::Result<String> {
+    let t = Instant::now();
+    loop {
+        if let Some(holder) = lease_holder(client).await?
+            && pods.contains(&holder)
+        {
+            return Ok(holder);
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            bail!("no controller pod holds Lease {RELEASE_NS}/{RELEASE_NAME} after 60s");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Every object of the release, in its order.
+pub(crate) fn release_objects(yaml: &str) -> anyhow::Result<Vec<DynamicObject>> {
+    let mut objects = Vec::new();
+    for document in serde_yaml_ng::Deserializer::from_str(yaml) {
+        let value: serde_json::Value =
+            serde::Deserialize::deserialize(document).context("parsing config/release.yaml")?;
+        if value.is_null() {
+            continue;
+        }
+        objects.push(serde_json::from_value(value)?);
+    }
+    Ok(objects)
+}
+
+/// `Kind` of a release object.
+fn kind(object: &DynamicObject) -> &str {
+    object.types.as_ref().map_or("", |t| t.kind.as_str())
+}
+
+/// `--controller host`: applies the release but its Deployment, and starts the controller
+/// image's binary on the host under the release's ServiceAccount.
+pub(crate) async fn install_on_host(
+    cluster: &mut Cluster,
+    bins: &Path,
+    image_pull_grace: &str,
+) -> anyhow::Result<(Controller, Vec<String>)> {
+    let t0 = Instant::now();
+    let client = cluster.admin_client().await?;
+    let (names, skipped) = apply_release(&client, cluster.workspace()).await?;
+    let mut evidence = vec![format!(
+        "applied config/release.yaml: {}; not applied: {}",
+        names.join(", "),
+        skipped.join(", ")
+    )];
+    let kubeconfig = cluster.dir.join("controller.kubeconfig");
+    service_account_kubeconfig(&client, &cluster.api_url, &cluster.ca, &kubeconfig).await?;
+    let controller = HostController {
+        kubeconfig,
+        binary: bins.join("build-controller"),
+        image_pull_grace: image_pull_grace.to_owned(),
+    };
+    controller.start(cluster)?;
+    evidence.push(
+        "build-controller started on the host as system:serviceaccount:knative-build:build-controller (--controller host)".to_owned(),
+    );
+    for line in &evidence {
+        eprintln!("[install] {line}");
+    }
+    eprintln!("[install] {:>5.1}s installed", t0.elapsed().as_secs_f64());
+    Ok((Controller::Host(controller), evidence))
+}
+
+/// Applies `config/release.yaml` but its Deployment (for a controller the harness runs
+/// itself), object by object with server-side apply, and waits until its CRDs are
+/// established. Returns what was applied and what was not (`Kind name` each).
+pub(crate) async fn apply_release(
+    client: &Client,
+    workspace: &Path,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let yaml = std::fs::read_to_string(workspace.join("config/release.yaml"))?;
+    let (deployments, objects): (Vec<DynamicObject>, Vec<DynamicObject>) = release_objects(&yaml)?
+        .into_iter()
+        .partition(|o| kind(o) == "Deployment");
+    let applied = apply_objects(client, &objects).await?;
+    wait_crds(client).await?;
+    let skipped = deployments
+        .iter()
+        .map(|o| {
+            format!(
+                "Deployment {}/{}",
+                o.namespace().unwrap_or_default(),
+                o.name_any()
+            )
+        })
+        .collect();
+    Ok((applied.names, skipped))
+}
+
+/// Applies `objects` in order with server-side apply, as `kubectl apply --server-side` does,
+/// keeping the API server's warnings.
+pub(crate) async fn apply_objects(
+    client: &Client,
+    objects: &[DynamicObject],
+) -> anyhow::Result<Applied> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut applied = Applied {
+        names: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for object in objects {
+        let types = object
+            .types
+            .as_ref()
+            .context("every release object has apiVersion and kind")?;
+        let gvk = GroupVersionKind::try_from(types)?;
+        let (resource, capabilities) = pinned_kind(client, &gvk).await?;
+        let namespace = (capabilities.scope == kube::discovery::Scope::Namespaced)
+            .then(|| object.namespace().unwrap_or_default());
+        let url = <DynamicObject as kube::Resource>::url_path(&resource, namespace.as_deref());
+        let name = format!("{} {}", types.kind, object.name_any());
+        let request = kube::core::Request::new(url)
+            .patch(&object.name_any(), &params, &Patch::Apply(object))
+            .with_context(|| format!("encoding {name}"))?;
+        let response = client
+            .send(request.map(kube::client::Body::from))
+            .await
+            .with_context(|| format!("applying {name}"))?;
+        for warning in response.headers().get_all("warning") {
+            applied.warnings.push(format!(
+                "{name}: {}",
+                String::from_utf8_lossy(warning.as_bytes())
+            ));
+        }
+        let status = response.status();
+        let body = response.into_body().collect_bytes().await?;
+        if !status.is_success() {
+            bail!(
+                "applying {name}: {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            );
+        }
+        applied.names.push(name);
+    }
+    Ok(applied)
 }
 
 /// Writes to `path` a kubeconfig for the API server at `api_url` that authenticates as the
@@ -205,17 +469,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_release_is_applied_but_its_deployment() {
+    fn the_release_holds_what_a_user_applies() {
         let yaml = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../config/release.yaml"
         ))
         .unwrap();
-        let (applied, skipped) = release_objects(&yaml).unwrap();
-        let kinds: Vec<String> = applied
-            .iter()
-            .map(|o| o.types.as_ref().unwrap().kind.clone())
-            .collect();
+        let objects = release_objects(&yaml).unwrap();
+        let kinds: Vec<&str> = objects.iter().map(kind).collect();
         for kind in [
             "Namespace",
             "CustomResourceDefinition",
@@ -224,12 +485,24 @@ mod tests {
             "ClusterRoleBinding",
             "Role",
             "RoleBinding",
+            "Service",
+            "Deployment",
         ] {
-            assert!(
-                kinds.iter().any(|k| k == kind),
-                "{kind} missing from {kinds:?}"
-            );
+            assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
         }
-        assert_eq!(skipped, ["Deployment knative-build/build-controller"]);
+        assert_eq!(kinds[0], "Namespace", "the namespace comes first");
+    }
+
+    #[test]
+    fn a_container_id_without_its_runtime_prefix() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "status": {"containerStatuses": [{
+                "name": "controller", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+                "containerID": "containerd://0123abcd",
+            }]},
+        }))
+        .unwrap();
+        assert_eq!(container_id(&pod).as_deref(), Some("0123abcd"));
+        assert_eq!(container_id(&Pod::default()), None);
     }
 }

@@ -15,8 +15,10 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 mod cluster;
+mod dockerd;
 mod images;
 pub(crate) mod install;
+mod netns;
 mod scenarios;
 
 /// The binaries `KUBEBUILDER_ASSETS` must hold.
@@ -26,67 +28,166 @@ pub(crate) const REQUIRED_BINARIES: &[&str] = &[
     "kube-controller-manager",
     "kube-scheduler",
     "kubelet",
+    "kube-proxy",
 ];
 
 /// The options of `cargo xtask e2e`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct E2eArgs {
-    /// Run only these scenarios (repeatable; default: all). Names: img, buildkit, failures,
-    /// ssh, timing, plugin.
+    /// Run only these scenarios (repeatable; default: all). Names: img, buildkit, ssh, timing,
+    /// plugin, metrics, failures, upgrade, leader-lost, uninstall.
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
     /// Keep the run's state directory (logs, pod logs) after the cluster is removed.
     #[arg(long)]
     keep_state: bool,
-    /// The controller's --image-pull-grace in the run.
+    /// The controller's --image-pull-grace, for `--controller host` (the release's Deployment
+    /// runs with the release's own setting).
     #[arg(long, default_value = "10s")]
     image_pull_grace: String,
+    /// Where the controller runs: `in-cluster`, the release's Deployment as applied (the
+    /// default), or `host`, the controller image's binary started on the host with the
+    /// release's ServiceAccount token (the earlier side door, kept for debugging).
+    #[arg(long, value_enum, default_value_t = ControllerPlace::InCluster)]
+    controller: ControllerPlace,
+}
+
+/// Where `cargo xtask e2e` runs the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ControllerPlace {
+    /// The release's Deployment, as applied.
+    InCluster,
+    /// The controller binary as a process of the harness.
+    Host,
 }
 
 pub(crate) use crate::signals::interrupted;
 use crate::signals::until_interrupted;
 
-/// The scenario names `--scenario` accepts.
-pub(crate) const SCENARIOS: &[&str] = &["img", "buildkit", "failures", "ssh", "timing", "plugin"];
+/// The scenario names `--scenario` accepts, in the order they run: `metrics` before the
+/// scenarios that change the leader (its count is one process's), `uninstall` last.
+pub(crate) const SCENARIOS: &[&str] = &[
+    "img",
+    "buildkit",
+    "ssh",
+    "timing",
+    "plugin",
+    "metrics",
+    "failures",
+    "upgrade",
+    "leader-lost",
+    "uninstall",
+];
 
 /// Checks `--scenario` names; an empty list selects all.
 pub(crate) fn selected(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
     crate::select_scenarios(SCENARIOS, names)
 }
 
-/// Runs `cargo xtask e2e`.
+/// Runs `cargo xtask e2e`: outside, it prepares everything that needs the host (packages,
+/// images, the plugin's binary), runs itself again inside a new network namespace
+/// ([`netns`]), and checks the host's network afterwards; inside, it runs the cluster.
 pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     let chosen = selected(&args.scenarios)?;
     args.image_pull_grace
         .parse::<build_types::Duration>()
         .map_err(|e| anyhow::anyhow!("--image-pull-grace: {e}"))?;
-    let Some(assets) = crate::control_plane::assets_or_skip("e2e", REQUIRED_BINARIES) else {
+    if let Some(inside) = netns::Inside::from_env() {
+        return run_inside(root, args, &chosen, &inside);
+    }
+    if crate::control_plane::assets_or_skip("e2e", REQUIRED_BINARIES).is_none() {
         return Ok(());
-    };
+    }
     if !is_root() {
         bail!("cargo xtask e2e runs containerd and a kubelet: run it as root");
     }
-    let started = Instant::now();
     install_packages()?;
-    let (mut tars, bins) = release_images(root)?;
     let dir = std::env::temp_dir().join(format!("xtask-e2e-{}", std::process::id()));
+    prepare(root, &dir)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    runtime.spawn(crate::signals::watch_signals(
+        "e2e",
+        "the run inside the network namespace removes the cluster, then the namespace goes",
+    ));
+    let before = netns::HostNetwork::capture();
+    let name = format!("xte2e-{}", std::process::id());
+    let status = {
+        let namespace = netns::Netns::create(&name)?;
+        eprintln!("[netns] created network namespace {name}; running the cluster inside it");
+        namespace.run_self(&dir)
+    };
+    if dir.exists() && !args.keep_state {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let line = before.compare(&netns::HostNetwork::capture());
+    match &line {
+        Ok(same) => eprintln!("[host] {same}"),
+        Err(changed) => eprintln!("[host] {changed}"),
+    }
+    let status = status?;
+    if !status.success() {
+        bail!("the run inside the network namespace failed ({status})");
+    }
+    line.map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+/// What the run outside the namespace prepares: the release's images (`cargo xtask images`),
+/// the scenario images under `dir/images`, and the plugin's debug binary.
+fn prepare(root: &Path, dir: &Path) -> anyhow::Result<()> {
+    release_images(root)?;
     std::fs::create_dir_all(dir.join("images"))?;
     let t = Instant::now();
-    for spec in images::specs() {
-        let file = spec.reference.replace(['/', ':'], "_");
-        let out = dir.join("images").join(format!("{file}.tar"));
-        let work = dir.join("images").join(&file);
+    let specs = images::specs();
+    for spec in &specs {
+        let out = scenario_archive(dir, spec.reference);
+        let work = out.with_extension("");
         std::fs::create_dir_all(&work)?;
-        images::build(&spec, &work, &out).with_context(|| format!("image {}", spec.reference))?;
+        images::build(spec, &work, &out).with_context(|| format!("image {}", spec.reference))?;
         std::fs::remove_dir_all(&work)?;
-        tars.push(out);
     }
     eprintln!(
-        "[images] {} images assembled in {:.1}s",
-        tars.len(),
+        "[images] {} scenario images assembled in {:.1}s",
+        specs.len(),
         t.elapsed().as_secs_f64()
     );
+    crate::build_debug_binary("build-controller", "kubectl-build")?;
+    Ok(())
+}
 
+/// Where [`prepare`] writes the archive of the scenario image `reference`.
+fn scenario_archive(dir: &Path, reference: &str) -> PathBuf {
+    let file = reference.replace(['/', ':'], "_");
+    dir.join("images").join(format!("{file}.tar"))
+}
+
+/// The run inside the namespace: the cluster, the release installed, the scenarios.
+fn run_inside(
+    root: &Path,
+    args: &E2eArgs,
+    chosen: &[&'static str],
+    inside: &netns::Inside,
+) -> anyhow::Result<()> {
+    let Some(assets) = crate::control_plane::assets_or_skip("e2e", REQUIRED_BINARIES) else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    eprintln!(
+        "[netns] inside network namespace {}, state in {}",
+        inside.name,
+        inside.dir.display()
+    );
+    let output = root.join("target/images");
+    let mut tars: Vec<PathBuf> = RELEASE_IMAGES
+        .iter()
+        .map(|name| output.join(format!("{name}.tar")))
+        .collect();
+    tars.extend(
+        images::specs()
+            .iter()
+            .map(|spec| scenario_archive(&inside.dir, spec.reference)),
+    );
+    let bins = output.join("cargo/x86_64-unknown-linux-gnu/release");
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     let verdicts = runtime.block_on(async {
         tokio::spawn(crate::signals::watch_signals(
@@ -97,15 +198,32 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
             workspace: root,
             assets: &assets,
             images: &tars,
-            dir: dir.clone(),
+            dir: inside.dir.clone(),
             keep_state: args.keep_state,
         };
         let work = async {
             let mut cluster = cluster::Cluster::start(inputs).await?;
             let result = async {
-                let controller =
-                    install::install(&mut cluster, &bins, &args.image_pull_grace).await?;
-                scenarios::run_all(&mut cluster, &controller, &chosen).await
+                let t = Instant::now();
+                let installed = match args.controller {
+                    ControllerPlace::InCluster => install::install(&mut cluster).await,
+                    ControllerPlace::Host => {
+                        install::install_on_host(&mut cluster, &bins, &args.image_pull_grace).await
+                    }
+                };
+                let seconds = t.elapsed().as_secs_f64();
+                match installed {
+                    Ok((controller, evidence)) => {
+                        let verdict =
+                            scenarios::install_verdict(Ok(evidence), args.controller, seconds);
+                        scenarios::run_all(&mut cluster, &controller, verdict, chosen).await
+                    }
+                    Err(error) => Ok(vec![scenarios::install_verdict(
+                        Err(error),
+                        args.controller,
+                        seconds,
+                    )]),
+                }
             }
             .await;
             if !interrupted() {
@@ -161,9 +279,8 @@ fn install_packages() -> anyhow::Result<()> {
 }
 
 /// The release's four images, from `cargo xtask images` (static programs, git-init's pinned
-/// Debian packages): their archives, and the directory holding the programs they carry (the
-/// host-run controller is the very binary of the controller image).
-fn release_images(root: &Path) -> anyhow::Result<(Vec<PathBuf>, PathBuf)> {
+/// Debian packages), as archives in `target/images/`.
+fn release_images(root: &Path) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let t = Instant::now();
     let status = Command::new(cargo)
@@ -175,16 +292,11 @@ fn release_images(root: &Path) -> anyhow::Result<(Vec<PathBuf>, PathBuf)> {
     if !status.success() {
         bail!("cargo xtask images failed ({status})");
     }
-    let output = root.join("target/images");
-    let tars = RELEASE_IMAGES
-        .iter()
-        .map(|name| output.join(format!("{name}.tar")))
-        .collect();
     eprintln!(
         "[images] release images from cargo xtask images in {:.1}s",
         t.elapsed().as_secs_f64()
     );
-    Ok((tars, output.join("cargo/x86_64-unknown-linux-gnu/release")))
+    Ok(())
 }
 
 /// The archives `cargo xtask images` writes to `target/images/`.

@@ -24,6 +24,13 @@ use super::images;
 use super::install::Controller;
 use super::interrupted;
 
+mod buildkit;
+mod leader_lost;
+mod load;
+mod metrics;
+mod uninstall;
+mod upgrade;
+
 const NS: &str = "e2e";
 const REGISTRY_USER: &str = "e2e";
 
@@ -112,10 +119,12 @@ impl World {
     }
 }
 
-/// Runs the chosen scenarios; a scenario's own failure is a verdict, not an error.
+/// Runs the chosen scenarios after the install's verdict; a scenario's own failure is a
+/// verdict, not an error.
 pub(crate) async fn run_all(
     cluster: &mut Cluster,
     controller: &Controller,
+    installed: Verdict,
     chosen: &[&str],
 ) -> anyhow::Result<Vec<Verdict>> {
     let t = Instant::now();
@@ -129,49 +138,171 @@ pub(crate) async fn run_all(
         world.git_ip,
         world.registry_ip
     );
-    let mut verdicts = Vec::new();
+    let mut verdicts = vec![installed];
     for name in chosen {
         if interrupted() {
             break;
         }
         eprintln!("[scenario] {name}");
-        match *name {
-            "img" => verdicts.push(timed("img: buildah build and push to a registry with basic auth", img(&world)).await),
-            "buildkit" => verdicts.push(Verdict {
-                name: "buildkit: the seed's docker:18.06 build against the node's Docker socket".into(),
-                outcome: Outcome::NotRun(
-                    "no Docker daemon on this node: the kubelet runs containerd, the seed's template mounts /var/run/docker.sock (hostPath, type Socket), which does not exist; Debian's docker.io daemon would need its own bridge, iptables and storage on the host, which this harness must not change".into(),
-                ),
-                evidence: vec![],
-                seconds: 0.0,
-            }),
-            "failures" => {
-                let parallel = join_all([
-                    boxed(timed("failure: a failing step", failing_step(&world))),
-                    boxed(timed("failure: a git revision that does not exist", bad_revision(&world))),
-                    boxed(timed("failure: a 10s timeout on a long step", timeout(&world))),
-                    boxed(timed("failure: cancel while running", cancel(&world))),
-                    boxed(timed("failure: an image that does not exist (--image-pull-grace)", missing_image(&world))),
-                    boxed(timed("template created after its Build", late_template(&world))),
-                ])
-                .await;
-                verdicts.extend(parallel);
-                verdicts.push(timed("controller killed and restarted mid-build", restart(&world, cluster, controller)).await);
-            }
-            "ssh" => {
-                let both = join_all([
-                    boxed(timed("ssh: git source over ssh with known_hosts", ssh(&world, true))),
-                    boxed(timed("ssh: git source over ssh without known_hosts (accept-new)", ssh(&world, false))),
-                ])
-                .await;
-                verdicts.extend(both);
-            }
-            "timing" => verdicts.push(timed("timing: Build created to Succeeded, against the same pod created directly", timing(&world)).await),
-            "plugin" => verdicts.push(timed("plugin: kubectl build run -f and logs, on the real node", plugin(&cluster.kubeconfig)).await),
-            _ => {}
-        }
+        verdicts.extend(run_one(name, &world, cluster, controller).await);
     }
     Ok(verdicts)
+}
+
+/// One `--scenario` name's verdicts.
+async fn run_one(
+    name: &str,
+    world: &World,
+    cluster: &mut Cluster,
+    controller: &Controller,
+) -> Vec<Verdict> {
+    match name {
+        "img" => vec![
+            timed(
+                "img: buildah build and push to a registry with basic auth",
+                img(world),
+            )
+            .await,
+        ],
+        "buildkit" => vec![
+            timed(
+                "buildkit: the seed's template against a Docker daemon on the node's socket",
+                buildkit::run(world, cluster),
+            )
+            .await,
+        ],
+        "failures" => {
+            let mut verdicts = join_all([
+                boxed(timed("failure: a failing step", failing_step(world))),
+                boxed(timed(
+                    "failure: a git revision that does not exist",
+                    bad_revision(world),
+                )),
+                boxed(timed(
+                    "failure: a 10s timeout on a long step",
+                    timeout(world),
+                )),
+                boxed(timed("failure: cancel while running", cancel(world))),
+                boxed(timed(
+                    "failure: an image that does not exist (--image-pull-grace)",
+                    missing_image(world),
+                )),
+                boxed(timed(
+                    "template created after its Build",
+                    late_template(world),
+                )),
+            ])
+            .await;
+            verdicts.push(
+                timed(
+                    "controller killed and restarted mid-build",
+                    restart(world, cluster, controller),
+                )
+                .await,
+            );
+            verdicts
+        }
+        "ssh" => {
+            join_all([
+                boxed(timed(
+                    "ssh: git source over ssh with known_hosts",
+                    ssh(world, true),
+                )),
+                boxed(timed(
+                    "ssh: git source over ssh without known_hosts (accept-new)",
+                    ssh(world, false),
+                )),
+            ])
+            .await
+        }
+        "timing" => vec![
+            timed(
+                "timing: Build created to Succeeded, against the same pod created directly",
+                timing(world),
+            )
+            .await,
+        ],
+        "plugin" => vec![
+            timed(
+                "plugin: kubectl build run -f and logs, on the real node",
+                plugin(&cluster.kubeconfig),
+            )
+            .await,
+        ],
+        "metrics" | "upgrade" | "leader-lost" | "uninstall"
+            if matches!(controller, Controller::Host(_)) =>
+        {
+            vec![not_run(
+                name,
+                "it needs the release's Deployment: run without --controller host",
+            )]
+        }
+        "metrics" => vec![
+            timed(
+                "metrics: scraped through the release's Service",
+                metrics::run(world),
+            )
+            .await,
+        ],
+        "upgrade" => vec![
+            timed(
+                "upgrade: the Deployment rolled to another image under 50 Builds",
+                upgrade::run(world, cluster),
+            )
+            .await,
+        ],
+        "leader-lost" => vec![
+            timed(
+                "leader lost: the leading pod force-deleted under 50 Builds",
+                leader_lost::run(world),
+            )
+            .await,
+        ],
+        "uninstall" => vec![
+            timed(
+                "uninstall: kubectl delete -f config/release.yaml",
+                uninstall::run(world, cluster),
+            )
+            .await,
+        ],
+        _ => vec![],
+    }
+}
+
+/// A verdict for a scenario that does not apply to this run's controller.
+fn not_run(name: &str, why: &str) -> Verdict {
+    Verdict {
+        name: name.to_owned(),
+        outcome: Outcome::NotRun(why.to_owned()),
+        evidence: vec![],
+        seconds: 0.0,
+    }
+}
+
+/// The install's verdict: how long it took and what proves it.
+pub(crate) fn install_verdict(
+    result: anyhow::Result<Vec<String>>,
+    place: super::ControllerPlace,
+    seconds: f64,
+) -> Verdict {
+    let name = match place {
+        super::ControllerPlace::InCluster => {
+            "install: config/release.yaml as shipped, the controller in the cluster"
+        }
+        super::ControllerPlace::Host => {
+            "install: config/release.yaml without its Deployment, the controller on the host (--controller host)"
+        }
+    };
+    let (outcome, evidence) = match result {
+        Ok(evidence) => (Outcome::Pass, evidence),
+        Err(error) => (Outcome::Fail(format!("{error:#}")), vec![]),
+    };
+    Verdict {
+        name: name.to_owned(),
+        outcome,
+        evidence,
+        seconds,
+    }
 }
 
 type Boxed<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Verdict> + Send + 'a>>;
@@ -979,14 +1110,9 @@ async fn restart(
     )
     .await?;
     wait_step_running(world, &name, "slow").await?;
-    let pid = cluster.kill_process("build-controller");
-    checked.note(format!(
-        "killed the controller (SIGKILL, pid {})",
-        pid.unwrap_or_default()
-    ));
+    checked.note(controller.crash(cluster).await?);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    controller.start(cluster)?;
-    checked.note("started it again");
+    checked.note(controller.recover(cluster)?);
     let build = wait_done(world, &name, Duration::from_secs(120)).await?;
     let logs = finished_evidence(world, &build, &mut checked).await;
     expect_status(&mut checked, &build, "True", None);

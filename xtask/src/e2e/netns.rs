@@ -1,0 +1,290 @@
+//! The network namespace the whole cluster runs in, and the proof that the host's network is
+//! as it was.
+//!
+//! `cargo xtask e2e` creates a namespace (`ip netns add`), brings its loopback up and runs
+//! itself again inside it with `nsenter --net=…`, which enters only the network namespace
+//! (`ip netns exec` would also remount `/sys`, hiding the cgroup mounts the kubelet and dockerd
+//! need). Everything the run starts — etcd, the control plane, containerd, the kubelet,
+//! kube-proxy, the pod bridge, dockerd and the harness's own clients — is then inside it, so the
+//! API server can listen on an address pods reach, and kube-proxy can program the `kubernetes`
+//! Service, without touching the host's interfaces, routes or firewall rules.
+//!
+//! [`Netns`] is the guard: dropping it kills whatever still runs in the namespace and deletes
+//! it. [`HostNetwork`] is what the host's network looked like, compared before and after.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use super::cluster::run_quiet;
+
+/// The variable that tells the inner run which namespace it is in.
+const INSIDE_VAR: &str = "XTASK_E2E_NETNS";
+/// The variable that gives the inner run its state directory.
+const DIR_VAR: &str = "XTASK_E2E_DIR";
+
+/// What the inner run learns from the outer one.
+#[derive(Debug, Clone)]
+pub(crate) struct Inside {
+    /// The namespace's name (under `/run/netns`).
+    pub(crate) name: String,
+    /// The run's state directory, made by the outer run (images already in it).
+    pub(crate) dir: PathBuf,
+}
+
+impl Inside {
+    /// `Some` when this process is the run inside the namespace.
+    pub(crate) fn from_env() -> Option<Inside> {
+        let name = std::env::var(INSIDE_VAR).ok()?;
+        let dir = std::env::var_os(DIR_VAR)?;
+        Some(Inside {
+            name,
+            dir: PathBuf::from(dir),
+        })
+    }
+}
+
+/// A network namespace this run created; dropping it kills what runs in it and deletes it.
+pub(crate) struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates `/run/netns/<name>` with its loopback up; fails when it exists already.
+    pub(crate) fn create(name: &str) -> anyhow::Result<Netns> {
+        if std::path::Path::new("/run/netns").join(name).exists() {
+            bail!("network namespace {name} exists already: is another `cargo xtask e2e` running?");
+        }
+        run_quiet(Command::new("ip").args(["netns", "add", name]))?;
+        let netns = Netns {
+            name: name.to_owned(),
+        };
+        run_quiet(Command::new("ip").args(["-n", name, "link", "set", "lo", "up"]))?;
+        Ok(netns)
+    }
+
+    /// The namespace's file, for `nsenter --net=`.
+    pub(crate) fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    /// Runs this very program again with the same arguments inside the namespace, telling it
+    /// the namespace and `dir`; waits for it. SIGINT and SIGTERM reach it too (a terminal's
+    /// Ctrl-C reaches the whole process group; a SIGTERM to this process is passed on), and
+    /// its own guards clean up before it exits.
+    pub(crate) fn run_self(&self, dir: &std::path::Path) -> anyhow::Result<ExitStatus> {
+        // a copy of this very program: cargo may have rebuilt the file it was started from
+        let exe = dir.join("xtask");
+        std::fs::copy("/proc/self/exe", &exe).context("copying this program")?;
+        let mut child = Command::new("nsenter")
+            .arg(format!("--net={}", self.path().display()))
+            .arg("--")
+            .arg(exe)
+            .args(std::env::args_os().skip(1))
+            .env(INSIDE_VAR, &self.name)
+            .env(DIR_VAR, dir)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting the run inside the network namespace (nsenter)")?;
+        let mut passed_on = false;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if super::interrupted() && !passed_on {
+                passed_on = true;
+                let _ = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The PIDs of the processes still in the namespace.
+    fn pids(&self) -> Vec<String> {
+        Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let left = self.pids();
+        for pid in &left {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+        if !left.is_empty() {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let deleted = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        eprintln!(
+            "[netns] {} network namespace {}{}",
+            if deleted {
+                "deleted"
+            } else {
+                "could not delete"
+            },
+            self.name,
+            if left.is_empty() {
+                String::new()
+            } else {
+                format!(" (killed {} processes left in it)", left.len())
+            }
+        );
+    }
+}
+
+/// The host's network as `ip` and `iptables-save` print it, counters left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostNetwork {
+    /// Interfaces (`ip -o link`, without their statistics).
+    links: BTreeSet<String>,
+    /// Addresses (`ip -o addr`).
+    addresses: BTreeSet<String>,
+    /// Routes of every table, IPv4 and IPv6.
+    routes: BTreeSet<String>,
+    /// Firewall rules (`iptables-save`, `ip6tables-save`), without counters and comments.
+    rules: BTreeSet<String>,
+    /// The network namespaces under `/run/netns`.
+    namespaces: BTreeSet<String>,
+}
+
+impl HostNetwork {
+    /// Reads the host's network now.
+    pub(crate) fn capture() -> HostNetwork {
+        let lines = |program: &str, args: &[&str]| -> BTreeSet<String> {
+            Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut routes = lines("ip", &["route", "show", "table", "all"]);
+        routes.extend(lines("ip", &["-6", "route", "show", "table", "all"]));
+        let mut rules = lines("iptables-save", &[]);
+        rules.extend(lines("ip6tables-save", &[]));
+        HostNetwork {
+            links: lines("ip", &["-o", "link"])
+                .iter()
+                .map(|l| without_link_noise(l))
+                .collect(),
+            addresses: lines("ip", &["-o", "addr"]),
+            routes,
+            rules: rules
+                .iter()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| without_counters(l))
+                .collect(),
+            namespaces: lines("ip", &["netns", "list"]),
+        }
+    }
+
+    /// One line for the run's output: what was compared and whether it is the same.
+    pub(crate) fn compare(&self, after: &HostNetwork) -> Result<String, String> {
+        let sets = [
+            ("interfaces", &self.links, &after.links),
+            ("addresses", &self.addresses, &after.addresses),
+            ("routes", &self.routes, &after.routes),
+            ("firewall rules", &self.rules, &after.rules),
+            ("network namespaces", &self.namespaces, &after.namespaces),
+        ];
+        let mut same = Vec::new();
+        let mut changed = Vec::new();
+        for (what, before, now) in sets {
+            if before == now {
+                same.push(format!("{} {what}", before.len()));
+            } else {
+                let gone: Vec<&String> = before.difference(now).collect();
+                let new: Vec<&String> = now.difference(before).collect();
+                changed.push(format!("{what}: gone {gone:?}, new {new:?}"));
+            }
+        }
+        if changed.is_empty() {
+            Ok(format!("host network as before: {}", same.join(", ")))
+        } else {
+            Err(format!("host network changed: {}", changed.join("; ")))
+        }
+    }
+}
+
+/// An `ip -o link` line without what changes by itself (queue state, `link-netnsid`, alternate
+/// names stay).
+fn without_link_noise(line: &str) -> String {
+    line.split_whitespace()
+        .filter(|w| !w.starts_with("\\"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An `iptables-save` line without its `[packets:bytes]` counters.
+fn without_counters(line: &str) -> String {
+    line.split_whitespace()
+        .filter(|w| {
+            !(w.starts_with('[')
+                && w.ends_with(']')
+                && w[1..w.len() - 1]
+                    .split(':')
+                    .all(|n| n.chars().all(|c| c.is_ascii_digit())))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn network(rules: &[&str]) -> HostNetwork {
+        HostNetwork {
+            links: BTreeSet::from(["1: lo: <LOOPBACK,UP>".to_owned()]),
+            addresses: BTreeSet::new(),
+            routes: BTreeSet::from(["default via 10.0.0.1 dev eth0".to_owned()]),
+            rules: rules.iter().map(|r| without_counters(r)).collect(),
+            namespaces: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn counters_do_not_count_as_a_change() {
+        let before = network(&[":INPUT ACCEPT [10:2000]", "-A INPUT -j ACCEPT"]);
+        let after = network(&[":INPUT ACCEPT [99:8000]", "-A INPUT -j ACCEPT"]);
+        assert_eq!(
+            before.compare(&after).unwrap(),
+            "host network as before: 1 interfaces, 0 addresses, 1 routes, 2 firewall rules, 0 network namespaces"
+        );
+    }
+
+    #[test]
+    fn a_new_rule_is_named() {
+        let before = network(&["-A INPUT -j ACCEPT"]);
+        let after = network(&["-A INPUT -j ACCEPT", "-A FORWARD -j DROP"]);
+        let error = before.compare(&after).unwrap_err();
+        assert!(
+            error.contains(r#"firewall rules: gone [], new ["-A FORWARD -j DROP"]"#),
+            "{error}"
+        );
+    }
+}
