@@ -38,17 +38,35 @@ pub(crate) const CONTROLLER_SELECTOR: &str =
 
 /// The controller of the run.
 pub(crate) enum Controller {
-    /// The release's Deployment.
-    InCluster,
+    /// The release's Deployment, with its `BUILD_IMAGE_PULL_GRACE`.
+    InCluster {
+        /// The Deployment's image pull grace (the binary's default when it sets none).
+        image_pull_grace: String,
+    },
     /// A process of the harness (`--controller host`).
     Host(HostController),
 }
 
+/// `build-controller run`'s default `--image-pull-grace` (see its `--help`).
+const DEFAULT_IMAGE_PULL_GRACE: &str = "5m";
+
 impl Controller {
+    /// How long an image pull may fail before the Build fails with it.
+    pub(crate) fn image_pull_grace(&self) -> std::time::Duration {
+        let text = match self {
+            Controller::InCluster { image_pull_grace } => image_pull_grace,
+            Controller::Host(host) => &host.image_pull_grace,
+        };
+        text.parse::<build_types::Duration>()
+            .ok()
+            .and_then(build_types::Duration::to_std)
+            .unwrap_or(std::time::Duration::from_secs(300))
+    }
+
     /// Kills the controller that leads with SIGKILL, as a crash would; says what it did.
     pub(crate) async fn crash(&self, cluster: &mut Cluster) -> anyhow::Result<String> {
         match self {
-            Controller::InCluster => {
+            Controller::InCluster { .. } => {
                 let client = cluster.admin_client().await?;
                 let leader = lease_holder(&client)
                     .await?
@@ -78,7 +96,7 @@ impl Controller {
     /// Brings the controller back after [`Self::crash`]; says how.
     pub(crate) fn recover(&self, cluster: &mut Cluster) -> anyhow::Result<String> {
         match self {
-            Controller::InCluster => Ok(
+            Controller::InCluster { .. } => Ok(
                 "the kubelet restarts the container; whichever replica takes the Lease goes on"
                     .to_owned(),
             ),
@@ -149,7 +167,7 @@ pub(crate) async fn install(cluster: &mut Cluster) -> anyhow::Result<(Controller
     let client = cluster.admin_client().await?;
     let yaml = std::fs::read_to_string(cluster.workspace().join("config/release.yaml"))?;
     let objects = release_objects(&yaml)?;
-    let applied = apply_objects(&client, &objects).await?;
+    let applied = apply_objects(&client, &objects, &apply_params()).await?;
     let mut evidence = vec![format!(
         "applied config/release.yaml as generated, {} objects: {}",
         applied.names.len(),
@@ -158,7 +176,10 @@ pub(crate) async fn install(cluster: &mut Cluster) -> anyhow::Result<(Controller
     if !applied.warnings.is_empty() {
         bail!("the API server warned: {}", applied.warnings.join("; "));
     }
-    evidence.push("the API server returned no warning (Pod Security `restricted` included)".into());
+    evidence.push(format!(
+        "the API server returned no warning (Pod Security `restricted` included); the control, the same Deployment with a privileged container applied as a dry run, is warned about: {}",
+        pod_security_control(&client, &objects).await?
+    ));
     wait_crds(&client).await?;
     let (pods, waited) = wait_replicas_ready(&client, 2).await?;
     evidence.push(format!(
@@ -174,7 +195,51 @@ pub(crate) async fn install(cluster: &mut Cluster) -> anyhow::Result<(Controller
         eprintln!("[install] {line}");
     }
     eprintln!("[install] {:>5.1}s installed", t0.elapsed().as_secs_f64());
-    Ok((Controller::InCluster, evidence))
+    let image_pull_grace = deployment_env(&objects, "BUILD_IMAGE_PULL_GRACE")
+        .unwrap_or_else(|| DEFAULT_IMAGE_PULL_GRACE.to_owned());
+    Ok((Controller::InCluster { image_pull_grace }, evidence))
+}
+
+/// The value of `name` in the environment of the release's controller container.
+fn deployment_env(objects: &[DynamicObject], name: &str) -> Option<String> {
+    let deployment = objects.iter().find(|o| kind(o) == "Deployment")?;
+    deployment
+        .data
+        .pointer("/spec/template/spec/containers/0/env")?
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)?["value"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Server-side apply, taking the fields over as `kubectl apply --server-side --force-conflicts`.
+fn apply_params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+/// Shows that a Pod Security warning would be seen: the release's Deployment with a
+/// privileged container, applied as a dry run, must be warned about. Returns the warning.
+async fn pod_security_control(
+    client: &Client,
+    objects: &[DynamicObject],
+) -> anyhow::Result<String> {
+    let mut deployment = objects
+        .iter()
+        .find(|o| kind(o) == "Deployment")
+        .cloned()
+        .context("the release has a Deployment")?;
+    let context = deployment
+        .data
+        .pointer_mut("/spec/template/spec/containers/0/securityContext")
+        .context("the release's Deployment has a securityContext")?;
+    context["privileged"] = serde_json::Value::Bool(true);
+    let applied = apply_objects(client, &[deployment], &apply_params().dry_run()).await?;
+    applied
+        .warnings
+        .into_iter()
+        .find(|w| w.contains("PodSecurity"))
+        .context("a privileged container in the restricted namespace drew no Pod Security warning: the check for warnings proves nothing")
 }
 
 /// What [`apply_objects`] did.
@@ -364,7 +429,7 @@ pub(crate) async fn apply_release(
     let (deployments, objects): (Vec<DynamicObject>, Vec<DynamicObject>) = release_objects(&yaml)?
         .into_iter()
         .partition(|o| kind(o) == "Deployment");
-    let applied = apply_objects(client, &objects).await?;
+    let applied = apply_objects(client, &objects, &apply_params()).await?;
     wait_crds(client).await?;
     let skipped = deployments
         .iter()
@@ -384,8 +449,8 @@ pub(crate) async fn apply_release(
 pub(crate) async fn apply_objects(
     client: &Client,
     objects: &[DynamicObject],
+    params: &PatchParams,
 ) -> anyhow::Result<Applied> {
-    let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut applied = Applied {
         names: Vec::new(),
         warnings: Vec::new(),
@@ -402,7 +467,7 @@ pub(crate) async fn apply_objects(
         let url = <DynamicObject as kube::Resource>::url_path(&resource, namespace.as_deref());
         let name = format!("{} {}", types.kind, object.name_any());
         let request = kube::core::Request::new(url)
-            .patch(&object.name_any(), &params, &Patch::Apply(object))
+            .patch(&object.name_any(), params, &Patch::Apply(object))
             .with_context(|| format!("encoding {name}"))?;
         let response = client
             .send(request.map(kube::client::Body::from))

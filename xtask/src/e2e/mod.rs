@@ -109,7 +109,7 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
         "e2e",
         "the run inside the network namespace removes the cluster, then the namespace goes",
     ));
-    let before = netns::HostNetwork::capture();
+    let before = netns::HostSnapshot::capture();
     let name = format!("xte2e-{}", std::process::id());
     let status = {
         let namespace = netns::Netns::create(&name)?;
@@ -119,7 +119,7 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     if dir.exists() && !args.keep_state {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let line = before.compare(&netns::HostNetwork::capture());
+    let line = before.compare(&netns::HostSnapshot::capture());
     match &line {
         Ok(same) => eprintln!("[host] {same}"),
         Err(changed) => eprintln!("[host] {changed}"),

@@ -185,7 +185,7 @@ async fn run_one(
                 boxed(timed("failure: cancel while running", cancel(world))),
                 boxed(timed(
                     "failure: an image that does not exist (--image-pull-grace)",
-                    missing_image(world),
+                    missing_image(world, controller.image_pull_grace()),
                 )),
                 boxed(timed(
                     "template created after its Build",
@@ -1042,7 +1042,7 @@ async fn cancel(world: &World) -> anyhow::Result<Checked> {
     Ok(checked)
 }
 
-async fn missing_image(world: &World) -> anyhow::Result<Checked> {
+async fn missing_image(world: &World, grace: Duration) -> anyhow::Result<Checked> {
     let mut checked = Checked::new();
     let t = Instant::now();
     let name = create_build(world, json!({
@@ -1050,11 +1050,16 @@ async fn missing_image(world: &World) -> anyhow::Result<Checked> {
         "spec": {"steps": [{"name": "ghost", "image": "e2e.local/no-such-image:e2e", "command": ["true"]}]},
     }))
     .await?;
-    let build = wait_done(world, &name, Duration::from_secs(120)).await?;
+    let build = wait_done(world, &name, grace + Duration::from_secs(120)).await?;
     checked.note(format!(
-        "finished {:.1}s after creation (--image-pull-grace=10s)",
-        t.elapsed().as_secs_f64()
+        "finished {:.1}s after creation (the controller's image pull grace: {}s)",
+        t.elapsed().as_secs_f64(),
+        grace.as_secs()
     ));
+    checked.check(
+        t.elapsed() >= grace,
+        "the Build failed before the image pull grace ran out",
+    );
     finished_evidence(world, &build, &mut checked).await;
     expect_status(&mut checked, &build, "False", Some("no-such-image"));
     expect_pod_stopped(world, &build, &mut checked).await;

@@ -22,7 +22,7 @@ use crate::e2e::install::{CONTROLLER_SELECTOR, RELEASE_NS};
 enum Kind {
     /// Two steps with sleeps: `Succeeded=True`.
     Succeeds,
-    /// A step that exits 3: `Succeeded=False`, reason `BuildFailed`, the step named.
+    /// A step that exits 3: `Succeeded=False`, reason `StepFailed`, the step named.
     FailsStep,
 }
 
@@ -114,9 +114,9 @@ impl Load {
                     format!("{name}: Succeeded={status} reason={reason} {message:?}, wanted True"),
                 ),
                 Kind::FailsStep => checked.check(
-                    status == "False" && reason == "BuildFailed" && message.contains("two"),
+                    status == "False" && reason == "StepFailed" && message.contains("two"),
                     format!(
-                        "{name}: Succeeded={status} reason={reason} {message:?}, wanted False BuildFailed naming step two"
+                        "{name}: Succeeded={status} reason={reason} {message:?}, wanted False StepFailed naming step two"
                     ),
                 ),
             }

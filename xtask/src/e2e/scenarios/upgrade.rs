@@ -27,9 +27,15 @@ pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Chec
         .rsplit_once(':')
         .ok_or_else(|| anyhow::anyhow!("the release's image {image} has no tag"))?;
     let next = format!("{repository}:{UPGRADE_TAG}");
-    run_quiet(
-        ctr(&cluster.socket).args(["-n", "k8s.io", "images", "tag", "--force", &image, &next]),
-    )?;
+    run_quiet(ctr(&cluster.socket).args([
+        "-n",
+        "k8s.io",
+        "images",
+        "tag",
+        "--force",
+        &normalized(&image),
+        &normalized(&next),
+    ]))?;
     let holder = lease_holder(&client).await?.unwrap_or_default();
     let logs = load::follow_replicas(client.clone());
     let load = load::start(world, "upgrade", 50).await?;
@@ -81,6 +87,19 @@ pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Chec
     Ok(checked)
 }
 
+/// An image reference as containerd stores it for the kubelet: a name without a registry is
+/// on Docker Hub (`docker.io/`, `docker.io/library/` for a single path segment).
+fn normalized(reference: &str) -> String {
+    let first = reference.split('/').next().unwrap_or_default();
+    if reference.contains('/') && (first.contains(['.', ':']) || first == "localhost") {
+        reference.to_owned()
+    } else if reference.contains('/') {
+        format!("docker.io/{reference}")
+    } else {
+        format!("docker.io/library/{reference}")
+    }
+}
+
 /// The image of the Deployment's controller container.
 fn current_image(deployment: &Deployment) -> anyhow::Result<String> {
     deployment
@@ -90,4 +109,21 @@ fn current_image(deployment: &Deployment) -> anyhow::Result<String> {
         .and_then(|s| s.containers.iter().find(|c| c.name == "controller"))
         .and_then(|c| c.image.clone())
         .ok_or_else(|| anyhow::anyhow!("the Deployment has no controller container image"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_normalized_as_containerd_stores_them() {
+        assert_eq!(
+            normalized("knative-build-rs/controller:v0.1.0"),
+            "docker.io/knative-build-rs/controller:v0.1.0"
+        );
+        assert_eq!(normalized("busybox:1"), "docker.io/library/busybox:1");
+        assert_eq!(normalized("e2e.local/tools:e2e"), "e2e.local/tools:e2e");
+        assert_eq!(normalized("localhost/x:1"), "localhost/x:1");
+        assert_eq!(normalized("registry:5000/x:1"), "registry:5000/x:1");
+    }
 }
