@@ -8,8 +8,9 @@
 //! - `cargo xtask images` builds the release's images as OCI archives in `target/images/`,
 //!   without a registry or a container daemon.
 //! - `cargo xtask bench-controller` measures the controller on a real API server.
-//! - `cargo xtask e2e` runs the product on a real one-node cluster on this machine (root,
-//!   `KUBEBUILDER_ASSETS`); without the binaries it says which are missing and exits 0.
+//! - `cargo xtask e2e` installs the release as shipped on a real one-node cluster on this
+//!   machine, in a network namespace of its own (root, `KUBEBUILDER_ASSETS`); without the
+//!   binaries it says which are missing and exits 0.
 //! - `cargo xtask chaos` proves the controller's promises under faults (SIGKILL, API server
 //!   restarts, leader failover, least privilege, bad input, Secret sentinels) on a real API
 //!   server (`KUBEBUILDER_ASSETS`); without the binaries it says which are missing and exits 0.
@@ -58,9 +59,10 @@ enum Command {
     /// Measure the controller against the cluster KUBECONFIG names: N Builds to pods and
     /// statuses, against a baseline of N plain pod creates.
     BenchController(bench_controller::BenchArgs),
-    /// Start a throw-away one-node cluster on this machine (root; KUBEBUILDER_ASSETS with
-    /// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet), install the
-    /// release, run the end-to-end scenarios, and remove the cluster.
+    /// Start a throw-away one-node cluster in a network namespace of its own (root;
+    /// KUBEBUILDER_ASSETS with etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+    /// kubelet, kube-proxy), install the release as shipped, run the end-to-end scenarios, and
+    /// remove the cluster.
     E2e(e2e::E2eArgs),
     /// Prove the controller's promises under faults on a throw-away control plane
     /// (KUBEBUILDER_ASSETS with etcd and kube-apiserver): SIGKILLs, API server restarts, leader

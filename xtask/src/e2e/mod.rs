@@ -1,12 +1,15 @@
-//! `cargo xtask e2e`: the product on a real one-node cluster on this machine.
+//! `cargo xtask e2e`: the release installed as shipped on a real one-node cluster on this
+//! machine, and Builds run on it.
 //!
 //! Needs root and `KUBEBUILDER_ASSETS` holding etcd, kube-apiserver, kube-controller-manager,
-//! kube-scheduler and kubelet; without them it prints one line naming what is missing and
-//! exits 0 before installing or starting anything. Otherwise it installs the Debian packages
-//! it needs when missing, builds the release's images with `cargo xtask images` and the
-//! scenario images ([`images`]), starts the cluster ([`cluster`]), installs the release, runs the scenarios
-//! ([`scenarios`]) and prints each one's verdict with its evidence and timings. The cluster's
-//! guard removes everything it set up, also after SIGINT or SIGTERM.
+//! kube-scheduler, kubelet and kube-proxy; without them it prints one line naming what is
+//! missing and exits 0 before installing or starting anything. Otherwise it installs the Debian
+//! packages it needs when missing, builds the release's images with `cargo xtask images` and the
+//! scenario images ([`images`]), then runs itself again inside a network namespace of its own
+//! ([`netns`]); there it starts the cluster ([`cluster`]), installs the release ([`install`]),
+//! runs the scenarios ([`scenarios`]) and prints each one's verdict with its evidence and
+//! timings. The cluster's guard removes everything it set up, also after SIGINT or SIGTERM; the
+//! run outside then deletes the namespace and checks that the host is as it was.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
