@@ -9,7 +9,10 @@ use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use crate::status::{all_statuses, has_ended, stuck_container, timeout_message, waiting_message};
+use crate::status::{
+    all_statuses, deleted_message, has_ended, removal, stuck_container, timeout_message,
+    waiting_message,
+};
 use crate::{pod_name, status_from_pod};
 
 /// The `activeDeadlineSeconds` a stopped pod gets: the smallest the API server accepts. The
@@ -123,10 +126,9 @@ pub fn assess(build: &Build, pod: Option<&Pod>, now: Timestamp, policy: &Policy)
     match pod {
         Some(pod) => Assessment::Update(follow(build, &old, pod, now, policy)),
         None if old.cluster.is_some() => {
-            let message = format!(
-                "pod {:?} was deleted before build {:?} finished",
-                pod_name(build),
-                build.metadata.name.as_deref().unwrap_or_default()
+            let message = deleted_message(
+                &pod_name(build),
+                build.metadata.name.as_deref().unwrap_or_default(),
             );
             let mut status = old;
             status.fail(Reason::PodDeleted, message, Time(now));
@@ -194,6 +196,14 @@ fn follow(build: &Build, old: &BuildStatus, pod: &Pod, now: Timestamp, policy: &
     let empty = PodStatus::default();
     let pod_status = pod.status.as_ref().unwrap_or(&empty);
     let mut status = mirror(build, old, pod, now);
+    if !status.is_done()
+        && let Some((reason, message)) = removal(pod, build)
+    {
+        // Deleted or evicted while running: its steps are killed within seconds, and the pod
+        // then vanishes; say why now rather than read the kill as a failed step.
+        status.fail(reason, message, Time(now));
+        return Update::new(status);
+    }
     if status.is_done() {
         // The pod's own verdict wins over a timeout that passed since (knative/build#599).
         status.completion_time.get_or_insert(Time(now));
@@ -220,13 +230,27 @@ fn follow(build: &Build, old: &BuildStatus, pod: &Pod, now: Timestamp, policy: &
     // 7. The timeout, from the start time.
     let deadline = build_deadline(build, &status, now);
     if now >= deadline {
-        status.fail(Reason::BuildTimeout, timeout_message(build), Time(now));
+        let message = match waited_for(&status) {
+            // a pod never scheduled (or never started) times out with the reason it waited
+            Some(waited) => format!("{}; it waited for: {waited}", timeout_message(build)),
+            None => timeout_message(build),
+        };
+        status.fail(Reason::BuildTimeout, message, Time(now));
         return Update::stopping(status);
     }
     Update {
         recheck_at: Some(grace_deadline.map_or(deadline, |g| g.min(deadline))),
         ..Update::new(status)
     }
+}
+
+/// What a Build whose pod has not started any step waits for: the `Pending` condition's
+/// message (the scheduler's reason, a volume that cannot be mounted, …).
+fn waited_for(status: &BuildStatus) -> Option<String> {
+    let condition = status.succeeded()?;
+    let pending =
+        condition.status == ConditionStatus::Unknown && status.reason() == Some(Reason::Pending);
+    pending.then(|| condition.message.clone().unwrap_or_default())
 }
 
 /// The condition to report instead of `BuildTimeout` when the pod failed on a deadline that

@@ -273,6 +273,11 @@ fn failure(pod: &Pod, status: &PodStatus, build: &Build, logs: &LogsHint<'_>) ->
         }
         _ => {}
     }
+    // Before the containers: a pod deleted or evicted through the API fails because its steps
+    // were killed (exit 137 or 143), which is not what the user should read first.
+    if let Some((reason, message)) = removal(pod, build) {
+        return failed(reason, message);
+    }
     for container in all_statuses(status) {
         let Some(terminated) = container.state.as_ref().and_then(|s| s.terminated.as_ref()) else {
             continue;
@@ -312,6 +317,43 @@ fn failure(pod: &Pod, status: &PodStatus, build: &Build, logs: &LogsHint<'_>) ->
             .unwrap_or("build failed for unspecified reasons")
             .to_owned(),
     )
+}
+
+/// Why a pod is going away when something other than its own end removes it: evicted (the
+/// eviction API, `kubectl drain`, the taint manager, preemption: the API server or the
+/// controller that did it sets a `DisruptionTarget` condition) or deleted (a
+/// `deletionTimestamp`: the controller never deletes a pod, so someone else did). `None` for a
+/// pod that is not being removed.
+pub(crate) fn removal(pod: &Pod, build: &Build) -> Option<(Reason, String)> {
+    let disruption = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+        });
+    if let Some(condition) = disruption {
+        let reason = condition.reason.as_deref().unwrap_or("DisruptionTarget");
+        let message = match condition.message.as_deref().filter(|m| !m.is_empty()) {
+            Some(message) => format!("build pod was evicted: {reason}: {message}"),
+            None => format!("build pod was evicted: {reason}"),
+        };
+        return Some((Reason::PodEvicted, message));
+    }
+    pod.metadata.deletion_timestamp.as_ref()?;
+    Some((
+        Reason::PodDeleted,
+        deleted_message(
+            pod.metadata.name.as_deref().unwrap_or_default(),
+            build.metadata.name.as_deref().unwrap_or_default(),
+        ),
+    ))
+}
+
+/// The message of a Build whose pod was deleted before it finished.
+pub(crate) fn deleted_message(pod: &str, build: &str) -> String {
+    format!("pod {pod:?} was deleted before build {build:?} finished")
 }
 
 /// The longest part of a container's termination message a failure message quotes.

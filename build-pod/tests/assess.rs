@@ -1,5 +1,6 @@
 //! Table tests of `assess`: what a Build's pod means for the Build at a given time — the
-//! timeout, the image pull grace, cancel, a pod gone, a success that wins.
+//! timeout, the image pull grace, cancel, a pod gone, deleted or evicted, a pod no node
+//! takes, a success that wins.
 
 use std::time::Duration;
 
@@ -88,6 +89,46 @@ fn pod(phase: &str, step: Value, extra: Value, deadline: i64) -> Pod {
             "containers": [{"name": "nop", "image": "nop"}],
         },
         "status": status,
+    }))
+    .unwrap()
+}
+
+/// `pod` as the API server shows it once someone deleted it: a `deletionTimestamp`, and for
+/// an eviction through the API, the `DisruptionTarget` condition it adds.
+fn being_removed(mut pod: Pod, disruption: Option<(&str, &str)>) -> Pod {
+    pod.metadata.deletion_timestamp =
+        Some(serde_json::from_value(json!("2024-01-01T00:01:00Z")).unwrap());
+    if let Some((reason, message)) = disruption {
+        let condition = serde_json::from_value(json!({
+            "type": "DisruptionTarget", "status": "True", "reason": reason, "message": message,
+        }))
+        .unwrap();
+        let status = pod.status.get_or_insert_with(Default::default);
+        status
+            .conditions
+            .get_or_insert_with(Vec::new)
+            .push(condition);
+    }
+    pod
+}
+
+/// The Build's pod as it stays when no node can take it: no container has been created.
+fn unscheduled() -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": "app-pod-123456", "namespace": "ci", "creationTimestamp": STARTED},
+        "spec": {
+            "activeDeadlineSeconds": 605,
+            "nodeSelector": {"disk": "none-such"},
+            "initContainers": [
+                {"name": "build-step-credential-initializer", "image": "creds-init"},
+                {"name": "build-step-build", "image": "busybox"},
+            ],
+            "containers": [{"name": "nop", "image": "nop"}],
+        },
+        "status": {"phase": "Pending", "conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.",
+        }]},
     }))
     .unwrap()
 }
@@ -190,6 +231,90 @@ fn cases() -> Vec<Case> {
                 False,
                 "BuildTimeout",
                 "failed to finish within \"10m0s\"",
+                Stop::Confirm,
+                None,
+            ),
+        },
+        Case {
+            name: "a running pod someone deletes fails the Build at once",
+            build: build(running_status(), Value::Null),
+            pod: Some(being_removed(
+                pod("Pending", running(), json!({}), deadline),
+                None,
+            )),
+            now: "2024-01-01T00:01:00Z",
+            expect: update(
+                False,
+                "PodDeleted",
+                "pod \"app-pod-123456\" was deleted before build \"app\" finished",
+                Stop::No,
+                None,
+            ),
+        },
+        Case {
+            name: "a deleted pod's killed step reads as the deletion, not a failed step",
+            build: build(running_status(), Value::Null),
+            pod: Some(being_removed(
+                pod("Failed", exited(143), json!({}), deadline),
+                None,
+            )),
+            now: "2024-01-01T00:01:05Z",
+            expect: update(
+                False,
+                "PodDeleted",
+                "was deleted before build",
+                Stop::No,
+                None,
+            ),
+        },
+        Case {
+            name: "a pod evicted through the API fails the Build naming the eviction",
+            build: build(running_status(), Value::Null),
+            pod: Some(being_removed(
+                pod("Pending", running(), json!({}), deadline),
+                Some(("EvictionByEvictionAPI", "Eviction API: evicting")),
+            )),
+            now: "2024-01-01T00:01:00Z",
+            expect: update(
+                False,
+                "PodEvicted",
+                "build pod was evicted: EvictionByEvictionAPI: Eviction API: evicting",
+                Stop::No,
+                None,
+            ),
+        },
+        Case {
+            name: "a succeeded pod deleted afterwards keeps its success",
+            build: build(running_status(), Value::Null),
+            pod: Some(being_removed(
+                pod("Succeeded", exited(0), json!({}), deadline),
+                None,
+            )),
+            now: "2024-01-01T00:01:05Z",
+            expect: update(True, "Succeeded", "", Stop::No, None),
+        },
+        Case {
+            name: "a pod no node takes says why while it waits",
+            build: build(running_status(), Value::Null),
+            pod: Some(unscheduled()),
+            now: "2024-01-01T00:01:00Z",
+            expect: update(
+                Unknown,
+                "Pending",
+                "PodScheduled is False (Unschedulable): 0/1 nodes are available",
+                Stop::No,
+                Some("2024-01-01T00:10:05Z"),
+            ),
+        },
+        Case {
+            name: "a pod no node takes times out naming the scheduler's reason",
+            build: build(running_status(), Value::Null),
+            pod: Some(unscheduled()),
+            now: "2024-01-01T00:10:05Z",
+            expect: update(
+                False,
+                "BuildTimeout",
+                "failed to finish within \"10m0s\"; it waited for: pod condition PodScheduled is False (Unschedulable): 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.",
                 Stop::Confirm,
                 None,
             ),
