@@ -133,6 +133,25 @@ fn kube_cgroups() -> BTreeSet<PathBuf> {
     found
 }
 
+/// A node component [`Cluster::restart`] restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodePart {
+    /// The kubelet.
+    Kubelet,
+    /// The container runtime.
+    Containerd,
+}
+
+impl NodePart {
+    /// The name of its process (and its log).
+    pub(crate) fn process(self) -> &'static str {
+        match self {
+            NodePart::Kubelet => "kubelet",
+            NodePart::Containerd => "containerd",
+        }
+    }
+}
+
 /// A process this run started.
 struct Started {
     name: &'static str,
@@ -460,23 +479,11 @@ impl Cluster {
             dir.join("cni/net.d/10-xtask-e2e.conflist"),
             cni_conflist(&dir),
         )?;
-        self.spawn(
-            "containerd",
-            Command::new("containerd")
-                .arg("--config")
-                .arg(dir.join("containerd/config.toml")),
-        )?;
-        let socket = self.socket.clone();
-        wait_for("containerd", Duration::from_secs(20), || {
-            ctr(&socket)
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .await?;
+        self.spawn_appending("containerd", &mut self.containerd_command())?;
+        self.wait_containerd().await?;
         for image in images {
             run_quiet(
-                ctr(&socket)
+                ctr(&self.socket)
                     .args(["-n", "k8s.io", "images", "import"])
                     .arg(image),
             )?;
@@ -626,6 +633,50 @@ impl Cluster {
         )?;
         self.spawn_appending("kubelet", &mut self.kubelet_command())?;
         self.wait_node_ready(client).await
+    }
+
+    /// containerd's command line (the same for a restart).
+    fn containerd_command(&self) -> Command {
+        let mut command = Command::new("containerd");
+        command
+            .arg("--config")
+            .arg(self.dir.join("containerd/config.toml"));
+        command
+    }
+
+    /// Waits (at most 20 s) until containerd answers.
+    async fn wait_containerd(&self) -> anyhow::Result<()> {
+        let socket = self.socket.clone();
+        wait_for("containerd", Duration::from_secs(20), || {
+            ctr(&socket)
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .await
+    }
+
+    /// Kills the node component `part` with SIGKILL, as a crash would, waits `down`, and
+    /// starts it again with the same command line and state; waits until it serves again
+    /// (containerd answers; the node is Ready). Returns the killed PID.
+    pub(crate) async fn restart(&mut self, part: NodePart, down: Duration) -> anyhow::Result<u32> {
+        let name = part.process();
+        let pid = self
+            .kill_process(name)
+            .with_context(|| format!("{name} is not running"))?;
+        tokio::time::sleep(down).await;
+        match part {
+            NodePart::Kubelet => {
+                self.spawn_appending(name, &mut self.kubelet_command())?;
+                let client = self.admin_client().await?;
+                self.wait_node_ready(&client).await?;
+            }
+            NodePart::Containerd => {
+                self.spawn_appending(name, &mut self.containerd_command())?;
+                self.wait_containerd().await?;
+            }
+        }
+        Ok(pid)
     }
 
     /// The kubelet's command line (the same for a restart: same state, same identity).
@@ -1016,7 +1067,8 @@ pub(crate) fn terminate(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn pids() -> Vec<u32> {
+/// The process ids in `/proc`.
+pub(crate) fn pids() -> Vec<u32> {
     fs::read_dir("/proc")
         .map(|entries| {
             entries

@@ -349,7 +349,7 @@ fn created(before: &BTreeSet<PathBuf>, now: &BTreeSet<PathBuf>) -> Vec<PathBuf> 
 fn kill_leftovers(dir: &Path, cgroups: &[PathBuf]) -> Vec<String> {
     let me = std::process::id();
     let mut pids: BTreeSet<u32> = BTreeSet::new();
-    for pid in all_pids() {
+    for pid in crate::e2e::cluster::pids() {
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         if pid != me && mentions(&cmdline, dir) {
             pids.insert(pid);
@@ -389,18 +389,6 @@ fn wait_gone(pids: &BTreeSet<u32>) {
 /// may itself hold spaces and parentheses).
 fn stat_state(stat: &str) -> Option<char> {
     stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
-/// The process ids in `/proc`.
-fn all_pids() -> Vec<u32> {
-    fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Whether a NUL-separated command line names `dir` (an argument, or an option's value after
@@ -820,7 +808,7 @@ mod tests {
     /// The processes running the `RUN` step of [`SLEEP_DOCKERFILE`].
     fn step_pids() -> Vec<u32> {
         let cmdline = |pid: &u32| fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        all_pids()
+        crate::e2e::cluster::pids()
             .into_iter()
             .filter(|pid| cmdline(pid) == b"/bin/busybox\x00sleep\x00617\x00")
             .collect()
@@ -858,7 +846,7 @@ mod tests {
         let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert_eq!(mounts_under(&mountinfo, dir), Vec::<PathBuf>::new());
         let cmdline = |pid: &u32| fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let leftovers: Vec<u32> = all_pids()
+        let leftovers: Vec<u32> = crate::e2e::cluster::pids()
             .into_iter()
             .filter(|pid| mentions(&cmdline(pid), dir))
             .collect();

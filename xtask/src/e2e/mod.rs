@@ -37,8 +37,10 @@ pub(crate) const REQUIRED_BINARIES: &[&str] = &[
 /// The options of `cargo xtask e2e`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct E2eArgs {
-    /// Run only these scenarios (repeatable; default: all). Names: img, buildkit, ssh, timing,
-    /// plugin, metrics, failures, upgrade, leader-lost, uninstall.
+    /// Run only these scenarios (repeatable; default: all but soak). Names: img, buildkit,
+    /// ssh, timing, plugin, metrics, failures, pod-deleted, oom, eviction, drain,
+    /// unschedulable, kubelet-restart, containerd-restart, upgrade, leader-lost, uninstall,
+    /// soak.
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
     /// Keep the run's state directory (logs, pod logs) after the cluster is removed.
@@ -53,6 +55,12 @@ pub(crate) struct E2eArgs {
     /// release's ServiceAccount token (the earlier side door, kept for debugging).
     #[arg(long, value_enum, default_value_t = ControllerPlace::InCluster)]
     controller: ControllerPlace,
+    /// How long the soak creates Builds, as a Go duration.
+    #[arg(long, default_value = "60m")]
+    soak_duration: String,
+    /// Builds the soak creates a minute.
+    #[arg(long, default_value_t = 12)]
+    soak_rate: u32,
 }
 
 /// Where `cargo xtask e2e` runs the controller.
@@ -67,8 +75,9 @@ pub(crate) enum ControllerPlace {
 pub(crate) use crate::signals::interrupted;
 use crate::signals::until_interrupted;
 
-/// The scenario names `--scenario` accepts, in the order they run: `metrics` before the
-/// scenarios that change the leader (its count is one process's), `uninstall` last.
+/// The scenarios a run without `--scenario` runs, in this order: `metrics` before the
+/// scenarios that change the leader (its count is one process's), the node's faults before
+/// the lifecycle, `uninstall` last.
 pub(crate) const SCENARIOS: &[&str] = &[
     "img",
     "buildkit",
@@ -77,14 +86,32 @@ pub(crate) const SCENARIOS: &[&str] = &[
     "plugin",
     "metrics",
     "failures",
+    "pod-deleted",
+    "oom",
+    "eviction",
+    "drain",
+    "unschedulable",
+    "kubelet-restart",
+    "containerd-restart",
     "upgrade",
     "leader-lost",
     "uninstall",
 ];
 
+/// The scenarios that run only when `--scenario` names them: the soak (an hour by default).
+pub(crate) const OPT_IN_SCENARIOS: &[&str] = &["soak"];
+
+/// Every scenario `--scenario` accepts.
+pub(crate) fn all_scenarios() -> Vec<&'static str> {
+    SCENARIOS.iter().chain(OPT_IN_SCENARIOS).copied().collect()
+}
+
 /// Checks `--scenario` names; an empty list selects all.
 pub(crate) fn selected(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
-    crate::select_scenarios(SCENARIOS, names)
+    if names.is_empty() {
+        return Ok(SCENARIOS.to_vec());
+    }
+    crate::select_scenarios(&all_scenarios(), names)
 }
 
 /// Runs `cargo xtask e2e`: outside, it prepares everything that needs the host (packages,
@@ -95,8 +122,9 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     args.image_pull_grace
         .parse::<build_types::Duration>()
         .map_err(|e| anyhow::anyhow!("--image-pull-grace: {e}"))?;
+    let soak = soak_settings(args)?;
     if let Some(inside) = netns::Inside::from_env() {
-        return run_inside(root, args, &chosen, &inside);
+        return run_inside(root, args, &chosen, &inside, &soak);
     }
     if crate::control_plane::assets_or_skip("e2e", REQUIRED_BINARIES).is_none() {
         return Ok(());
@@ -170,6 +198,7 @@ fn run_inside(
     args: &E2eArgs,
     chosen: &[&'static str],
     inside: &netns::Inside,
+    soak: &scenarios::Soak,
 ) -> anyhow::Result<()> {
     let Some(assets) = crate::control_plane::assets_or_skip("e2e", REQUIRED_BINARIES) else {
         return Ok(());
@@ -219,7 +248,7 @@ fn run_inside(
                     Ok((controller, evidence)) => {
                         let verdict =
                             scenarios::install_verdict(Ok(evidence), args.controller, seconds);
-                        scenarios::run_all(&mut cluster, &controller, verdict, chosen).await
+                        scenarios::run_all(&mut cluster, &controller, verdict, chosen, soak).await
                     }
                     Err(error) => Ok(vec![scenarios::install_verdict(
                         Err(error),
@@ -250,6 +279,28 @@ fn run_inside(
         bail!("some scenarios failed");
     }
     Ok(())
+}
+
+/// `--soak-duration` and `--soak-rate`, checked.
+fn soak_settings(args: &E2eArgs) -> anyhow::Result<scenarios::Soak> {
+    let duration = args
+        .soak_duration
+        .parse::<build_types::Duration>()
+        .ok()
+        .and_then(build_types::Duration::to_std)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--soak-duration: {:?} is not a duration such as 60m",
+                args.soak_duration
+            )
+        })?;
+    if args.soak_rate == 0 {
+        bail!("--soak-rate: at least 1 Build a minute");
+    }
+    Ok(scenarios::Soak {
+        duration,
+        per_minute: args.soak_rate,
+    })
 }
 
 fn is_root() -> bool {
@@ -312,6 +363,15 @@ mod tests {
     #[test]
     fn scenario_selection() {
         assert_eq!(selected(&[]).unwrap(), SCENARIOS);
+        assert!(
+            !SCENARIOS.contains(&"soak"),
+            "the hour-long soak runs only when asked for"
+        );
+        assert_eq!(selected(&["soak".to_owned()]).unwrap(), ["soak"]);
+        assert!(
+            SCENARIOS.iter().all(|s| all_scenarios().contains(s)),
+            "every default scenario can be named"
+        );
         assert_eq!(selected(&["ssh".to_owned()]).unwrap(), ["ssh"]);
         let error = selected(&["nope".to_owned()]).unwrap_err().to_string();
         assert!(

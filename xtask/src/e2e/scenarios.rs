@@ -19,17 +19,25 @@ use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use super::cluster::{Cluster, run_quiet};
+use super::cluster::{Cluster, NodePart, run_quiet};
 use super::images;
 use super::install::Controller;
 use super::interrupted;
 
 mod buildkit;
+mod eviction;
 mod leader_lost;
 mod load;
 mod metrics;
+mod node_restart;
+mod oom;
+mod pod_deleted;
+mod soak;
 mod uninstall;
+mod unschedulable;
 mod upgrade;
+
+pub(crate) use soak::Soak;
 
 const NS: &str = "e2e";
 const REGISTRY_USER: &str = "e2e";
@@ -126,6 +134,7 @@ pub(crate) async fn run_all(
     controller: &Controller,
     installed: Verdict,
     chosen: &[&str],
+    soak: &Soak,
 ) -> anyhow::Result<Vec<Verdict>> {
     let t = Instant::now();
     let client = cluster.admin_client().await?;
@@ -144,7 +153,7 @@ pub(crate) async fn run_all(
             break;
         }
         eprintln!("[scenario] {name}");
-        verdicts.extend(run_one(name, &world, cluster, controller).await);
+        verdicts.extend(run_one(name, &world, cluster, controller, soak).await);
     }
     Ok(verdicts)
 }
@@ -155,6 +164,7 @@ async fn run_one(
     world: &World,
     cluster: &mut Cluster,
     controller: &Controller,
+    soak: &Soak,
 ) -> Vec<Verdict> {
     match name {
         "img" => vec![
@@ -265,8 +275,83 @@ async fn run_one(
             )
             .await,
         ],
-        _ => vec![],
+        _ => node_fault(name, world, cluster, soak)
+            .await
+            .into_iter()
+            .collect(),
     }
+}
+
+/// The node's faults: what a Build shows when its pod, the kubelet or containerd misbehaves,
+/// and a soak.
+async fn node_fault(
+    name: &str,
+    world: &World,
+    cluster: &mut Cluster,
+    soak: &Soak,
+) -> Option<Verdict> {
+    let kubeconfig = cluster.kubeconfig.clone();
+    let restart = |part| format!("node: {} SIGKILLed and restarted under 10 Builds", part);
+    Some(match name {
+        "pod-deleted" => {
+            timed(
+                "node: a running Build's pod deleted by a user",
+                pod_deleted::run(world, &kubeconfig),
+            )
+            .await
+        }
+        "oom" => {
+            timed(
+                "node: a step and an init helper OOM-killed",
+                oom::run(world),
+            )
+            .await
+        }
+        "eviction" => {
+            timed(
+                "node: a running Build's pod evicted through the eviction API",
+                eviction::evict(world),
+            )
+            .await
+        }
+        "drain" => {
+            timed(
+                "node: drained of Build pods (cordon, evict) and uncordoned",
+                eviction::drain(world, &kubeconfig),
+            )
+            .await
+        }
+        "unschedulable" => {
+            timed(
+                "node: a pod no node takes, with a 20s timeout",
+                unschedulable::run(world, &kubeconfig),
+            )
+            .await
+        }
+        "kubelet-restart" => {
+            timed(
+                &restart("the kubelet"),
+                node_restart::run(world, cluster, NodePart::Kubelet),
+            )
+            .await
+        }
+        "containerd-restart" => {
+            timed(
+                &restart("containerd"),
+                node_restart::run(world, cluster, NodePart::Containerd),
+            )
+            .await
+        }
+        "soak" => {
+            let title = format!(
+                "soak: {} Builds a minute for {}s against the in-cluster controller",
+                soak.per_minute,
+                soak.duration.as_secs()
+            );
+            timed(&title, soak::run(world, cluster, soak)).await
+        }
+        _ => return None,
+    })
 }
 
 /// A verdict for a scenario that does not apply to this run's controller.
@@ -1170,6 +1255,58 @@ async fn ssh(world: &World, known_hosts: bool) -> anyhow::Result<Checked> {
         "the repository was not checked out",
     );
     Ok(checked)
+}
+
+/// `kubectl build logs -f NAME` started now and run to its end: exit code, stdout, stderr.
+type Follower = tokio::task::JoinHandle<anyhow::Result<(i32, String, String)>>;
+
+/// Starts following Build `name` with `kubectl build logs -f`, as a user would.
+fn follow_logs(kubeconfig: &std::path::Path, name: &str) -> Follower {
+    let kubeconfig = kubeconfig.to_path_buf();
+    let name = name.to_owned();
+    tokio::spawn(async move { kubectl_build(&kubeconfig, &["logs", "-f", &name]).await })
+}
+
+/// Waits (at most 60 s) for the follower to end; notes what it printed; returns it.
+async fn followed(
+    checked: &mut Checked,
+    name: &str,
+    follower: Follower,
+) -> anyhow::Result<(i32, String, String)> {
+    let (code, out, err) = tokio::time::timeout(Duration::from_secs(60), follower).await???;
+    checked.note(format!(
+        "kubectl build logs -f {name} (exit {code}):\n{}{}",
+        out.trim_end(),
+        if err.trim().is_empty() {
+            String::new()
+        } else {
+            format!("\n{}", err.trim_end())
+        }
+    ));
+    Ok((code, out, err))
+}
+
+/// Waits (at most `timeout`) until Build `name`'s Succeeded message contains `needle`;
+/// returns the condition as a line.
+async fn wait_message(
+    world: &World,
+    name: &str,
+    needle: &str,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    wait_until(
+        &format!("Build {name} to say {needle:?}"),
+        timeout,
+        || async {
+            let build = world.builds().get(name).await.ok()?;
+            let condition = succeeded(&build)?;
+            let message = condition["message"].as_str().unwrap_or_default();
+            message
+                .contains(needle)
+                .then(|| condition_line(Some(&condition)))
+        },
+    )
+    .await
 }
 
 /// Runs `kubectl-build` (the debug build of the workspace's plugin) against the cluster with
