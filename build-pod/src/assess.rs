@@ -210,6 +210,11 @@ fn follow(build: &Build, old: &BuildStatus, pod: &Pod, now: Timestamp, policy: &
         if let Some(condition) = stopped_for_image_error(build, old, pod, &status, now) {
             status.set_condition(condition, Time(now));
         }
+        // A verdict reached while the pod goes on (an OOM-killed step whose pod is stuck)
+        // stops it.
+        if !has_ended(pod) && !is_stopped(pod) {
+            return Update::stopping(status);
+        }
         return Update::new(status);
     }
 

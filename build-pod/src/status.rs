@@ -91,7 +91,13 @@ pub fn status_from_pod(pod: &Pod, build: &Build) -> BuildStatus {
     let condition = match phase {
         "Succeeded" => Condition::succeeded(ConditionStatus::True, Reason::Succeeded, ""),
         "Failed" => failure(pod, pod_status, build, &logs),
-        _ => in_progress(pod_status, phase),
+        // A step whose process the kernel killed for memory fails its Build even when the
+        // pod goes on: the step's shell may carry on and exit 0, and the kubelet may then
+        // never start the next container (the pod stays Pending: tektoncd/pipeline#10170).
+        _ => match all_statuses(pod_status).find(|c| oom_killed(c)) {
+            Some(container) => oom_condition(pod, container, &logs),
+            None => in_progress(pod_status, phase),
+        },
     };
     status.set_condition(condition, now);
     status
@@ -289,15 +295,8 @@ fn failure(pod: &Pod, status: &PodStatus, build: &Build, logs: &LogsHint<'_>) ->
             .and_then(termination_line)
             .map(|line| format!(": {line}"))
             .unwrap_or_default();
-        if terminated.reason.as_deref() == Some("OOMKilled") {
-            return failed(
-                Reason::StepOOMKilled,
-                format!(
-                    "build step {:?} was killed for using more memory than its limit (OOMKilled; {image}); for logs run: {}",
-                    container.name,
-                    logs.command(&container.name)
-                ),
-            );
+        if oom_killed(container) {
+            return oom_condition(pod, container, logs);
         }
         if terminated.exit_code != 0 {
             return failed(
@@ -316,6 +315,29 @@ fn failure(pod: &Pod, status: &PodStatus, build: &Build, logs: &LogsHint<'_>) ->
         pod_message
             .unwrap_or("build failed for unspecified reasons")
             .to_owned(),
+    )
+}
+
+/// Whether the container ended with the kernel's OOM kill (whatever its exit code).
+fn oom_killed(container: &ContainerStatus) -> bool {
+    container
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"))
+}
+
+/// The failure of a Build whose container was OOM-killed.
+fn oom_condition(pod: &Pod, container: &ContainerStatus, logs: &LogsHint<'_>) -> Condition {
+    Condition::succeeded(
+        ConditionStatus::False,
+        Reason::StepOOMKilled,
+        format!(
+            "build step {:?} was killed for using more memory than its limit (OOMKilled; {}); for logs run: {}",
+            container.name,
+            image_text(pod, container),
+            logs.command(&container.name)
+        ),
     )
 }
 

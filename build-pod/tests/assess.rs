@@ -320,6 +320,26 @@ fn cases() -> Vec<Case> {
             ),
         },
         Case {
+            name: "a step OOM-killed fails the Build even if its shell exits 0 and the pod sticks",
+            build: build(running_status(), Value::Null),
+            pod: Some(pod(
+                "Pending",
+                json!({"terminated": {"exitCode": 0, "reason": "OOMKilled",
+                                      "startedAt": "2024-01-01T00:00:07Z",
+                                      "finishedAt": "2024-01-01T00:00:08Z"}}),
+                json!({}),
+                deadline,
+            )),
+            now: "2024-01-01T00:00:09Z",
+            expect: update(
+                False,
+                "StepOOMKilled",
+                "build step \"build-step-build\" was killed for using more memory than its limit (OOMKilled",
+                Stop::Confirm,
+                None,
+            ),
+        },
+        Case {
             name: "a success seen after the timeout wins",
             build: build(running_status(), Value::Null),
             pod: Some(pod("Succeeded", exited(0), json!({}), deadline)),
