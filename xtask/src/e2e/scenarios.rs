@@ -1,7 +1,7 @@
 //! The scenarios: Builds on the real node, each judged by what a person would look at (the
 //! Succeeded condition, the step logs, the object that proves the side effect) and timed.
 //!
-//! Fixtures first, in namespace `e2e`: a git server pod (git daemon and sshd, one repository
+//! Fixtures first, in namespace `e2e`: a git server pod (git daemon and sshd, a repository
 //! with a Dockerfile), a registry pod requiring basic auth, and the Secrets and ServiceAccounts
 //! that point the Builds at them. Pods reach each other by IP only (no DNS, no Services), so the
 //! fixtures' URLs name pod IPs.
@@ -572,6 +572,12 @@ printf '{dockerfile}' > Dockerfile
 echo 'hello from the e2e repository' > hello.txt
 git add . && git -c user.name=e2e -c user.email=e2e@e2e.local commit -qm 'e2e app'
 git push -q /srv/git/app.git main
+git init -q --bare -b main /srv/git/big.git
+mkdir /tmp/big && cd /tmp/big && git init -q -b main
+head -c 48m /dev/urandom > blob.bin
+git add . && git -c user.name=e2e -c user.email=e2e@e2e.local commit -qm 'one 48 MiB file'
+git push -q /srv/git/big.git main
+cd /tmp/work
 git -C /srv/git/app.git log --oneline
 cp /etc/e2e-ssh/authorized_keys /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
 cp /etc/e2e-ssh/ssh_host_ed25519_key /run/host_key && chmod 600 /run/host_key

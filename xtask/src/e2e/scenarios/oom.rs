@@ -1,5 +1,6 @@
 //! Out of memory: a step that allocates past its memory limit, and an init helper (the git
-//! fetcher) under a namespace's LimitRange too small for it. Each Build fails promptly with
+//! fetcher, fetching a repository with a 48 MiB file) under a namespace's LimitRange too small
+//! for it. Each Build fails promptly with
 //! `StepOOMKilled`, and the message names OOM and the container.
 
 use std::time::{Duration, Instant};
@@ -35,23 +36,21 @@ pub(super) async fn run(world: &World) -> anyhow::Result<Checked> {
 
     small_namespace(world).await?;
     let t = Instant::now();
-    let name = create_build(
-        world,
-        json!({
-            "metadata": {"name": "oom-helper", "namespace": SMALL_NS},
-            "spec": {
-                "source": {"git": {"url": world.git_url(), "revision": "main"}},
-                "steps": [tools_step("after", "echo never")],
-            },
-        }),
-    )
-    .await?;
     let builds: Api<build_types::Build> = Api::namespaced(world.client.clone(), SMALL_NS);
+    let build: build_types::Build = serde_json::from_value(json!({
+        "metadata": {"name": "oom-helper", "namespace": SMALL_NS},
+        "spec": {
+            "source": {"git": {"url": world.git_url().replace("app.git", "big.git"), "revision": "main"}},
+            "steps": [tools_step("after", "echo never")],
+        },
+    }))?;
+    builds.create(&PostParams::default(), &build).await?;
+    let name = "oom-helper";
     let build = wait_until(
         "Build oom-helper to finish",
         Duration::from_secs(90),
         || async {
-            let build = builds.get(&name).await.ok()?;
+            let build = builds.get(name).await.ok()?;
             let done = succeeded(&build)
                 .and_then(|c| c["status"].as_str().map(|s| s != "Unknown"))
                 .unwrap_or(false);
@@ -86,8 +85,8 @@ fn judge(checked: &mut Checked, build: &build_types::Build, container: &str, too
     checked.check(took < Duration::from_secs(60), "the verdict took over 60s");
 }
 
-/// A namespace whose containers get 12 MiB at most unless they say otherwise: enough for the
-/// credential initializer, not for git fetching.
+/// A namespace whose containers get 24 MiB at most unless they say otherwise: enough for the
+/// credential initializer, not for git fetching a 48 MiB file (the git server's `big.git`).
 async fn small_namespace(world: &World) -> anyhow::Result<()> {
     crate::control_plane::create_namespace(&world.client, SMALL_NS).await?;
     Api::<LimitRange>::namespaced(world.client.clone(), SMALL_NS)
@@ -96,7 +95,7 @@ async fn small_namespace(world: &World) -> anyhow::Result<()> {
             &serde_json::from_value(json!({
                 "metadata": {"name": "small"},
                 "spec": {"limits": [{"type": "Container",
-                    "default": {"memory": "12Mi"}, "defaultRequest": {"memory": "12Mi"}}]},
+                    "default": {"memory": "24Mi"}, "defaultRequest": {"memory": "24Mi"}}]},
             }))?,
         )
         .await?;
