@@ -150,7 +150,12 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     if dir.exists() && !args.keep_state {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let line = before.compare(&netns::HostSnapshot::capture());
+    let line = before
+        .compare(&netns::HostSnapshot::capture())
+        .and_then(|same| match netns::processes_naming(&dir) {
+            left if left.is_empty() => Ok(format!("{same}, 0 processes of the run")),
+            left => Err(format!("processes of the run still running: {left:?}")),
+        });
     match &line {
         Ok(same) => eprintln!("[host] {same}"),
         Err(changed) => eprintln!("[host] {changed}"),
