@@ -48,9 +48,26 @@ impl Inside {
     }
 }
 
-/// A network namespace this run created; dropping it kills what runs in it and deletes it.
+/// A network namespace this run created; dropping it kills what runs in it and deletes it,
+/// and undoes what `ip netns add` did to the host the first time: the bind mount of
+/// `/run/netns` on itself, and the directory.
 pub(crate) struct Netns {
     name: String,
+    /// `/run/netns` existed before.
+    dir_existed: bool,
+    /// `/run/netns` was a mount point before.
+    dir_mounted: bool,
+}
+
+/// Where `ip netns` keeps the namespaces.
+const RUN_NETNS: &str = "/run/netns";
+
+/// Whether `path` is a mount point (`/proc/mounts`).
+fn is_mount_point(path: &str) -> bool {
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(path))
 }
 
 impl Netns {
@@ -59,9 +76,13 @@ impl Netns {
         if std::path::Path::new("/run/netns").join(name).exists() {
             bail!("network namespace {name} exists already: is another `cargo xtask e2e` running?");
         }
+        let dir_existed = std::path::Path::new(RUN_NETNS).exists();
+        let dir_mounted = is_mount_point(RUN_NETNS);
         run_quiet(Command::new("ip").args(["netns", "add", name]))?;
         let netns = Netns {
             name: name.to_owned(),
+            dir_existed,
+            dir_mounted,
         };
         run_quiet(Command::new("ip").args(["-n", name, "link", "set", "lo", "up"]))?;
         Ok(netns)
@@ -134,6 +155,13 @@ impl Drop for Netns {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
+        let empty = std::fs::read_dir(RUN_NETNS).is_ok_and(|mut d| d.next().is_none());
+        if empty && !self.dir_mounted && is_mount_point(RUN_NETNS) {
+            let _ = Command::new("umount").args(["-n", RUN_NETNS]).status();
+        }
+        if empty && !self.dir_existed {
+            let _ = std::fs::remove_dir(RUN_NETNS);
+        }
         eprintln!(
             "[netns] {} network namespace {}{}",
             if deleted {
