@@ -376,9 +376,18 @@ mod tests {
         let mut child = Command::new("sh")
             .args(["-c", "sleep 30; true"])
             .arg(&dir)
+            .stdin(Stdio::null())
             .spawn()
             .expect("sh");
-        let found = processes_naming(&dir);
+        // a loaded machine may show the child's new command line a moment late
+        let mut found = Vec::new();
+        for _ in 0..50 {
+            found = processes_naming(&dir);
+            if !found.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(found.len(), 1, "{found:?}");
