@@ -373,10 +373,11 @@ mod tests {
     #[test]
     fn a_process_naming_the_directory_is_found() {
         let dir = std::env::temp_dir().join(format!("xtask-netns-test-{}", std::process::id()));
+        // `read`, a builtin: the shell forks nothing that would show the same command line
         let mut child = Command::new("sh")
-            .args(["-c", "sleep 30; true"])
+            .args(["-c", "read line"])
             .arg(&dir)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .spawn()
             .expect("sh");
         // a loaded machine may show the child's new command line a moment late
@@ -391,7 +392,7 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with(&format!("{} sh -c sleep 30; true ", child.id())));
+        assert!(found[0].starts_with(&format!("{} sh -c read line ", child.id())));
         assert!(processes_naming(&dir).is_empty());
     }
 
