@@ -213,6 +213,23 @@ fn deployment_env(objects: &[DynamicObject], name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The API resource of a release object, by discovery, and its namespace when its kind is
+/// namespaced.
+pub(crate) async fn resource_of(
+    client: &Client,
+    object: &DynamicObject,
+) -> anyhow::Result<(kube::api::ApiResource, Option<String>)> {
+    let types = object
+        .types
+        .as_ref()
+        .context("every release object has apiVersion and kind")?;
+    let gvk = GroupVersionKind::try_from(types)?;
+    let (resource, capabilities) = pinned_kind(client, &gvk).await?;
+    let namespace = (capabilities.scope == kube::discovery::Scope::Namespaced)
+        .then(|| object.namespace().unwrap_or_default());
+    Ok((resource, namespace))
+}
+
 /// Server-side apply, taking the fields over as `kubectl apply --server-side --force-conflicts`.
 fn apply_params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
@@ -460,10 +477,7 @@ pub(crate) async fn apply_objects(
             .types
             .as_ref()
             .context("every release object has apiVersion and kind")?;
-        let gvk = GroupVersionKind::try_from(types)?;
-        let (resource, capabilities) = pinned_kind(client, &gvk).await?;
-        let namespace = (capabilities.scope == kube::discovery::Scope::Namespaced)
-            .then(|| object.namespace().unwrap_or_default());
+        let (resource, namespace) = resource_of(client, object).await?;
         let url = <DynamicObject as kube::Resource>::url_path(&resource, namespace.as_deref());
         let name = format!("{} {}", types.kind, object.name_any());
         let request = kube::core::Request::new(url)

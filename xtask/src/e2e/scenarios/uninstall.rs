@@ -5,14 +5,12 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::pinned_kind;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 
 use super::{Checked, World};
 use crate::e2e::cluster::{Cluster, run_quiet};
-use crate::e2e::install::release_objects;
+use crate::e2e::install::{release_objects, resource_of};
 
 /// The label every Build pod carries.
 const BUILD_POD: &str = "build.knative.dev/buildName";
@@ -114,27 +112,19 @@ async fn count_builds(client: &Client) -> anyhow::Result<usize> {
     Ok(builds.list(&ListParams::default()).await?.items.len())
 }
 
-/// The object's API, by its kind.
+/// The object's API, by its kind (`None` for an object without one).
 async fn api_of(
     client: &Client,
     object: &DynamicObject,
 ) -> anyhow::Result<Option<Api<DynamicObject>>> {
-    let Some(types) = object.types.as_ref() else {
+    if object.types.is_none() {
         return Ok(None);
-    };
-    let gvk = GroupVersionKind::try_from(types)?;
-    let (resource, capabilities): (ApiResource, _) = pinned_kind(client, &gvk).await?;
-    Ok(Some(
-        if capabilities.scope == kube::discovery::Scope::Namespaced {
-            Api::namespaced_with(
-                client.clone(),
-                &object.namespace().unwrap_or_default(),
-                &resource,
-            )
-        } else {
-            Api::all_with(client.clone(), &resource)
-        },
-    ))
+    }
+    let (resource, namespace) = resource_of(client, object).await?;
+    Ok(Some(match namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), &namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    }))
 }
 
 /// Whether the object is still there (its kind's API gone counts as gone).
