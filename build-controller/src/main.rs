@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::FutureExt;
 
 /// mimalloc gives the pages of freed objects back to the system after a short delay; glibc's
-/// malloc keeps the pages a backlog of Builds once needed (ARCHITECTURE.md, "Performance").
+/// malloc keeps the pages a backlog of Builds once needed (docs/PERFORMANCE.md).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
