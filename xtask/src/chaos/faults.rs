@@ -1,6 +1,6 @@
-//! The fault scenarios: the Build mix ([`super::mix`]) run to the end while the controller
+//! The fault scenarios: the Build mix ([`super::shared::mix`]) run to the end while the controller
 //! is killed, the API server restarted, or the leader killed; then the end-state checks
-//! ([`super::checker`]).
+//! ([`super::shared::checker`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -19,9 +19,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
-use super::checker::{Expected, History, Observation, check_end};
-use super::leader::{LeaseSeen, check_handovers, check_logs, leader_log};
-use super::mix::{self, Kind};
+use super::shared::checker::{Expected, History, Observation, check_end};
+use super::shared::leader::{LeaseSeen, check_handovers, check_logs, leader_log};
+use super::shared::mix::{self, Kind};
 use super::{Env, Outcome, say};
 use crate::bench_controller::process::{Launch, Target};
 use crate::fuzz::Rng;

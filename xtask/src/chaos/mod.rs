@@ -12,7 +12,7 @@
 //!
 //! Scenarios ([`SCENARIOS`]), each printing what it did and what it found, with counts:
 //!
-//! - `kill`: the Build mix ([`mix`]) with the controller killed (SIGKILL) at random moments and
+//! - `kill`: the Build mix ([`shared::mix`]) with the controller killed (SIGKILL) at random moments and
 //!   restarted each time;
 //! - `apiserver`: the mix with kube-apiserver stopped and restarted twice (etcd kept), the
 //!   controller left alone;
@@ -25,7 +25,7 @@
 //! (least privilege), and no occurrence of the run's Secret sentinel in the controller's logs,
 //! Events, Build statuses or the harness's own output ([`sentinel`]).
 //!
-//! The end-state checker ([`checker`]) works on the recorded stream of Build updates, so it
+//! The end-state checker ([`shared::checker`]) works on the recorded stream of Build updates, so it
 //! is unit-tested without a server. Everything the run starts is stopped, and its state
 //! directory removed, also on error and after SIGINT/SIGTERM.
 
@@ -41,11 +41,9 @@ use k8s_openapi::jiff::Timestamp;
 
 mod audit;
 mod badinput;
-mod checker;
 mod faults;
-mod leader;
-mod mix;
 mod sentinel;
+mod shared;
 
 use crate::control_plane::{ControlPlane, ControlPlaneInputs};
 
