@@ -41,7 +41,7 @@ use k8s_openapi::jiff::Timestamp;
 
 mod audit;
 mod badinput;
-mod faults;
+mod scenarios;
 mod sentinel;
 mod shared;
 
@@ -196,13 +196,9 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
                 let t0 = Instant::now();
                 say(format!("[{name}] starting"));
                 let mut outcome = match *name {
-                    "kill" => {
-                        faults::run(&env, faults::Fault::Kills(args.kills), args.builds).await?
-                    }
-                    "apiserver" => {
-                        faults::run(&env, faults::Fault::ApiServerRestarts(2), args.builds).await?
-                    }
-                    "failover" => faults::run(&env, faults::Fault::Failover, args.builds).await?,
+                    "kill" => scenarios::kill::run(&env, args.builds, args.kills).await?,
+                    "apiserver" => scenarios::apiserver::run(&env, args.builds).await?,
+                    "failover" => scenarios::failover::run(&env, args.builds).await?,
                     "bad-input" => badinput::run(&env, args.objects).await?,
                     other => bail!("scenario {other} is not implemented"),
                 };
