@@ -19,7 +19,7 @@
 //! - `failover`: the mix with two replicas under `--leader-election`; the leader is killed and
 //!   the standby must take over within the documented bound, never two leading at once;
 //! - `bad-input`: thousands of generated and mutated Builds, BuildTemplates, ServiceAccounts
-//!   and Secrets ([`badinput`]);
+//!   and Secrets ([`scenarios::bad_input`]);
 //!
 //! and across all of them: no 403 in the audit log for the controller's ServiceAccount
 //! (least privilege), and no occurrence of the run's Secret sentinel in the controller's logs,
@@ -40,7 +40,6 @@ use anyhow::{Context, bail};
 use k8s_openapi::jiff::Timestamp;
 
 mod audit;
-mod badinput;
 mod scenarios;
 mod sentinel;
 mod shared;
@@ -199,7 +198,7 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
                     "kill" => scenarios::kill::run(&env, args.builds, args.kills).await?,
                     "apiserver" => scenarios::apiserver::run(&env, args.builds).await?,
                     "failover" => scenarios::failover::run(&env, args.builds).await?,
-                    "bad-input" => badinput::run(&env, args.objects).await?,
+                    "bad-input" => scenarios::bad_input::run(&env, args.objects).await?,
                     other => bail!("scenario {other} is not implemented"),
                 };
                 outcome.took = t0.elapsed();
