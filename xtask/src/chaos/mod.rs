@@ -23,7 +23,7 @@
 //!
 //! and across all of them: no 403 in the audit log for the controller's ServiceAccount
 //! (least privilege), and no occurrence of the run's Secret sentinel in the controller's logs,
-//! Events, Build statuses or the harness's own output ([`sentinel`]).
+//! Events, Build statuses or the harness's own output ([`checks::secrets`]).
 //!
 //! The end-state checker ([`shared::checker`]) works on the recorded stream of Build updates, so it
 //! is unit-tested without a server. Everything the run starts is stopped, and its state
@@ -39,9 +39,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use k8s_openapi::jiff::Timestamp;
 
-mod audit;
+mod checks;
 mod scenarios;
-mod sentinel;
 mod shared;
 
 use crate::control_plane::{ControlPlane, ControlPlaneInputs};
@@ -223,8 +222,8 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
                 }
                 outcomes.push(outcome);
             }
-            outcomes.push(audit::check(&env));
-            outcomes.push(sentinel::check(&env).await?);
+            outcomes.push(checks::privilege::check(&env));
+            outcomes.push(checks::secrets::check(&env).await?);
             anyhow::Ok(outcomes)
         };
         tokio::select! {
@@ -274,7 +273,7 @@ async fn setup(
 ) -> anyhow::Result<Env> {
     let t0 = Instant::now();
     let policy = dir.join("audit-policy.yaml");
-    fs::write(&policy, audit::POLICY)?;
+    fs::write(&policy, checks::privilege::POLICY)?;
     let control_plane = ControlPlane::start(ControlPlaneInputs {
         workspace: root,
         assets,
