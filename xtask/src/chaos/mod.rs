@@ -10,24 +10,29 @@
 //! as the Build's kind asks, and stops it when the controller lowers its
 //! `activeDeadlineSeconds`.
 //!
-//! Scenarios ([`SCENARIOS`]), each printing what it did and what it found, with counts:
+//! Scenarios ([`SCENARIOS`]), one file each under [`scenarios`], each printing what it did
+//! and what it found, with counts:
 //!
-//! - `kill`: the Build mix ([`mix`]) with the controller killed (SIGKILL) at random moments and
-//!   restarted each time;
-//! - `apiserver`: the mix with kube-apiserver stopped and restarted twice (etcd kept), the
-//!   controller left alone;
-//! - `failover`: the mix with two replicas under `--leader-election`; the leader is killed and
-//!   the standby must take over within the documented bound, never two leading at once;
-//! - `bad-input`: thousands of generated and mutated Builds, BuildTemplates, ServiceAccounts
-//!   and Secrets ([`badinput`]);
+//! - `kill` ([`scenarios::kill`]): the Build mix ([`shared::mix`]) with the controller killed
+//!   (SIGKILL) at random moments and restarted each time;
+//! - `apiserver` ([`scenarios::apiserver`]): the mix with kube-apiserver stopped and restarted
+//!   twice (etcd kept), the controller left alone;
+//! - `failover` ([`scenarios::failover`]): the mix with two replicas under
+//!   `--leader-election`; the leader is killed and the standby must take over within the
+//!   documented bound, never two leading at once;
+//! - `bad-input` ([`scenarios::bad_input`]): thousands of generated and mutated Builds,
+//!   BuildTemplates, ServiceAccounts and Secrets;
 //!
-//! and across all of them: no 403 in the audit log for the controller's ServiceAccount
-//! (least privilege), and no occurrence of the run's Secret sentinel in the controller's logs,
-//! Events, Build statuses or the harness's own output ([`sentinel`]).
+//! and across all of them ([`checks`]): no 403 in the audit log for the controller's
+//! ServiceAccount (least privilege, [`checks::privilege`]), and no occurrence of the run's
+//! Secret sentinel in the controller's logs, Events, Build statuses or the harness's own
+//! output ([`checks::secrets`]).
 //!
-//! The end-state checker ([`checker`]) works on the recorded stream of Build updates, so it
-//! is unit-tested without a server. Everything the run starts is stopped, and its state
-//! directory removed, also on error and after SIGINT/SIGTERM.
+//! What the scenarios share lives in [`shared`]: the three fault scenarios run the mix through
+//! the same stages ([`shared::under_fault`]), and the end-state checker
+//! ([`shared::checker`]) works on the recorded stream of Build updates, so it is unit-tested
+//! without a server. Everything the run starts is stopped, and its state directory removed,
+//! also on error and after SIGINT/SIGTERM.
 
 use std::fmt::Display;
 use std::fs;
@@ -39,13 +44,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use k8s_openapi::jiff::Timestamp;
 
-mod audit;
-mod badinput;
-mod checker;
-mod faults;
-mod leader;
-mod mix;
-mod sentinel;
+mod checks;
+mod scenarios;
+mod shared;
 
 use crate::control_plane::{ControlPlane, ControlPlaneInputs};
 
@@ -159,6 +160,13 @@ pub(crate) struct Outcome {
     pub(crate) took: Duration,
 }
 
+impl Outcome {
+    /// Whether it passed: no problem found.
+    fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
 /// Runs `cargo xtask chaos`.
 pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
     let chosen = selected(&args.scenarios)?;
@@ -195,43 +203,10 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
             let env = setup(root, &assets, &state.path, &controller, args.seed).await?;
             let mut outcomes = Vec::new();
             for name in &chosen {
-                let t0 = Instant::now();
-                say(format!("[{name}] starting"));
-                let mut outcome = match *name {
-                    "kill" => {
-                        faults::run(&env, faults::Fault::Kills(args.kills), args.builds).await?
-                    }
-                    "apiserver" => {
-                        faults::run(&env, faults::Fault::ApiServerRestarts(2), args.builds).await?
-                    }
-                    "failover" => faults::run(&env, faults::Fault::Failover, args.builds).await?,
-                    "bad-input" => badinput::run(&env, args.objects).await?,
-                    other => bail!("scenario {other} is not implemented"),
-                };
-                outcome.took = t0.elapsed();
-                say(format!(
-                    "[{name}] {} in {:.0}s: {}",
-                    if outcome.problems.is_empty() {
-                        "PASSED"
-                    } else {
-                        "FAILED"
-                    },
-                    outcome.took.as_secs_f64(),
-                    outcome.summary
-                ));
-                for problem in outcome.problems.iter().take(30) {
-                    say(format!("[{name}]   problem: {problem}"));
-                }
-                if outcome.problems.len() > 30 {
-                    say(format!(
-                        "[{name}]   … and {} more",
-                        outcome.problems.len() - 30
-                    ));
-                }
-                outcomes.push(outcome);
+                outcomes.push(run_scenario(&env, args, name).await?);
             }
-            outcomes.push(audit::check(&env));
-            outcomes.push(sentinel::check(&env).await?);
+            outcomes.push(checks::privilege::check(&env));
+            outcomes.push(checks::secrets::check(&env).await?);
             anyhow::Ok(outcomes)
         };
         tokio::select! {
@@ -240,34 +215,59 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
         }
     });
     let outcomes = outcomes?;
-    say(format!(
-        "chaos: {:.0}s in all",
-        started.elapsed().as_secs_f64()
-    ));
-    for outcome in &outcomes {
-        say(format!(
-            "  {:<10} {:<6} {:>5.0}s  {}",
-            outcome.name,
-            if outcome.problems.is_empty() {
-                "ok"
-            } else {
-                "FAILED"
-            },
-            outcome.took.as_secs_f64(),
-            outcome.summary
-        ));
-    }
-    let failed: Vec<&str> = outcomes
-        .iter()
-        .filter(|o| !o.problems.is_empty())
-        .map(|o| o.name)
-        .collect();
+    let failed = summarize(started, &outcomes);
     drop(runtime);
     drop(state);
     if !failed.is_empty() {
         bail!("failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// Runs scenario `name`, timed, and says its verdict and its first 30 problems.
+async fn run_scenario(env: &Env, args: &ChaosArgs, name: &'static str) -> anyhow::Result<Outcome> {
+    let t0 = Instant::now();
+    say(format!("[{name}] starting"));
+    let mut outcome = scenarios::run(env, args, name).await?;
+    outcome.took = t0.elapsed();
+    say(format!(
+        "[{name}] {} in {:.0}s: {}",
+        if outcome.passed() { "PASSED" } else { "FAILED" },
+        outcome.took.as_secs_f64(),
+        outcome.summary
+    ));
+    for problem in outcome.problems.iter().take(30) {
+        say(format!("[{name}]   problem: {problem}"));
+    }
+    if outcome.problems.len() > 30 {
+        say(format!(
+            "[{name}]   … and {} more",
+            outcome.problems.len() - 30
+        ));
+    }
+    Ok(outcome)
+}
+
+/// Says the run's time and one line per outcome; returns the names of those that failed.
+fn summarize(started: Instant, outcomes: &[Outcome]) -> Vec<&'static str> {
+    say(format!(
+        "chaos: {:.0}s in all",
+        started.elapsed().as_secs_f64()
+    ));
+    for outcome in outcomes {
+        say(format!(
+            "  {:<10} {:<6} {:>5.0}s  {}",
+            outcome.name,
+            if outcome.passed() { "ok" } else { "FAILED" },
+            outcome.took.as_secs_f64(),
+            outcome.summary
+        ));
+    }
+    outcomes
+        .iter()
+        .filter(|o| !o.passed())
+        .map(|o| o.name)
+        .collect()
 }
 
 /// Starts the control plane (with the audit log), applies the release, and writes the
@@ -281,7 +281,7 @@ async fn setup(
 ) -> anyhow::Result<Env> {
     let t0 = Instant::now();
     let policy = dir.join("audit-policy.yaml");
-    fs::write(&policy, audit::POLICY)?;
+    fs::write(&policy, checks::privilege::POLICY)?;
     let control_plane = ControlPlane::start(ControlPlaneInputs {
         workspace: root,
         assets,

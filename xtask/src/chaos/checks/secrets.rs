@@ -12,7 +12,7 @@ use build_types::Build;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{Api, ListParams};
 
-use super::{Env, Outcome, say};
+use crate::chaos::{Env, Outcome, say};
 
 /// The forms the sentinel is searched in.
 pub(crate) fn needles(sentinel: &str) -> Vec<String> {
@@ -32,55 +32,11 @@ pub(crate) fn hits(haystack: &str, needles: &[String]) -> usize {
         .sum()
 }
 
-/// Searches every place the sentinel must not be.
+/// Searches every place the sentinel must not be, and the Secrets, where it must be.
 pub(crate) async fn check(env: &Env) -> anyhow::Result<Outcome> {
     let needles = needles(&env.sentinel);
-    let mut places: Vec<(String, usize, usize)> = Vec::new();
-
-    let mut log_bytes = 0;
-    let mut log_files = 0;
-    let mut log_hits = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(env.dir.join("logs"))?
-        .filter_map(|e| Some(e.ok()?.path()))
-        .collect();
-    entries.sort();
-    for path in entries {
-        let text = String::from_utf8_lossy(&std::fs::read(&path)?).into_owned();
-        log_files += 1;
-        log_bytes += text.len();
-        let found = hits(&text, &needles);
-        if found > 0 {
-            say(format!(
-                "[secrets] {} occurrences in {}",
-                found,
-                path.display()
-            ));
-        }
-        log_hits += found;
-    }
-    places.push((format!("{log_files} controller logs"), log_bytes, log_hits));
-
-    let events = Api::<Event>::all(env.admin.clone())
-        .list(&ListParams::default())
-        .await?;
-    let text = serde_json::to_string(&events.items)?;
-    places.push((
-        format!("{} Events", events.items.len()),
-        text.len(),
-        hits(&text, &needles),
-    ));
-
-    let builds = Api::<Build>::all(env.admin.clone())
-        .list(&ListParams::default())
-        .await?;
-    let statuses: Vec<_> = builds.items.iter().map(|b| &b.status).collect();
-    let text = serde_json::to_string(&statuses)?;
-    places.push((
-        format!("{} Build statuses", builds.items.len()),
-        text.len(),
-        hits(&text, &needles),
-    ));
-
+    let mut places = vec![search_logs(env, &needles)?];
+    places.extend(search_the_api(env, &needles).await?);
     // last: the harness's output up to here
     let own = std::fs::read_to_string(env.dir.join("harness.log")).unwrap_or_default();
     places.push((
@@ -121,6 +77,60 @@ pub(crate) async fn check(env: &Env) -> anyhow::Result<Outcome> {
         problems,
         took: Duration::ZERO,
     })
+}
+
+/// One place searched: what it is, its size in bytes, and the sentinel's occurrences.
+type Place = (String, usize, usize);
+
+/// Searches every controller log of the run, saying which file holds an occurrence.
+fn search_logs(env: &Env, needles: &[String]) -> anyhow::Result<Place> {
+    let mut log_bytes = 0;
+    let mut log_files = 0;
+    let mut log_hits = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(env.dir.join("logs"))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let text = String::from_utf8_lossy(&std::fs::read(&path)?).into_owned();
+        log_files += 1;
+        log_bytes += text.len();
+        let found = hits(&text, needles);
+        if found > 0 {
+            say(format!(
+                "[secrets] {} occurrences in {}",
+                found,
+                path.display()
+            ));
+        }
+        log_hits += found;
+    }
+    Ok((format!("{log_files} controller logs"), log_bytes, log_hits))
+}
+
+/// Searches every Event and every Build status in the cluster.
+async fn search_the_api(env: &Env, needles: &[String]) -> anyhow::Result<[Place; 2]> {
+    let events = Api::<Event>::all(env.admin.clone())
+        .list(&ListParams::default())
+        .await?;
+    let text = serde_json::to_string(&events.items)?;
+    let events = (
+        format!("{} Events", events.items.len()),
+        text.len(),
+        hits(&text, needles),
+    );
+
+    let builds = Api::<Build>::all(env.admin.clone())
+        .list(&ListParams::default())
+        .await?;
+    let statuses: Vec<_> = builds.items.iter().map(|b| &b.status).collect();
+    let text = serde_json::to_string(&statuses)?;
+    let statuses = (
+        format!("{} Build statuses", builds.items.len()),
+        text.len(),
+        hits(&text, needles),
+    );
+    Ok([events, statuses])
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::{CONTROLLER_USER, Env, Outcome};
+use crate::chaos::{CONTROLLER_USER, Env, Outcome};
 
 /// The audit policy: the controller's requests at `Metadata` level, nothing else.
 pub(crate) const POLICY: &str = "apiVersion: audit.k8s.io/v1

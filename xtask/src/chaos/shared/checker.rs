@@ -191,74 +191,94 @@ pub(crate) fn check_end(
             report.problems.push(format!("{name}: missing"));
             continue;
         };
-        let mut fine = true;
         let owned = pods_of
             .get(&build.uid().unwrap_or_default())
             .map_or(&[][..], Vec::as_slice);
         report.pods += owned.len();
-        let timed_out = build
-            .status
-            .as_ref()
-            .and_then(|s| s.succeeded())
-            .is_some_and(|c| c.reason.as_deref() == Some("BuildTimeout"));
-        match (want.pods, owned.len()) {
-            (_, 1) => {}
-            (Pods::OneUnlessTimedOutFirst, 0) if timed_out => report.timed_out_without_pod += 1,
-            (_, count) => {
-                fine = false;
-                let names: Vec<String> = owned.iter().map(|p| p.name_any()).collect();
-                report.problems.push(format!(
-                    "{name}: {count} pods ({}), expected 1",
-                    names.join(", "),
-                ));
-            }
-        }
-        let done = build.status.as_ref().is_some_and(|s| s.is_done());
-        for pod in owned.iter().filter(|p| done && still_running(p)) {
-            fine = false;
-            report.problems.push(format!(
-                "{name}: finished, but its pod {} still runs and was never stopped",
-                pod.name_any()
-            ));
-        }
-        let observation = Observation::of(build);
-        match &observation.verdict {
-            Some(verdict) if verdict.is_final() => {
-                *report.reasons.entry(verdict.reason.clone()).or_default() += 1;
-                if (verdict.status.as_str(), verdict.reason.as_str()) != (want.status, want.reason)
-                {
-                    fine = false;
-                    report.problems.push(format!(
-                        "{name}: ended {} / {} ({}), expected {} / {}",
-                        verdict.status, verdict.reason, verdict.message, want.status, want.reason
-                    ));
-                }
-                if verdict.completion_time.is_none() {
-                    fine = false;
-                    report
-                        .problems
-                        .push(format!("{name}: finished without a completionTime"));
-                }
-            }
-            Some(verdict) => {
-                fine = false;
-                report.problems.push(format!(
-                    "{name}: not finished: {} / {} ({})",
-                    verdict.status, verdict.reason, verdict.message
-                ));
-            }
-            None => {
-                fine = false;
-                report
-                    .problems
-                    .push(format!("{name}: no Succeeded condition"));
-            }
-        }
-        if fine {
+        let pods_fine = check_pods(&mut report, name, want, build, owned);
+        let verdict_fine = check_verdict(&mut report, name, want, build);
+        if pods_fine && verdict_fine {
             report.as_expected += 1;
         }
     }
     report
+}
+
+/// Checks the pods `owned` by Build `name`: one (none only if it timed out first), and none
+/// left running once the Build finished. Adds the problems; whether there was none.
+fn check_pods(
+    report: &mut EndReport,
+    name: &str,
+    want: &Expected,
+    build: &Build,
+    owned: &[&Pod],
+) -> bool {
+    let mut fine = true;
+    let timed_out = build
+        .status
+        .as_ref()
+        .and_then(|s| s.succeeded())
+        .is_some_and(|c| c.reason.as_deref() == Some("BuildTimeout"));
+    match (want.pods, owned.len()) {
+        (_, 1) => {}
+        (Pods::OneUnlessTimedOutFirst, 0) if timed_out => report.timed_out_without_pod += 1,
+        (_, count) => {
+            fine = false;
+            let names: Vec<String> = owned.iter().map(|p| p.name_any()).collect();
+            report.problems.push(format!(
+                "{name}: {count} pods ({}), expected 1",
+                names.join(", "),
+            ));
+        }
+    }
+    let done = build.status.as_ref().is_some_and(|s| s.is_done());
+    for pod in owned.iter().filter(|p| done && still_running(p)) {
+        fine = false;
+        report.problems.push(format!(
+            "{name}: finished, but its pod {} still runs and was never stopped",
+            pod.name_any()
+        ));
+    }
+    fine
+}
+
+/// Checks Build `name`'s verdict: final, with the expected status and reason, and a
+/// `completionTime`. Counts its reason; adds the problems; whether there was none.
+fn check_verdict(report: &mut EndReport, name: &str, want: &Expected, build: &Build) -> bool {
+    let observation = Observation::of(build);
+    match &observation.verdict {
+        Some(verdict) if verdict.is_final() => {
+            let mut fine = true;
+            *report.reasons.entry(verdict.reason.clone()).or_default() += 1;
+            if (verdict.status.as_str(), verdict.reason.as_str()) != (want.status, want.reason) {
+                fine = false;
+                report.problems.push(format!(
+                    "{name}: ended {} / {} ({}), expected {} / {}",
+                    verdict.status, verdict.reason, verdict.message, want.status, want.reason
+                ));
+            }
+            if verdict.completion_time.is_none() {
+                fine = false;
+                report
+                    .problems
+                    .push(format!("{name}: finished without a completionTime"));
+            }
+            fine
+        }
+        Some(verdict) => {
+            report.problems.push(format!(
+                "{name}: not finished: {} / {} ({})",
+                verdict.status, verdict.reason, verdict.message
+            ));
+            false
+        }
+        None => {
+            report
+                .problems
+                .push(format!("{name}: no Succeeded condition"));
+            false
+        }
+    }
 }
 
 /// Whether a pod neither ended (`Succeeded`, `Failed`) nor was stopped by the controller

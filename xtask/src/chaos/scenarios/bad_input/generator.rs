@@ -1,46 +1,13 @@
-//! Bad input at scale: thousands of Builds, BuildTemplates, ClusterBuildTemplates,
-//! ServiceAccounts and Secrets, generated from properties (odd names, huge strings, unicode,
-//! deep nesting, wrong types, references to missing or malformed objects) and mutated from the
-//! fuzz corpus (the seed examples, through [`crate::fuzz::mutate`] and structural edits), all
-//! sent to the real API server. The controller must never panic or restart, every Build the
-//! server accepted must get a `Succeeded` condition with a reason (terminal, or waiting), and
-//! its memory must stay under the release's limit.
+//! The bad-input generator: Builds, BuildTemplates, ClusterBuildTemplates, ServiceAccounts
+//! and Secrets generated from properties (odd names, huge strings, unicode, deep nesting,
+//! wrong types, references to missing or malformed objects) and mutated from the fuzz corpus
+//! (the seed examples, through [`crate::fuzz::mutate`] and structural edits). Deterministic
+//! for a seed; every Secret carries the run's sentinel.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
-
-use build_types::Build;
-use futures::{StreamExt, stream};
-use kube::ResourceExt;
-use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
-use super::{Env, Outcome, say};
-use crate::bench_controller::process::{Launch, RssSampler, Target};
+use super::path;
 use crate::fuzz::{Rng, mutate};
-
-/// The release's memory limit for the controller: the bound its RSS must stay under.
-pub(crate) const MEMORY_BOUND_MIB: u64 = 512;
-const NAMESPACE: &str = "chaos-bad-input";
-const IN_FLIGHT: usize = 32;
-/// How long the controller has, after the last object, to give every Build a status.
-const SETTLE_WITHIN: Duration = Duration::from_secs(900);
-
-/// The kinds sent, with their REST paths.
-fn path(kind: &str) -> Option<String> {
-    let crd =
-        |plural: &str| format!("/apis/build.knative.dev/v1alpha1/namespaces/{NAMESPACE}/{plural}");
-    Some(match kind {
-        "Build" => crd("builds"),
-        "BuildTemplate" => crd("buildtemplates"),
-        "ClusterBuildTemplate" => {
-            "/apis/build.knative.dev/v1alpha1/clusterbuildtemplates".to_owned()
-        }
-        "Secret" => format!("/api/v1/namespaces/{NAMESPACE}/secrets"),
-        "ServiceAccount" => format!("/api/v1/namespaces/{NAMESPACE}/serviceaccounts"),
-        _ => return None,
-    })
-}
 
 /// The generator: properties, plus mutations of the seed corpus.
 pub(crate) struct Generator {
@@ -446,7 +413,7 @@ fn replace_random_node(value: &mut Value, replacement: Value, rng: &mut Rng) {
 }
 
 /// Splits the seed examples into one YAML document each.
-fn seed_documents(root: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
+pub(crate) fn seed_documents(root: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut documents = Vec::new();
     for input in crate::fuzz::corpus(root, "load")? {
         let text = String::from_utf8_lossy(&input).into_owned();
@@ -459,208 +426,10 @@ fn seed_documents(root: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
     Ok(documents)
 }
 
-/// What sending did, per kind.
-#[derive(Debug, Default)]
-struct Sent {
-    accepted: BTreeMap<&'static str, usize>,
-    refused: BTreeMap<&'static str, usize>,
-    /// Refusals by HTTP status code.
-    codes: BTreeMap<u16, usize>,
-    mutated: usize,
-    bytes: usize,
-    /// Errors other than a refusal (the connection, a 5xx).
-    errors: Vec<String>,
-}
-
-/// Runs the scenario.
-pub(crate) async fn run(env: &Env, count: usize) -> anyhow::Result<Outcome> {
-    let scenario = "bad-input";
-    crate::control_plane::create_namespace(&env.admin, NAMESPACE).await?;
-    let log = env.log_path("bad-input-a-1");
-    let mut target = Target::start(&Launch {
-        binary: &env.controller,
-        namespace: NAMESPACE,
-        log: log.clone(),
-        extra_args: &["--log-format=json".to_owned()],
-        kubeconfig: Some(&env.controller_kubeconfig),
-        rust_log: Some("info"),
-    })?;
-    target.wait_ready(Duration::from_secs(60)).await?;
-    let pid = target.pid();
-    let sampler = pid.map(RssSampler::start);
-    let root = crate::workspace_root();
-    let mut generator = Generator::new(env.seed, seed_documents(&root)?, &env.sentinel, count);
-    let started = Instant::now();
-    let mut sent = Sent::default();
-    let generated: Vec<Generated> = (0..count).map(|i| generator.next(i)).collect();
-    let client = env.admin.clone();
-    let mut results = stream::iter(generated)
-        .map(|object| {
-            let client = client.clone();
-            async move {
-                let bytes = serde_json::to_vec(&object.body).unwrap_or_default();
-                let size = bytes.len();
-                let path = path(object.kind).unwrap_or_default();
-                let request = http::Request::post(path)
-                    .header("Content-Type", "application/json")
-                    .body(bytes);
-                let result = match request {
-                    Ok(request) => client.request::<Value>(request).await,
-                    Err(error) => {
-                        return (object, size, Err(format!("building the request: {error}")));
-                    }
-                };
-                (
-                    object,
-                    size,
-                    result.map(|_| ()).map_err(|e| match e {
-                        kube::Error::Api(status) if status.code < 500 => format!("{}", status.code),
-                        other => format!("error: {other}"),
-                    }),
-                )
-            }
-        })
-        .buffer_unordered(IN_FLIGHT);
-    let mut done = 0;
-    while let Some((object, size, result)) = results.next().await {
-        done += 1;
-        sent.bytes += size;
-        if object.origin == "mutated" {
-            sent.mutated += 1;
-        }
-        match result {
-            Ok(()) => *sent.accepted.entry(object.kind).or_default() += 1,
-            Err(code) => match code.parse::<u16>() {
-                Ok(code) => {
-                    *sent.refused.entry(object.kind).or_default() += 1;
-                    *sent.codes.entry(code).or_default() += 1;
-                }
-                Err(_) => sent.errors.push(code),
-            },
-        }
-        if done % 2000 == 0 {
-            say(format!(
-                "[{scenario}] {done}/{count} sent in {:.0}s, controller RSS {} MiB",
-                started.elapsed().as_secs_f64(),
-                sampler
-                    .as_ref()
-                    .and_then(|s| s.samples().last().copied())
-                    .unwrap_or_default()
-                    / 1024
-            ));
-        }
-    }
-    drop(results);
-    let sent_in = started.elapsed();
-    let accepted_builds = sent.accepted.get("Build").copied().unwrap_or_default();
-    say(format!(
-        "[{scenario}] {count} objects sent in {:.0}s ({} MiB): accepted {:?}, refused {:?} (by code {:?}); waiting for {accepted_builds} Builds to get a status",
-        sent_in.as_secs_f64(),
-        sent.bytes / (1024 * 1024),
-        sent.accepted,
-        sent.refused,
-        sent.codes
-    ));
-
-    let builds: Api<Build> = Api::namespaced(env.admin.clone(), NAMESPACE);
-    let deadline = Instant::now() + SETTLE_WITHIN;
-    let mut problems = Vec::new();
-    let (with_reason, reasons, without) = loop {
-        let list = builds.list(&ListParams::default()).await?.items;
-        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-        let mut without = Vec::new();
-        for build in &list {
-            match build
-                .status
-                .as_ref()
-                .and_then(|s| s.succeeded())
-                .and_then(|c| c.reason.clone())
-                .filter(|r| !r.is_empty())
-            {
-                Some(reason) => *reasons.entry(reason).or_default() += 1,
-                None => without.push(build.name_any()),
-            }
-        }
-        let with_reason = list.len() - without.len();
-        if let Err(error) = target.check_alive() {
-            problems.push(format!("the controller exited: {error:#}"));
-            break (with_reason, reasons, without);
-        }
-        if without.is_empty() || Instant::now() > deadline {
-            break (with_reason, reasons, without);
-        }
-        say(format!(
-            "[{scenario}] {with_reason} of {} Builds have a status ({:.0}s)",
-            list.len(),
-            started.elapsed().as_secs_f64()
-        ));
-        tokio::time::sleep(Duration::from_secs(10)).await;
-    };
-    let settled = started.elapsed();
-    if !without.is_empty() {
-        problems.push(format!(
-            "{} accepted Builds have no status with a reason after {:.0}s, such as {}",
-            without.len(),
-            settled.as_secs_f64(),
-            without
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if with_reason != accepted_builds {
-        problems.push(format!(
-            "{accepted_builds} Builds were accepted, {} are in the namespace",
-            with_reason + without.len()
-        ));
-    }
-    problems.extend(sent.errors.iter().take(10).map(|e| format!("sending: {e}")));
-    if target.pid() != pid {
-        problems.push("the controller was restarted".to_owned());
-    }
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let panics = text.matches("panicked").count();
-    if panics > 0 {
-        problems.push(format!("{panics} panics in the controller's log"));
-    }
-    let samples = sampler
-        .as_ref()
-        .map(RssSampler::samples)
-        .unwrap_or_default();
-    let first = samples.first().copied().unwrap_or_default() / 1024;
-    let max = samples.iter().max().copied().unwrap_or_default() / 1024;
-    let last = samples.last().copied().unwrap_or_default() / 1024;
-    if samples.is_empty() {
-        problems.push("no RSS sample of the controller".to_owned());
-    } else if max > MEMORY_BOUND_MIB {
-        problems.push(format!(
-            "the controller's RSS reached {max} MiB, over the release's limit of {MEMORY_BOUND_MIB} MiB"
-        ));
-    }
-    target.stop();
-    let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
-    Ok(Outcome {
-        name: scenario,
-        summary: format!(
-            "{count} objects ({} mutated from the corpus, {} MiB) sent in {:.0}s: accepted {:?}, refused {:?}; {with_reason} of {accepted_builds} accepted Builds with a status reason after {:.0}s ({}); controller pid {} never restarted, {panics} panics, RSS {first} → max {max} → {last} MiB (bound {MEMORY_BOUND_MIB})",
-            sent.mutated,
-            sent.bytes / (1024 * 1024),
-            sent_in.as_secs_f64(),
-            sent.accepted,
-            sent.refused,
-            settled.as_secs_f64(),
-            reasons.join(", "),
-            pid.unwrap_or_default()
-        ),
-        problems,
-        took: Duration::ZERO,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn generator(count: usize) -> Generator {
