@@ -7,6 +7,9 @@
 //! helpers, validation that collects every problem with its field path ([`Build::validate`],
 //! [`Report`], the one diagnostics model of the workspace), a multi-document YAML loader whose errors name the file, document,
 //! line and column (`load_path`, `load_str`; the `yaml` feature, on by default), and the generated CustomResourceDefinitions.
+//! The status also carries an extension Knative clients ignore: what each source was fetched
+//! at ([`SourceStatus`]), each step's image and the digest that ran ([`StepImage`]), and the
+//! results the steps reported ([`StepResult`]).
 //!
 //! It deliberately does no I/O beyond reading files it is pointed at, talks to no cluster, and
 //! knows nothing of templates' `${PARAM}` substitution (`build-template`), credentials
@@ -21,6 +24,7 @@ mod error;
 mod load;
 #[cfg(feature = "yaml")]
 mod parse;
+mod provenance;
 mod reason;
 mod types;
 mod validate;
@@ -36,6 +40,10 @@ pub use error::{DurationError, Error};
 pub use load::{LoadWarning, Loaded, LoadedObject, Object, Origin};
 #[cfg(feature = "yaml")]
 pub use parse::{load_bytes, load_path, load_str};
+pub use provenance::{
+    ContainerImage, RESULTS_DROPPED, RESULTS_REPORTED, SourceKind, SourceStatus, StepImage,
+    StepResult,
+};
 pub use reason::{Reason, UnknownReason};
 pub use types::*;
 pub use validate::Valid;

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Duration;
+use crate::provenance::{SourceStatus, StepImage, StepResult};
 
 /// The API group of every resource in this crate.
 pub const GROUP: &str = "build.knative.dev";
@@ -253,6 +254,27 @@ pub struct BuildStatus {
     /// The names of the step containers that have finished, in order.
     #[serde(default)]
     pub steps_completed: Vec<String>,
+
+    /// Extension (not Knative Build's; Knative clients ignore it): each source as fetched, in
+    /// the order of `spec.source` then `spec.sources`: what was asked for and the commit
+    /// checked out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceStatus>,
+
+    /// Extension (not Knative Build's; Knative clients ignore it): each step's image as written
+    /// and the image that ran, in step order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_images: Vec<StepImage>,
+
+    /// Extension (not Knative Build's; Knative clients ignore it): the `KEY=VALUE` results the
+    /// steps wrote to their termination message, in step order; read from steps that exited 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<StepResult>,
+
+    /// Extension (not Knative Build's; Knative clients ignore it): the version of the
+    /// controller that recorded `sources`, `stepImages` and `results`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_version: Option<String>,
 }
 
 /// What executes a build.
