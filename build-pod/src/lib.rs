@@ -59,6 +59,7 @@ mod images;
 mod name;
 pub mod nop;
 mod offline;
+mod results;
 mod status;
 
 pub use assess::{
@@ -79,4 +80,9 @@ pub use error::PodError;
 pub use images::Images;
 pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
 pub use offline::{Checked, Offline, Rendered, error_lines};
+pub use results::{
+    KUBELET_CONTAINER_MESSAGE_LIMIT, KUBELET_POD_MESSAGE_LIMIT, MAX_RESULT_NAME_LEN,
+    MAX_RESULT_VALUE_LEN, MAX_RESULTS_PER_STEP, ParsedResults, format_results, is_result_name,
+    parse_results, termination_budget,
+};
 pub use status::{has_ended, status_from_pod, timeout_message};
