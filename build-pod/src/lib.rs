@@ -82,7 +82,7 @@ pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
 pub use offline::{Checked, Offline, Rendered, error_lines};
 pub use results::{
     KUBELET_CONTAINER_MESSAGE_LIMIT, KUBELET_POD_MESSAGE_LIMIT, MAX_RESULT_NAME_LEN,
-    MAX_RESULT_VALUE_LEN, MAX_RESULTS_PER_STEP, ParsedResults, format_results, is_result_name,
-    parse_results, termination_budget,
+    MAX_RESULT_VALUE_LEN, MAX_RESULTS_PER_STEP, ParsedResults, SOURCE_COMMIT, SOURCE_REVISION,
+    SOURCE_URL, format_results, is_result_name, parse_results, termination_budget,
 };
 pub use status::{has_ended, status_from_pod, timeout_message};

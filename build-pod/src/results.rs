@@ -22,6 +22,14 @@
 
 use std::collections::BTreeMap;
 
+/// The key under which a source's container reports the full SHA it checked out (`git-init`
+/// does; a custom source may).
+pub const SOURCE_COMMIT: &str = "commit";
+/// The key under which a source's container reports the revision it was asked for.
+pub const SOURCE_REVISION: &str = "revision";
+/// The key under which a custom source reports where it fetched from.
+pub const SOURCE_URL: &str = "url";
+
 /// The longest result key, in bytes.
 pub const MAX_RESULT_NAME_LEN: usize = 64;
 /// The longest result value, in bytes.

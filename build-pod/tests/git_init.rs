@@ -411,3 +411,38 @@ fn failure_is_the_termination_message() {
         "{message}"
     );
 }
+
+/// A successful git-init reports the full SHA it checked out and the revision it was asked for
+/// in its termination message, in the results format the Build's status is filled from; an
+/// abbreviated SHA is reported as asked, with the full commit it resolved to.
+#[test]
+fn success_reports_the_commit_in_the_termination_message() {
+    let f = Fixture::new();
+    let up = f.upstream();
+    for (revision, commit) in [
+        ("feature", &up.feature),
+        ("v1", &up.first),
+        (&up.second[..10], &up.second),
+    ] {
+        let log = f.path("termination-log");
+        std::fs::write(&log, "").unwrap();
+        let ws = format!("ws-{revision}");
+        let cwd = f.path(&ws);
+        std::fs::create_dir_all(&cwd).unwrap();
+        let out = f
+            .command(Path::new(env!("CARGO_BIN_EXE_git-init")))
+            .env(build_auth::TERMINATION_LOG_ENV, &log)
+            .current_dir(&cwd)
+            .args(["-url", &f.url("upstream"), "-revision", revision])
+            .output()
+            .unwrap();
+        Run { out }.succeeded_with(commit);
+        assert_eq!(f.git(&ws, &["rev-parse", "HEAD"]), *commit);
+        let message = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(message, format!("commit={commit}\nrevision={revision}\n"));
+        let parsed = build_pod::parse_results(&message);
+        assert!(parsed.dropped.is_empty(), "{:?}", parsed.dropped);
+        assert_eq!(parsed.results[0], ("commit".into(), commit.clone()));
+        assert_eq!(commit.len(), 40, "a full SHA-1");
+    }
+}

@@ -2,8 +2,10 @@
 //!
 //! `git-init -url URL [-revision REVISION] [-path PATH]` fetches a branch, tag, commit SHA or
 //! ref (shallow when the server allows it), checks it out with its submodules and prints the
-//! commit. It exits 1 when the repository or revision cannot be fetched and 2 on a bad command
-//! line; credentials in URLs are never printed. The logic is `build_pod::git_init`; this file
+//! commit, which it also writes to its termination message as `commit=<SHA>` and
+//! `revision=<REVISION>` lines for the Build's status. It exits 1 when the repository or
+//! revision cannot be fetched and 2 on a bad command line; credentials in URLs are never
+//! printed. The logic is `build_pod::git_init`; this file
 //! reads the environment, prints and picks the exit code.
 
 use std::process::ExitCode;
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
     }) {
         Ok(fetched) => {
             println!("{fetched}");
+            build_auth::write_termination_message(&fetched.termination_message());
             ExitCode::SUCCESS
         }
         Err(err) if err.is_usage() => {

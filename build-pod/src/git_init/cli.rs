@@ -33,6 +33,27 @@ pub struct Fetched {
     pub checkout: Checkout,
 }
 
+impl Fetched {
+    /// What `git-init` writes to its termination message when it succeeds, in the results
+    /// format ([`format_results`](crate::format_results)): `commit=<full SHA>` and
+    /// `revision=<what was asked for>`, which the Build's `status.sources` records.
+    ///
+    /// ```
+    /// use build_pod::git_init::{Checkout, FetchMode, Fetched, GitInitArgs};
+    /// let fetched = Fetched {
+    ///     args: GitInitArgs::parse(["-url", "https://github.com/a/b.git", "-revision", "main"]).unwrap(),
+    ///     checkout: Checkout { commit: "0a1b".into(), mode: FetchMode::Shallow },
+    /// };
+    /// assert_eq!(fetched.termination_message(), "commit=0a1b\nrevision=main\n");
+    /// ```
+    pub fn termination_message(&self) -> String {
+        crate::format_results(&[
+            (crate::SOURCE_COMMIT, &self.checkout.commit),
+            (crate::SOURCE_REVISION, &self.args.revision),
+        ])
+    }
+}
+
 impl fmt::Display for Fetched {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
