@@ -2,12 +2,15 @@
 //! plan go in ([`compile_pod`]), the Pod that runs it comes out, in Knative Build's layout —
 //! `build-step-*` init containers, `/workspace`, `HOME=/builder/home` — so that users' habits
 //! (`kubectl logs POD -c build-step-build`) and tools keep working. The Pod's status maps back to
-//! the Build's ([`status_from_pod`]).
+//! the Build's ([`status_from_pod`]), with what was built from what: each source's commit, each
+//! step's image digest and the results steps write to their termination message (the format
+//! [`parse_results`] reads, [`format_results`] writes).
 //!
 //! The crate also ships two of the programs that run inside the pod, each a thin binary over a
 //! module with its own error type: [`git_init`], which fetches a git source (its decisions,
 //! [`git_init::fetch`], go through a [`Git`](git_init::Git) trait that tests fake;
-//! [`git_init::run`] adds the real `git` CLI), and [`nop`], the pod's last container.
+//! [`git_init::run`] adds the real `git` CLI, and it reports the commit it checked out), and
+//! [`nop`], the pod's last container.
 //! (`creds-init` is `build-auth`'s, with the `~/.ssh` layout both share: `build_auth::ssh`.)
 //!
 //! Deliberately absent: async, any knowledge of how steps and credentials are found, and I/O
@@ -59,6 +62,7 @@ mod images;
 mod name;
 pub mod nop;
 mod offline;
+mod record;
 mod results;
 mod status;
 
@@ -80,6 +84,7 @@ pub use error::PodError;
 pub use images::Images;
 pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
 pub use offline::{Checked, Offline, Rendered, error_lines};
+pub use record::CONTROLLER_VERSION;
 pub use results::{
     KUBELET_CONTAINER_MESSAGE_LIMIT, KUBELET_POD_MESSAGE_LIMIT, MAX_RESULT_NAME_LEN,
     MAX_RESULT_VALUE_LEN, MAX_RESULTS_PER_STEP, ParsedResults, SOURCE_COMMIT, SOURCE_REVISION,

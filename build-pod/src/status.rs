@@ -29,6 +29,11 @@ pub fn timeout_message(build: &Build) -> String {
 /// - `stepStates` and `stepsCompleted`: the steps' init containers only, in order — the
 ///   credential initializer and one container per source (`spec.source` and `spec.sources`,
 ///   custom sources included) are skipped;
+/// - the status extension: `sources` (what each asked for, the commit its fetcher reported),
+///   `stepImages` (each step's image and the `imageID` that ran), `results` (the `KEY=VALUE`
+///   lines of steps that exited 0, [`parse_results`](crate::parse_results)),
+///   `controllerVersion`, and a `ResultsReported` condition (`False`, `Warning`) naming what
+///   was dropped;
 /// - the `Succeeded` condition, by pod phase:
 ///   - `Pending` → `Unknown` / `Pending`, with the most useful message: a waiting container's
 ///     reason and message, else a failing `PodScheduled` condition (`Unschedulable`), else the
@@ -81,6 +86,7 @@ pub fn status_from_pod(pod: &Pod, build: &Build) -> BuildStatus {
         .collect();
 
     let now = latest_time(pod).unwrap_or(Time(Timestamp::UNIX_EPOCH));
+    crate::record::record(pod, build, &mut status, &now);
     let phase = pod_status.phase.as_deref().unwrap_or_default();
     status.completion_time = has_ended(pod).then(|| now.clone());
 
