@@ -826,7 +826,7 @@ fn every_command_explains_itself() {
         }
         help.push(format!("{}: {about}", sub.get_name()));
     }
-    assert_eq!(help.len(), 6);
+    assert_eq!(help.len(), 7);
     let long = command.clone().render_long_help().to_string();
     assert!(long.contains("Exit codes:"), "{long}");
     let logs = PluginCli::try_parse_from(["kubectl-build", "logs", "--help"]).unwrap_err();

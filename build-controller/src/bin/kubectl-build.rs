@@ -1,5 +1,5 @@
-//! `kubectl-build`, the kubectl plugin (`kubectl build …`): logs, describe, run and cancel of
-//! Knative Builds, and the offline validate and render. The logic is
+//! `kubectl-build`, the kubectl plugin (`kubectl build …`): logs, describe, run, cancel and
+//! provenance of Knative Builds, and the offline validate and render. The logic is
 //! `build_controller::{PluginCli, execute}`; this file parses, connects and sets the exit code.
 
 use std::process::ExitCode;

@@ -43,7 +43,7 @@ pub enum PluginError {
         source: kube::Error,
     },
 
-    /// A file given to `run -f` could not be read.
+    /// A file given to `run -f` or `provenance --key` could not be read.
     #[error("reading {}: {source}", .path.display())]
     ReadFile {
         /// The file (`-` for standard input).
@@ -51,6 +51,16 @@ pub enum PluginError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+
+    /// The file given to `provenance --key` holds no key that can sign.
+    #[error("key {}: {source}", .path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why it cannot sign.
+        #[source]
+        source: super::provenance::KeyError,
     },
 
     /// The Build given to `run` is not acceptable: no Build in the file, a malformed flag, an

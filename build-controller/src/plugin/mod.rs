@@ -1,5 +1,5 @@
 //! `kubectl build`, the kubectl plugin: follow, describe, start and cancel Builds on a cluster,
-//! and the offline `validate` and `render`.
+//! print their provenance, and the offline `validate` and `render`.
 //!
 //! The binary `kubectl-build` only parses [`PluginCli`], connects ([`Session::connect`]) and
 //! calls [`execute`]; everything else lives here so that tests drive it with a mocked client
@@ -13,6 +13,7 @@ mod error;
 mod io;
 mod logs;
 mod offline;
+mod provenance;
 mod run;
 mod session;
 mod steps;
@@ -25,6 +26,7 @@ pub use error::PluginError;
 pub use io::{Io, Style};
 pub use logs::{LogsArgs, ShowArgs};
 pub use offline::{Format, ImageArgs, RenderArgs, ValidateArgs, render_files, validate_files};
+pub use provenance::*;
 pub use run::RunArgs;
 pub use session::{ClusterArgs, DEFAULT_POLL, Session};
 
@@ -33,7 +35,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  the command succeeded; for logs -f, run and cancel: the Build succeeded (or was cancelled)
   1  the Build failed (the last line names the failed step, the reason and the message);
-     validate and render: a problem was found
+     validate and render: a problem was found; provenance: the Build has not succeeded or
+     reported no image
   2  usage error, the Build cannot be found or read, or the cluster cannot be reached";
 
 /// Follow, describe, start and cancel Knative Builds (build.knative.dev/v1alpha1).
@@ -76,6 +79,11 @@ pub enum PluginCommand {
     /// Cancel a Build (spec.status: BuildCancelled) and wait until it reports it.
     #[command(after_help = EXIT_CODES)]
     Cancel(CancelArgs),
+    /// Print the provenance of a succeeded Build: an in-toto Statement v1 with a SLSA
+    /// Provenance v1 predicate (the images it reported, its sources' commits and its images'
+    /// digests, its template and arguments); with --key, signed in a DSSE envelope.
+    #[command(after_help = EXIT_CODES)]
+    Provenance(ProvenanceArgs),
     /// Check Builds, BuildTemplates, ClusterBuildTemplates, ServiceAccounts and Secrets in YAML
     /// files or directories, without a cluster. Prints one line per object; exits 1 on any
     /// problem.
@@ -127,6 +135,7 @@ pub async fn execute(
         PluginCommand::Describe(args) => describe::describe(session, args, io).await,
         PluginCommand::Run(args) => run::run(session, args, io).await,
         PluginCommand::Cancel(args) => cancel::cancel(session, args, io).await,
+        PluginCommand::Provenance(args) => provenance::provenance(session, args, io).await,
         PluginCommand::Validate(_) | PluginCommand::Render(_) => {
             unreachable!("execute_offline runs the offline commands")
         }
