@@ -248,3 +248,86 @@ async fn a_key_that_cannot_sign_exits_2_before_reading_the_build() {
         ran.err
     );
 }
+
+/// Whether `python3` can import securesystemslib (and the `cryptography` it verifies with).
+fn securesystemslib() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import securesystemslib, cryptography"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Runs the independent verifier (`verify_dsse.py`, securesystemslib's DSSE `Envelope.verify`)
+/// on `envelope` against the public key `public`: whether it verified, and what it printed.
+fn python_verifies(dir: &std::path::Path, envelope: &Value, public: &str) -> (bool, String) {
+    let file = dir.join("envelope.json");
+    std::fs::write(&file, envelope.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(key("verify_dsse.py"))
+        .arg(&file)
+        .arg(key(public))
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed.trim().to_owned())
+}
+
+/// The envelopes the command signs verify with securesystemslib, installed from PyPI, against
+/// the public keys alone; an envelope whose payload was changed after signing does not.
+#[tokio::test]
+async fn an_independent_verifier_accepts_the_envelope_and_refuses_a_tampered_one() {
+    if !securesystemslib() {
+        println!(
+            "skipping: python3 cannot import securesystemslib (pip install 'securesystemslib[crypto]'; .ci/run does)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let build = succeeded_build();
+    for name in ["test-ed25519", "test-p256"] {
+        let file = key(&format!("{name}.pem"));
+        let public = format!("{name}.pub.pem");
+        let ran = kubectl_build(&build, &["provenance", "app", "--key", &file]).await;
+        assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
+        let envelope: Value = serde_json::from_str(&ran.out).unwrap();
+
+        let (ok, printed) = python_verifies(dir.path(), &envelope, &public);
+        println!("{name}, as signed: {printed}");
+        assert!(ok, "{name}: {printed}");
+        assert!(
+            printed.contains(&format!("registry.example.com/app:1.0@{DIGEST}")),
+            "{printed}"
+        );
+
+        // The same signature over a statement naming another digest.
+        let payload = STANDARD
+            .decode(envelope["payload"].as_str().unwrap())
+            .unwrap();
+        let forged = String::from_utf8(payload)
+            .unwrap()
+            .replace(&DIGEST[7..], &"0".repeat(64));
+        let mut tampered = envelope.clone();
+        tampered["payload"] = json!(STANDARD.encode(forged));
+        let (ok, printed) = python_verifies(dir.path(), &tampered, &public);
+        println!("{name}, payload tampered: {printed}");
+        assert!(!ok, "{name}: a tampered envelope verified: {printed}");
+        assert!(
+            printed.starts_with("not verified: VerificationError"),
+            "{printed}"
+        );
+
+        // Signed, but checked against the other key.
+        let other = if name == "test-p256" {
+            "test-ed25519.pub.pem"
+        } else {
+            "test-p256.pub.pem"
+        };
+        let (ok, printed) = python_verifies(dir.path(), &envelope, other);
+        println!("{name}, checked with {other}: {printed}");
+        assert!(!ok, "{name}: verified with the wrong key: {printed}");
+    }
+}
