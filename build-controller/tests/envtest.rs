@@ -6,6 +6,8 @@
 //! One control plane serves every scenario (each in its own namespace); starting one takes
 //! several seconds.
 
+#[path = "envtest/provenance.rs"]
+mod provenance;
 mod support;
 
 use std::future::Future;
@@ -57,6 +59,7 @@ async fn control_plane_scenarios() {
     a_build_past_its_timeout_is_stopped(&client).await;
     a_build_waits_for_its_template(&client).await;
     the_plugin_runs_describes_and_cancels(&client).await;
+    provenance::a_build_reports_what_it_built(&client).await;
 
     let _ = stop.send(());
     tokio::time::timeout(WAIT, controller)
