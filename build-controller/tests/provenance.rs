@@ -331,3 +331,38 @@ async fn an_independent_verifier_accepts_the_envelope_and_refuses_a_tampered_one
         assert!(!ok, "{name}: verified with the wrong key: {printed}");
     }
 }
+
+/// `kubectl build describe` shows the commit, the images that ran and the results.
+#[tokio::test]
+async fn describe_shows_what_was_built() {
+    let mut build = succeeded_build();
+    build.status.as_mut().unwrap().set_condition(
+        build_types::Condition {
+            type_: build_types::RESULTS_REPORTED.into(),
+            ..build_types::Condition::succeeded(
+                build_types::ConditionStatus::False,
+                build_types::RESULTS_DROPPED,
+                "build step \"build-step-build-and-push\": line 3 is not KEY=VALUE: \"done\"",
+            )
+        },
+        from(json!("2024-01-01T00:05:01Z")),
+    );
+    let ran = kubectl_build(&build, &["describe", "app"]).await;
+    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
+    let shown = format!(
+        "Built from:
+  build-step-git-source-0: git https://***@github.com/example/app.git @ main: commit {COMMIT}
+Images run:
+  build-step-git-source-0: example.com/git-init:v0.1.0 (example.com/git-init@sha256:{ones})
+  build-step-build-and-push: gcr.io/kaniko-project/executor:v1.23.0 (gcr.io/kaniko-project/executor@sha256:{twos})
+Results:
+  build-step-build-and-push: IMAGE_URL=registry.example.com/app:1.0
+  build-step-build-and-push: IMAGE_DIGEST={DIGEST}
+Results dropped:  build step \"build-step-build-and-push\": line 3 is not KEY=VALUE: \"done\"
+",
+        ones = "1".repeat(64),
+        twos = "2".repeat(64),
+    );
+    println!("{}", ran.out);
+    assert!(ran.out.contains(&shown), "{}", ran.out);
+}

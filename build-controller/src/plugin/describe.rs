@@ -41,6 +41,7 @@ pub(crate) async fn describe(
     sources(&mut text, &build);
     let template = template(&mut text, session, &build).await?;
     steps(&mut text, &build, pod.as_ref(), template.as_ref());
+    super::built::what_was_built(&mut text, &build);
     events(&mut text, session, &build).await?;
     if let Some(condition) = succeeded(&build)
         && condition.status == ConditionStatus::False

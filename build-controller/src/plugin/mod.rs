@@ -7,6 +7,7 @@
 //! names, types and annotations (never their values) and Events; it writes only `create` of a
 //! Build (`run`) and the `spec.status` of one (`cancel`).
 
+mod built;
 mod cancel;
 mod describe;
 mod error;
