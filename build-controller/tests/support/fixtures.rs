@@ -110,9 +110,10 @@ pub(crate) fn with_status(mut build: Build, status: Value) -> Build {
     build
 }
 
-/// The status the controller writes when it creates `build`'s pod at [`NOW`].
+/// The status the controller writes when it creates `build`'s pod at [`NOW`] (a Build with its
+/// own steps, and git sources if any).
 pub(crate) fn started(build: &Build) -> Value {
-    json!({
+    let mut status = json!({
         "observedGeneration": 1,
         "builder": "Cluster",
         "cluster": {"namespace": NS, "podName": pod_name(build)},
@@ -120,7 +121,35 @@ pub(crate) fn started(build: &Build) -> Value {
         "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "Pending",
                         "message": "Pending", "lastTransitionTime": NOW}],
         "stepsCompleted": [],
-    })
+        "controllerVersion": build_pod::CONTROLLER_VERSION,
+    });
+    // The status extension of a pod that has not started: what was asked for.
+    let sources: Vec<Value> = build
+        .spec
+        .all_sources()
+        .iter()
+        .enumerate()
+        .filter_map(|(index, source)| {
+            let git = source.git.as_ref()?;
+            Some(
+                json!({"step": format!("build-step-git-source-{index}"), "kind": "git",
+                        "url": git.url, "revision": git.revision, "image": images().git_init}),
+            )
+        })
+        .collect();
+    if !sources.is_empty() {
+        status["sources"] = json!(sources);
+    }
+    let steps: Vec<Value> = build
+        .spec
+        .steps
+        .iter()
+        .map(|step| json!({"step": format!("build-step-{}", step.name), "image": step.image}))
+        .collect();
+    if !steps.is_empty() {
+        status["stepImages"] = json!(steps);
+    }
+    status
 }
 
 /// The name of `build`'s pod.
