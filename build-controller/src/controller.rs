@@ -21,7 +21,8 @@ use crate::context::{Config, Context};
 use crate::error::{Error, is_not_found};
 use crate::ops::http::{Endpoints, Health};
 use crate::ops::metrics::Telemetry;
-use crate::reconcile::{due_key, error_policy, reconcile};
+use crate::per_build::due_key;
+use crate::reconcile::{error_policy, reconcile};
 use crate::stores::{
     CachedBuild, CachedPod, CachesSynced, PodCache, PodCacheWriter, Stores, strip_for_cache,
     strip_secret_for_cache,
@@ -285,21 +286,22 @@ fn waking<T: 'static>(
 }
 
 /// A filter for the Build watch: passes every Build but the echo of this controller's own
-/// status patch, which wakes no reconcile ([`Context::is_own_status_echo`]).
+/// status patch, which wakes no reconcile ([`OwnWrites::is_own_status_echo`]).
 fn not_own_status_echo(
     ctx: Arc<Context>,
 ) -> impl FnMut(&CachedBuild) -> std::future::Ready<bool> + Send + 'static {
-    move |build| std::future::ready(!ctx.is_own_status_echo(build))
+    move |build| std::future::ready(!ctx.own_writes.is_own_status_echo(build))
 }
 
 /// A filter for the pod watch: passes every event but the echo of this controller's own pod
-/// create, which wakes no reconcile ([`Context::is_own_pod_echo`]). Deletions and a relist's
+/// create, which wakes no reconcile ([`OwnWrites::is_own_pod_echo`]). Deletions and a relist's
 /// pods always pass.
 fn not_own_create_echo(
     ctx: Arc<Context>,
 ) -> impl FnMut(&watcher::Event<CachedPod>) -> std::future::Ready<bool> + Send + 'static {
     move |event| {
-        let echo = matches!(event, watcher::Event::Apply(pod) if ctx.is_own_pod_echo(pod));
+        let echo =
+            matches!(event, watcher::Event::Apply(pod) if ctx.own_writes.is_own_pod_echo(pod));
         std::future::ready(!echo)
     }
 }
@@ -446,7 +448,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::context::tests::{build, pod};
+    use crate::own_writes::tests::{build, pod};
 
     fn versions<K: Resource>(objects: impl IntoIterator<Item = K>) -> Vec<String> {
         objects
@@ -458,7 +460,7 @@ mod tests {
     #[tokio::test]
     async fn the_build_watch_wakes_nothing_for_the_echo_of_a_status_patch() {
         let ctx = Arc::new(crate::context::tests::context());
-        ctx.wrote_status(&build("1"), Some("2".into()));
+        ctx.own_writes.wrote_status(&build("1"), Some("2".into()));
         let watched = ["1", "2", "3"].map(|v| Ok::<_, watcher::Error>(CachedBuild::from(build(v))));
         let passed: Vec<CachedBuild> = futures::stream::iter(watched)
             .try_filter(not_own_status_echo(ctx))
@@ -471,7 +473,7 @@ mod tests {
     #[tokio::test]
     async fn the_pod_watch_wakes_nothing_for_the_echo_of_a_create_but_for_its_deletion() {
         let ctx = Arc::new(crate::context::tests::context());
-        ctx.created_pod(&pod("5"));
+        ctx.own_writes.created_pod(&pod("5"));
         let watched = [
             watcher::Event::Apply(pod("5")),
             watcher::Event::Apply(pod("6")),
@@ -480,10 +482,10 @@ mod tests {
         assert_eq!(passed, ["apply 6"]);
 
         // A deletion, and a relist's copy, of a pod just created still pass.
-        ctx.created_pod(&pod("7"));
+        ctx.own_writes.created_pod(&pod("7"));
         let passed = pods_passed(&ctx, [watcher::Event::Delete(pod("7"))]).await;
         assert_eq!(passed, ["delete 7"]);
-        ctx.created_pod(&pod("8"));
+        ctx.own_writes.created_pod(&pod("8"));
         let passed = pods_passed(&ctx, [watcher::Event::InitApply(pod("8"))]).await;
         assert_eq!(passed, ["init 8"]);
     }

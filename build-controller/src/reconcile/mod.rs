@@ -24,7 +24,6 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -33,6 +32,7 @@ use crate::client::patch_status_version;
 use crate::context::Context;
 use crate::error::{Error, is_not_found};
 use crate::ops::events::{condition_event, success_note, truncate};
+use crate::per_build::due_key;
 use crate::stores::CachedBuild;
 use start::Started;
 
@@ -83,15 +83,9 @@ pub async fn reconcile(cached: Arc<CachedBuild>, ctx: Arc<Context>) -> Result<Ac
     let _running = ctx.telemetry.reconcile_started(&key);
     let result = Reconcile::new(&build, &ctx)?.run().instrument(span).await;
     if result.is_ok() {
-        ctx.reset_backoff(&key);
+        ctx.backoff.reset(&key);
     }
     result
-}
-
-/// How [`Telemetry`](crate::ops::metrics::Telemetry) knows a Build in its work queue: by name
-/// and namespace, as kube-runtime's scheduler does.
-pub(crate) fn due_key(build: &impl Resource) -> ObjectRef<CachedBuild> {
-    ObjectRef::new(&build.name_any()).within(&build.namespace().unwrap_or_default())
 }
 
 /// `Action::requeue(after)`, noted in the work queue's depth.
@@ -113,7 +107,7 @@ pub fn error_policy(build: Arc<CachedBuild>, error: &Error, ctx: Arc<Context>) -
         );
         return requeue(&ctx, &*build, ctx.config.conflict_retry);
     }
-    let attempt = ctx.record_failure(due_key(&*build));
+    let attempt = ctx.backoff.record_failure(due_key(&*build));
     let delay = ctx.config.retry_delay(attempt);
     warn!(
         namespace = build.namespace().unwrap_or_default(),
@@ -157,7 +151,7 @@ impl<'a> Reconcile<'a> {
         // The cache has not seen this controller's last status write yet: the Build's watch
         // event will wake it with the written status; a patch now would only be a Conflict.
         // (Checked first, so that the note is dropped once the cache catches up.)
-        if self.ctx.cache_lags_own_write(self.build) {
+        if self.ctx.own_writes.cache_lags_own_write(self.build) {
             debug!("cache lags the last status write; waiting for the Build's watch event");
             return Ok(requeue(
                 self.ctx,
@@ -237,7 +231,7 @@ impl<'a> Reconcile<'a> {
             let done = update.status.is_done();
             self.write_status(update.status).await?;
             // The status as stored now shows the pod: its watch event wakes no reconcile
-            // (`Context::is_own_status_echo`), so this one is the last to read the pod.
+            // (`OwnWrites::is_own_status_echo`), so this one is the last to read the pod.
             if let Some(pod) = &pod {
                 self.forget_if_settled(done, pod);
             }
@@ -322,7 +316,7 @@ impl<'a> Reconcile<'a> {
             name: self.name.clone(),
             source,
         })?;
-        self.ctx.wrote_status(self.build, made);
+        self.ctx.own_writes.wrote_status(self.build, made);
         self.ctx.telemetry.status_written();
         if status.is_done() && !self.old.is_done() {
             self.ctx.telemetry.build_finished(&status);

@@ -72,7 +72,7 @@ impl Reconcile<'_> {
         // 5. Create the pod; AlreadyExists for our own pod is success.
         let pod = match self.create_pod(&pod).await {
             Ok(created) => {
-                self.ctx.created_pod(&created);
+                self.ctx.own_writes.created_pod(&created);
                 self.ctx.telemetry.pod_created(self.build, self.now);
                 info!(pod = %self.pod_name, "created build pod");
                 let warnings: Vec<String> = composed
