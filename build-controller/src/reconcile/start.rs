@@ -11,7 +11,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use tracing::{debug, info};
 
-use super::Reconcile;
+use super::io::Reconcile;
 use crate::client::create_as;
 use crate::error::{Error, is_api_reason};
 use crate::stores::CachedPod;
