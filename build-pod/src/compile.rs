@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 
 use crate::error::PodError;
 use crate::images::Images;
+use crate::layout::{CREDS_INIT_CONTAINER, NOP_CONTAINER, PodLayout};
 use crate::name::{OFFLINE_UID, pod_name};
 
 /// Where the sources are fetched and the steps start: the implicit `workspace` volume's mount.
@@ -21,12 +22,6 @@ pub const HOME_DIR: &str = "/builder/home";
 pub const WORKSPACE_VOLUME: &str = "workspace";
 /// The name of the implicit emptyDir volume mounted at [`HOME_DIR`].
 pub const HOME_VOLUME: &str = "home";
-/// The prefix of every init container's name, as `kubectl logs POD -c build-step-build` expects.
-pub const STEP_CONTAINER_PREFIX: &str = "build-step-";
-/// The first init container, which runs `creds-init`.
-pub const CREDS_INIT_CONTAINER: &str = "build-step-credential-initializer";
-/// The one regular container of a build pod, which runs this crate's [`nop`](crate::nop).
-pub const NOP_CONTAINER: &str = "nop";
 /// The label every build pod carries, with the Build's name as its value.
 pub const BUILD_NAME_LABEL: &str = "build.knative.dev/buildName";
 /// The annotation that keeps Istio from injecting a sidecar, which would keep the pod running.
@@ -75,13 +70,13 @@ pub struct PodInputs<'a> {
 ///
 /// The layout is Knative Build's:
 ///
-/// - Every container that does work is an init container, so they run one at a time, in order:
-///   [`CREDS_INIT_CONTAINER`]; then one per source — `build-step-git-source-<name or index>`
-///   (`git-init -url U -revision R [-path P]`), `build-step-gcs-source-<name or index>`
-///   (`--type T --location L [--dest_dir /workspace/P]`) or `build-step-custom-source[-<name>]`
-///   (the user's container); then the steps as `build-step-<name>`, or `build-step-unnamed-<i>`
-///   (`i` counting the steps from 0). The source index counts `spec.source` and
-///   `spec.sources` together, from 0.
+/// - Every container that does work is an init container, so they run one at a time, in
+///   [`PodLayout`]'s order: [`CREDS_INIT_CONTAINER`]; then one per source —
+///   `build-step-git-source-<name or index>` (`git-init -url U -revision R [-path P]`),
+///   `build-step-gcs-source-<name or index>` (`--type T --location L [--dest_dir
+///   /workspace/P]`) or `build-step-custom-source[-<name>]` (the user's container); then the
+///   steps as `build-step-<name>`, or `build-step-unnamed-<i>` (`i` counting the steps from 0).
+///   The source index counts `spec.source` and `spec.sources` together, from 0.
 /// - The implicit emptyDir volumes `workspace` and `home` are mounted at [`WORKSPACE_DIR`] and
 ///   [`HOME_DIR`] in every init container, `HOME=/builder/home` comes first in every env, and
 ///   `workingDir` defaults to [`WORKSPACE_DIR`]. A step or custom source that mounts one of its
@@ -135,29 +130,20 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
     // `subPath`.
     let mut workspace_sub_path: Option<String> = None;
     for (index, source) in spec.all_sources().into_iter().enumerate() {
-        let path = source_path(build, index);
-        let suffix = source
-            .name
-            .clone()
-            .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| index.to_string());
-        if let Some(git) = &source.git {
-            let container = git_container(inputs.images, source, git, &suffix);
-            check_git(git, &path, &mut problems);
-            containers.push(path.clone(), container);
-        } else if let Some(gcs) = &source.gcs {
-            let container = gcs_container(inputs.images, source, gcs, &suffix);
-            containers.push(path.clone(), container);
-        } else if let Some(custom) = &source.custom {
-            let name = match source.name.as_deref().filter(|name| !name.is_empty()) {
-                Some(name) => format!("{STEP_CONTAINER_PREFIX}custom-source-{name}"),
-                None => format!("{STEP_CONTAINER_PREFIX}custom-source"),
-            };
-            let container = step_container(custom, name, None);
-            containers.push(path.join("custom"), container);
-        }
         if let Some(sub_path) = source.sub_path.as_deref().filter(|s| !s.is_empty()) {
             workspace_sub_path.get_or_insert_with(|| sub_path.to_owned());
+        }
+        let Some(name) = PodLayout::source_container_name(source, index) else {
+            continue;
+        };
+        let path = source_path(build, index);
+        if let Some(git) = &source.git {
+            check_git(git, &path, &mut problems);
+            containers.push(path, git_container(inputs.images, source, git, name));
+        } else if let Some(gcs) = &source.gcs {
+            containers.push(path, gcs_container(inputs.images, source, gcs, name));
+        } else if let Some(custom) = &source.custom {
+            containers.push(path.join("custom"), step_container(custom, name, None));
         }
     }
 
@@ -165,11 +151,7 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
     let sub_path = workspace_sub_path;
     for (index, step) in inputs.steps.iter().enumerate() {
         let path = step_path(build, index);
-        let name = if step.name.is_empty() {
-            format!("{STEP_CONTAINER_PREFIX}unnamed-{index}")
-        } else {
-            format!("{STEP_CONTAINER_PREFIX}{}", step.name)
-        };
+        let name = PodLayout::step_container_name(step, index);
         check_image(step, &path, &mut problems);
         containers.push(path, step_container(step, name, sub_path.as_deref()));
     }
@@ -351,7 +333,7 @@ fn git_container(
     images: &Images,
     source: &SourceSpec,
     git: &GitSourceSpec,
-    suffix: &str,
+    name: String,
 ) -> Container {
     let mut args = vec![
         "-url".to_owned(),
@@ -362,18 +344,14 @@ fn git_container(
     if let Some(target) = source.target_path.as_deref().filter(|t| !t.is_empty()) {
         args.extend(["-path".to_owned(), target.to_owned()]);
     }
-    fetcher(
-        format!("{STEP_CONTAINER_PREFIX}git-source-{suffix}"),
-        &images.git_init,
-        args,
-    )
+    fetcher(name, &images.git_init, args)
 }
 
 fn gcs_container(
     images: &Images,
     source: &SourceSpec,
     gcs: &GcsSourceSpec,
-    suffix: &str,
+    name: String,
 ) -> Container {
     let mut args = vec![
         "--type".to_owned(),
@@ -387,11 +365,7 @@ fn gcs_container(
             format!("{WORKSPACE_DIR}/{}", target.trim_start_matches('/')),
         ]);
     }
-    fetcher(
-        format!("{STEP_CONTAINER_PREFIX}gcs-source-{suffix}"),
-        &images.gcs_fetcher,
-        args,
-    )
+    fetcher(name, &images.gcs_fetcher, args)
 }
 
 fn fetcher(name: String, image: &str, args: Vec<String>) -> Container {

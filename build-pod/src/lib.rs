@@ -56,6 +56,7 @@ mod compose;
 mod error;
 pub mod git_init;
 mod images;
+mod layout;
 mod name;
 pub mod nop;
 mod offline;
@@ -66,10 +67,9 @@ pub use assess::{
     is_stopped,
 };
 pub use compile::{
-    BUILD_NAME_LABEL, CREDS_INIT_CONTAINER, HOME_DIR, HOME_VOLUME, ISTIO_INJECT_ANNOTATION,
-    MAX_CONTAINER_NAME_LEN, NOP_CONTAINER, PodInputs, STEP_CONTAINER_PREFIX,
-    TERMINATION_GRACE_SECONDS, TERMINATION_MESSAGE_POLICY, WORKSPACE_DIR, WORKSPACE_VOLUME,
-    compile_pod,
+    BUILD_NAME_LABEL, HOME_DIR, HOME_VOLUME, ISTIO_INJECT_ANNOTATION, MAX_CONTAINER_NAME_LEN,
+    PodInputs, TERMINATION_GRACE_SECONDS, TERMINATION_MESSAGE_POLICY, WORKSPACE_DIR,
+    WORKSPACE_VOLUME, compile_pod,
 };
 pub use compose::{
     ComposeError, ComposeInputs, Composed, DEFAULT_NAMESPACE, IMPLICIT_SERVICE_ACCOUNT, Lookup,
@@ -77,6 +77,9 @@ pub use compose::{
 };
 pub use error::PodError;
 pub use images::Images;
+pub use layout::{
+    CREDS_INIT_CONTAINER, NOP_CONTAINER, PodLayout, STEP_CONTAINER_PREFIX, init_container_status,
+};
 pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
 pub use offline::{Checked, Offline, Rendered, error_lines};
 pub use status::{has_ended, status_from_pod, timeout_message};
