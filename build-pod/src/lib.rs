@@ -60,6 +60,7 @@ mod layout;
 mod name;
 pub mod nop;
 mod offline;
+mod start;
 mod status;
 
 pub use assess::{
@@ -82,4 +83,5 @@ pub use layout::{
 };
 pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
 pub use offline::{Checked, Offline, Rendered, error_lines};
+pub use start::{StartAttempt, StartDecision, assess_start};
 pub use status::{has_ended, status_from_pod, timeout_message};

@@ -1,6 +1,6 @@
 //! One reconcile's state and what it reads and writes: the pod from the cache or the API
 //! server, the pod stop, the status patch, Events. The decisions are made elsewhere
-//! ([`build_pod::assess`], the composition); this only carries them out.
+//! ([`build_pod::assess`], [`build_pod::assess_start`]); this only carries them out.
 
 use std::time::Duration;
 

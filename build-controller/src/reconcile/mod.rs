@@ -1,9 +1,10 @@
 //! One reconcile of one Build: read the caches, call the libraries, write back.
 //!
 //! What the Build's pod means for the Build is decided by [`build_pod::assess`], a pure
-//! function; what a Build without a pod needs is decided by the composition (`build_pod::compose`). This
-//! module only reads (the caches, and the API server when the cache may lag), and writes: the
-//! pod, a pod stop, the status and its Events.
+//! function; what happens to a Build without a pod, by [`build_pod::assess_start`] over the
+//! composition ([`build_pod::compose`]) and the pod create. This module only reads (the caches,
+//! and the API server when the cache may lag), and writes: the pod, a pod stop, the status and
+//! its Events.
 //!
 //! Every write is either idempotent (stopping a pod, a status patch that carries the
 //! `resourceVersion` it was computed from) or made safe to repeat by the API server (creating a
@@ -53,7 +54,7 @@ use start::Started;
 ///    Build with that reason.
 /// 9. A pod deleted under a running Build fails it with `PodDeleted`.
 ///
-/// Rules 1, 2 and 6–9 are [`build_pod::assess`]'s; 3–5 are the composition's.
+/// Rules 1, 2 and 6–9 are [`build_pod::assess`]'s; 3–5 are [`build_pod::assess_start`]'s.
 ///
 /// Pods are stopped by lowering `spec.activeDeadlineSeconds` to 1, never deleted, so their logs
 /// stay readable. Reads come from `ctx.stores`: the only GET is of a pod the status records
@@ -143,13 +144,14 @@ impl Reconcile<'_> {
     }
 
     /// Acts on what [`assess`] makes of the Build and its pod: once more after creating the
-    /// pod, to record it.
+    /// pod, to record it; when the pod is not created, writes the status
+    /// [`build_pod::assess_start`] decided instead.
     async fn decide(&self, mut pod: Option<Pod>) -> Result<Action, Error> {
         loop {
             match assess(self.build, pod.as_ref(), self.now, &self.policy()) {
                 Assessment::CreatePod => match self.start().await? {
                     Started::Pod(created) => pod = Some(*created),
-                    Started::Not(action) => return Ok(action),
+                    Started::Not(update) => return self.apply(update, None).await,
                 },
                 Assessment::Unchanged => {
                     if let Some(pod) = &pod {
