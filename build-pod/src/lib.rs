@@ -1,8 +1,12 @@
-//! The Knative Build pod compiler: a Build, its resolved steps and volumes and its credential
-//! plan go in ([`compile_pod`]), the Pod that runs it comes out, in Knative Build's layout —
-//! `build-step-*` init containers, `/workspace`, `HOME=/builder/home` — so that users' habits
-//! (`kubectl logs POD -c build-step-build`) and tools keep working. The Pod's status maps back to
-//! the Build's ([`status_from_pod`]).
+//! The Knative Build pod compiler. The forward leg is one composition, [`compose`]: a Build and
+//! what it refers to (its template, ServiceAccount and Secrets, found through [`Lookup`]) go
+//! in — defaults, validation, the template, the credential plan — and [`compile_pod`] lays out
+//! the Pod that runs it, in Knative Build's layout ([`PodLayout`]: `build-step-*` init
+//! containers, `/workspace`, `HOME=/builder/home`) so that users' habits (`kubectl logs POD -c
+//! build-step-build`) and tools keep working. The way back is one decision, [`assess`]: what
+//! the pod (mapped by [`status_from_pod`]) means for the Build — the status to write, whether
+//! to stop the pod, when to look again; [`assess_start`] decides for a Build whose pod is not
+//! there yet. The controller only fetches the inputs and carries out the decisions.
 //!
 //! The crate also ships two of the programs that run inside the pod, each a thin binary over a
 //! module with its own error type: [`git_init`], which fetches a git source (its decisions,
@@ -10,10 +14,11 @@
 //! [`git_init::run`] adds the real `git` CLI), and [`nop`], the pod's last container.
 //! (`creds-init` is `build-auth`'s, with the `~/.ssh` layout both share: `build_auth::ssh`.)
 //!
-//! Deliberately absent: async, any knowledge of how steps and credentials are found, and I/O
-//! outside the in-pod programs' `run` functions. Templates are resolved by `build-template` and
-//! credentials planned by `build-auth` before the compiler sees them; reading them from a
-//! cluster is `build-controller`'s job.
+//! Deliberately absent: async, I/O outside the in-pod programs' `run` functions, and any
+//! knowledge of where a Build's template, ServiceAccount and Secrets come from: the caller
+//! answers [`Lookup`] (the controller from its watch caches, [`Offline`] from loaded files).
+//! Templates are resolved by `build-template` and credentials planned by `build-auth`; the
+//! compiler only lays out what they return.
 //!
 //! ```
 //! use build_auth::CredentialPlan;
