@@ -24,11 +24,14 @@
 //! This crate holds no build logic of its own: substitution, credentials, pod layout and status
 //! mapping live in `build-template`, `build-auth` and `build-pod`.
 
+mod backoff;
 pub mod client;
 pub mod context;
 mod controller;
 mod error;
 pub mod ops;
+mod own_writes;
+mod per_build;
 pub mod plugin;
 pub mod reconcile;
 pub mod release;
