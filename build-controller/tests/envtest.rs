@@ -423,8 +423,7 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
     let ns = namespace(client, "plugin").await;
     let seed = build_types::load_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/seed"));
     apply_templates_and_credentials(client, &ns, &seed).await;
-    let mut session = Session::new(client.clone(), &ns);
-    session.poll = Duration::from_millis(200);
+    let session = Session::new(client.clone(), &ns);
 
     let detach = [RUN_IMG, &["--detach"]].concat();
     let Ran { exit, out, err } = kubectl_build(&session, Style::default(), &detach).await;

@@ -17,7 +17,7 @@ use support::fixtures::{
     Caches, NS, UID, compiled_pod, container, from, running_since, terminated, to_json, waiting,
     with_status,
 };
-use support::plugin::{RUN_IMG, Ran};
+use support::plugin::{Ends, Live, RUN_IMG, Ran};
 
 const T0: &str = "2024-01-01T00:00:00Z";
 const T1: &str = "2024-01-01T00:00:05Z";
@@ -25,14 +25,25 @@ const T2: &str = "2024-01-01T00:00:20Z";
 const T3: &str = "2024-01-01T00:01:02Z";
 const T4: &str = "2024-01-01T00:01:30Z";
 
+/// How the mocked commands print: colour off, progress on.
+const STYLE: Style = Style {
+    color: false,
+    progress: true,
+};
+
+/// When the mocked commands run: five minutes after [`T0`].
+const NOW: &str = "2024-01-01T00:05:00Z";
+
+/// A session against `api` in namespace [`NS`], at [`NOW`].
+fn session(api: &FakeApi) -> Session {
+    let mut session = Session::new(api.client("plugin", NS), NS);
+    session.clock = || NOW.parse().unwrap();
+    session
+}
+
 /// Runs `kubectl build ARGS…` against `api`, in namespace [`NS`], colour off, progress on.
 async fn kubectl_build(api: &FakeApi, args: &[&str]) -> Ran {
-    let session = Session::new(api.client("plugin", NS), NS);
-    let style = Style {
-        color: false,
-        progress: true,
-    };
-    support::plugin::kubectl_build(&session, style, args).await
+    support::plugin::kubectl_build(&session(api), STYLE, args).await
 }
 
 /// The seed's `img` template: two steps, `build` and `push`.
@@ -241,10 +252,10 @@ struct World {
 }
 
 impl World {
-    /// A cluster holding nothing yet.
+    /// A cluster holding nothing yet, whose watches deliver changes.
     fn empty() -> Self {
         World {
-            api: FakeApi::default(),
+            api: FakeApi::default().with_watch_news(),
             build: img_build(),
         }
     }
@@ -289,12 +300,9 @@ impl World {
     }
 }
 
-fn build_path(name: &str) -> String {
-    format!("/apis/build.knative.dev/v1alpha1/namespaces/{NS}/builds/{name}")
-}
-
-fn pod_path(name: &str) -> String {
-    format!("/api/v1/namespaces/{NS}/pods/{name}")
+/// The Builds of [`NS`]: what a watch of one Build lists and watches.
+fn builds_path() -> String {
+    format!("/apis/build.knative.dev/v1alpha1/namespaces/{NS}/builds")
 }
 
 fn log_path(pod: &str) -> String {
@@ -315,6 +323,30 @@ fn assert_says_once(ran: &Ran, why: &str) {
     assert_eq!(ran.err.matches(why).count(), 1, "{}", ran.err);
 }
 
+/// `kubectl build logs -f kubeval-img` while `script` changes the world, which must end in
+/// success.
+async fn follow_while<Fut: std::future::Future<Output = ()>>(
+    api: &FakeApi,
+    script: impl FnOnce(Live) -> Fut,
+) -> Ran {
+    let ran = support::plugin::kubectl_build_scripted(
+        &session(api),
+        STYLE,
+        &["logs", "-f", "kubeval-img"],
+        Ends::WithCommand,
+        script,
+    )
+    .await;
+    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
+    ran
+}
+
+/// Lets every task run until none can (the clock is paused: it moves only then), so that the
+/// command has seen the last change before the next one.
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+}
+
 /// `kubectl build logs -f kubeval-img`, which must end in success.
 async fn follow_to_success(api: &FakeApi) -> Ran {
     let ran = kubectl_build(api, &["logs", "-f", "kubeval-img"]).await;
@@ -322,12 +354,12 @@ async fn follow_to_success(api: &FakeApi) -> Ran {
     ran
 }
 
-#[tokio::test(start_paused = true)]
-async fn logs_follow_streams_each_step_as_it_starts_and_exits_0() {
-    let World { api, build } = World::running();
-    let pod_name = build_pod::pod_name(&build);
-    // The kubelet: `build` ends while it is followed and `push` starts; then `push` ends, the
-    // pod succeeds, and the controller writes the Build's success.
+/// The kubelet and the controller around a follow of the running seed Build: `build` ends
+/// while it is followed and `push` starts (and, with `expire`, the API server then ends every
+/// watch before sending that news and forgets its history, as a restart does); then `push`
+/// ends, the pod succeeds, and the controller writes the Build's success.
+fn build_then_push(api: &FakeApi, build: &Build, expire: bool) {
+    let pod_name = build_pod::pod_name(build);
     let next = build.clone();
     api.after(1, Method::GET, log_path(&pod_name), move |api| {
         let states = [
@@ -337,12 +369,20 @@ async fn logs_follow_streams_each_step_as_it_starts_and_exits_0() {
             running_since(T2),
         ];
         api.put("pods", to_json(&pod(&next, "Pending", &states)));
+        if expire {
+            api.expire_history();
+        }
     });
     let last = build.clone();
     api.after(2, Method::GET, log_path(&pod_name), move |api| {
         succeed(api, &last);
     });
+}
 
+#[tokio::test(start_paused = true)]
+async fn logs_follow_streams_each_step_as_it_starts_and_exits_0() {
+    let World { api, build } = World::running();
+    build_then_push(&api, &build, false);
     let ran = follow_to_success(&api).await;
     assert_eq!(
         log_requests(&api),
@@ -360,6 +400,36 @@ async fn logs_follow_streams_each_step_as_it_starts_and_exits_0() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn logs_follow_lists_again_when_its_watch_expires_mid_build() {
+    let World { api, build } = World::running();
+    build_then_push(&api, &build, true);
+    let ran = follow_to_success(&api).await;
+    // Both watches, resumed from versions the API server no longer holds, got 410 Expired
+    // and listed again: the start of `push` came through the pod's second list.
+    let pod_requests: Vec<String> = api
+        .recorded()
+        .iter()
+        .filter(|r| r.is("list", "pods") || r.is("watch", "pods"))
+        .map(|r| r.path())
+        .collect();
+    println!("the pod's list and watch requests: {pod_requests:#?}");
+    let lists = |resource: &str| {
+        api.recorded()
+            .iter()
+            .filter(|r| r.is("list", resource))
+            .count()
+    };
+    assert_eq!(lists("pods"), 2, "the pod is listed again after the 410");
+    assert_eq!(
+        lists("builds"),
+        2,
+        "the Build is listed again after the 410"
+    );
+    // What the user sees is what a follow without the expiry shows.
+    insta::assert_snapshot!("logs_follow_success", ran.transcript());
+}
+
+#[tokio::test(start_paused = true)]
 async fn logs_follow_says_once_why_a_step_waits_for_its_image() {
     let message = "Back-off pulling image \"garethr/img\"";
     let states = [
@@ -371,11 +441,18 @@ async fn logs_follow_says_once_why_a_step_waits_for_its_image() {
     let World { api, build } = World::seeded()
         .build(("Unknown", "ImagePullBackOff", message))
         .pod("Pending", &states);
-    let pod_name = build_pod::pod_name(&build);
-    api.after(3, Method::GET, pod_path(&pod_name), move |api| {
-        succeed(api, &build);
-    });
-    let ran = follow_to_success(&api).await;
+    // Once the follow said why it waits, the kubelet reports the same wait again (the follow
+    // looks again, and says nothing new), then the image comes and the Build succeeds.
+    let again = pod(&build, "Pending", &states);
+    let kubelet = api.clone();
+    let ran = follow_while(&api, |live| async move {
+        let api = kubelet;
+        live.err.shows("ImagePullBackOff").await;
+        api.put("pods", to_json(&again));
+        settle().await;
+        succeed(&api, &build);
+    })
+    .await;
     assert_says_once(&ran, "ImagePullBackOff");
     insta::assert_snapshot!("logs_follow_image_pull", ran.transcript());
 }
@@ -384,11 +461,20 @@ async fn logs_follow_says_once_why_a_step_waits_for_its_image() {
 async fn logs_follow_waits_for_the_pod_and_says_why() {
     let World { api, build } = World::empty().build_with(waiting_for_the_template());
     seed_logs(&api, &build_pod::pod_name(&build));
-    api.after(3, Method::GET, build_path("kubeval-img"), move |api| {
-        seed(api);
-        succeed(api, &build);
-    });
-    let ran = follow_to_success(&api).await;
+    // Once the follow said why it waits, the controller writes the same wait again (the follow
+    // looks again, and says nothing new); then the template comes, and the Build runs to its
+    // end.
+    let again = to_json(&build);
+    let controller = api.clone();
+    let ran = follow_while(&api, |live| async move {
+        let api = controller;
+        live.err.shows("TemplateNotFound").await;
+        api.put("builds", again);
+        settle().await;
+        seed(&api);
+        succeed(&api, &build);
+    })
+    .await;
     assert_says_once(&ran, "TemplateNotFound");
     insta::assert_snapshot!("logs_follow_template_not_found", ran.transcript());
 }
@@ -741,8 +827,9 @@ async fn run_from_a_file() {
 #[tokio::test(start_paused = true)]
 async fn cancel_sets_spec_status_and_waits_for_the_controller() {
     let World { api, build } = World::running();
-    // The controller notices the cancel a few polls later.
-    api.after(3, Method::GET, build_path("kubeval-img"), move |api| {
+    // The controller notices the cancel once the command watches the Build (its list, then
+    // its watch).
+    api.after(2, Method::GET, builds_path(), move |api| {
         let mut cancelled: Value = api
             .get("build.knative.dev", "builds", NS, "kubeval-img")
             .unwrap();
@@ -826,9 +913,231 @@ fn every_command_explains_itself() {
         }
         help.push(format!("{}: {about}", sub.get_name()));
     }
-    assert_eq!(help.len(), 6);
+    assert_eq!(help.len(), 7);
     let long = command.clone().render_long_help().to_string();
     assert!(long.contains("Exit codes:"), "{long}");
     let logs = PluginCli::try_parse_from(["kubectl-build", "logs", "--help"]).unwrap_err();
     assert!(logs.to_string().contains("--follow"), "{logs}");
+}
+
+/// A Build `name` in `namespace` from the `img` template, created at `created`, with `status`
+/// (`Null`: none yet).
+fn listed(namespace: &str, name: &str, created: &str, status: Value) -> Value {
+    let mut build = json!({
+        "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
+        "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"),
+                     "creationTimestamp": created, "labels": {"app": "kubeval"}},
+        "spec": {"serviceAccountName": "build-bot",
+                 "template": {"name": "img", "arguments": [{"name": "IMAGE", "value": "x"}]}},
+    });
+    if !status.is_null() {
+        build["status"] = status;
+    }
+    build
+}
+
+/// A status: the `Succeeded` condition (status, reason), the start and, when given, the end.
+fn run_status(build: &str, condition: (&str, &str), start: &str, end: Option<&str>) -> Value {
+    let mut status = json!({
+        "builder": "Cluster",
+        "cluster": {"namespace": NS, "podName": format!("{build}-pod-1a2b3c")},
+        "startTime": start,
+        "conditions": [{"type": "Succeeded", "status": condition.0, "reason": condition.1,
+                        "lastTransitionTime": start}],
+    });
+    if let Some(end) = end {
+        status["completionTime"] = json!(end);
+    }
+    status
+}
+
+/// Five Builds in [`NS`], one of each kind: failed at `push` (its pod kept), succeeded,
+/// running, waiting for its template, not seen by the controller yet.
+fn several(api: &FakeApi) {
+    let World { build, .. } = World::seeded().build((
+        "False",
+        "StepFailed",
+        "build step \"build-step-push\" exited with code 1",
+    ));
+    let failed = with_status(
+        build.clone(),
+        status(&build, ("False", "StepFailed", "exited with code 1")),
+    );
+    api.insert("builds", to_json(&failed));
+    let states = [
+        terminated(0, T0, T0),
+        terminated(0, T0, T1),
+        terminated(0, T1, T2),
+        terminated(1, T2, T3),
+    ];
+    api.insert("pods", to_json(&pod(&build, "Failed", &states)));
+    let succeeded = run_status(
+        "kubeval-buildkit",
+        ("True", "Succeeded"),
+        "2024-01-01T00:02:00Z",
+        Some("2024-01-01T00:03:10Z"),
+    );
+    let running = run_status(
+        "img-x7k2p",
+        ("Unknown", "Building"),
+        "2024-01-01T00:04:00Z",
+        None,
+    );
+    let waiting = json!({"conditions": [{"type": "Succeeded", "status": "Unknown",
+        "reason": "TemplateNotFound", "lastTransitionTime": "2024-01-01T00:04:30Z"}]});
+    for build in [
+        listed(NS, "kubeval-buildkit", "2024-01-01T00:02:00Z", succeeded),
+        listed(NS, "img-x7k2p", "2024-01-01T00:04:00Z", running),
+        listed(NS, "early", "2024-01-01T00:04:30Z", waiting),
+        listed(NS, "fresh", "2024-01-01T00:04:55Z", Value::Null),
+    ] {
+        api.insert("builds", build);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn list_says_when_there_are_no_builds() {
+    let api = FakeApi::default();
+    let ran = kubectl_build(&api, &["list"]).await;
+    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
+    assert!(ran.out.is_empty(), "{}", ran.out);
+    insta::assert_snapshot!("list_empty", ran.transcript());
+    let ran = kubectl_build(&api, &["list", "-A"]).await;
+    assert_eq!(ran.err, "No Builds found.\n");
+}
+
+#[tokio::test(start_paused = true)]
+async fn list_shows_status_reason_age_duration_and_the_failed_step_newest_first() {
+    let api = FakeApi::default();
+    several(&api);
+    let ran = kubectl_build(&api, &["list"]).await;
+    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
+    let names: Vec<&str> = ran
+        .out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "fresh",
+            "early",
+            "img-x7k2p",
+            "kubeval-buildkit",
+            "kubeval-img"
+        ],
+        "not started first (newest created first), then newest started first"
+    );
+    insta::assert_snapshot!("list_several", ran.transcript());
+    // One list of Builds, one of their pods (for the failed step), nothing else.
+    let requests: Vec<String> = api.recorded().iter().map(|r| r.path()).collect();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+
+    let ran = kubectl_build(&api, &["list", "-o", "wide"]).await;
+    insta::assert_snapshot!("list_wide", ran.transcript());
+
+    let ran = kubectl_build(&api, &["list", "-o", "name", "-l", "app=kubeval"]).await;
+    assert_eq!(
+        ran.out,
+        "build.build.knative.dev/fresh\nbuild.build.knative.dev/early\n\
+         build.build.knative.dev/img-x7k2p\nbuild.build.knative.dev/kubeval-buildkit\n"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn list_all_namespaces_sorts_by_namespace_first() {
+    let api = FakeApi::default();
+    several(&api);
+    let other = run_status(
+        "nightly",
+        ("False", "BuildTimeout"),
+        "2024-01-01T00:01:00Z",
+        Some("2024-01-01T00:04:00Z"),
+    );
+    api.insert(
+        "builds",
+        listed("another", "nightly", "2024-01-01T00:01:00Z", other),
+    );
+    let ran = kubectl_build(&api, &["list", "-A"]).await;
+    assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
+    assert!(ran.out.starts_with("NAMESPACE"), "{}", ran.out);
+    insta::assert_snapshot!("list_all_namespaces", ran.transcript());
+    let list = &api.recorded()[0];
+    assert_eq!(
+        list.uri.path(),
+        "/apis/build.knative.dev/v1alpha1/builds",
+        "one list across namespaces"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn list_yaml_and_json_print_a_list() {
+    let api = FakeApi::default();
+    several(&api);
+    let ran = kubectl_build(&api, &["list", "-o", "json"]).await;
+    let list: Value = serde_json::from_str(&ran.out).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"].as_array().unwrap().len(), 5);
+    assert_eq!(list["items"][0]["metadata"]["name"], "fresh");
+    let ran = kubectl_build(&api, &["list", "-o", "yaml"]).await;
+    let yaml: Value = serde_yaml_ng::from_str(&ran.out).unwrap();
+    assert_eq!(yaml, list);
+    let empty = kubectl_build(&FakeApi::default(), &["list", "-o", "yaml"]).await;
+    assert_eq!(
+        empty.out,
+        "apiVersion: v1\nitems: []\nkind: List\nmetadata:\n  resourceVersion: ''\n"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn list_watch_prints_a_line_for_each_change() {
+    let api = FakeApi::default().with_watch_news();
+    let running = run_status(
+        "img-x7k2p",
+        ("Unknown", "Building"),
+        "2024-01-01T00:04:00Z",
+        None,
+    );
+    api.insert(
+        "builds",
+        listed(NS, "img-x7k2p", "2024-01-01T00:04:00Z", running),
+    );
+    let cluster = api.clone();
+    let args = ["list", "-w"];
+    let ran = support::plugin::kubectl_build_scripted(
+        &session(&api),
+        STYLE,
+        &args,
+        Ends::WithScript,
+        |live| {
+            async move {
+                // The table, then: the running Build succeeds, and a new one comes.
+                live.out.lines(2).await;
+                let mut done: Value = cluster
+                    .get("build.knative.dev", "builds", NS, "img-x7k2p")
+                    .unwrap();
+                done["status"] = run_status(
+                    "img-x7k2p",
+                    ("True", "Succeeded"),
+                    "2024-01-01T00:04:00Z",
+                    Some("2024-01-01T00:04:50Z"),
+                );
+                cluster.put("builds", done);
+                cluster.insert(
+                    "builds",
+                    listed(NS, "img-q9w8e", "2024-01-01T00:04:58Z", Value::Null),
+                );
+                live.out.lines(4).await;
+            }
+        },
+    )
+    .await;
+    insta::assert_snapshot!("list_watch", ran.transcript());
+    let watches = api
+        .recorded()
+        .iter()
+        .filter(|r| r.is("watch", "builds"))
+        .count();
+    assert!(watches >= 1, "the changes came by watch");
 }

@@ -11,11 +11,13 @@ mod cancel;
 mod describe;
 mod error;
 mod io;
+mod list;
 mod logs;
 mod offline;
 mod run;
 mod session;
 mod steps;
+mod watch;
 
 use clap::{Parser, Subcommand};
 
@@ -23,10 +25,11 @@ pub use cancel::CancelArgs;
 pub use describe::DescribeArgs;
 pub use error::PluginError;
 pub use io::{Io, Style};
+pub use list::{ListArgs, ListFormat};
 pub use logs::{LogsArgs, ShowArgs};
 pub use offline::{Format, ImageArgs, RenderArgs, ValidateArgs, render_files, validate_files};
 pub use run::RunArgs;
-pub use session::{ClusterArgs, DEFAULT_POLL, Session};
+pub use session::{ClusterArgs, Session};
 
 /// The exit codes, as `--help` shows them.
 const EXIT_CODES: &str = "\
@@ -73,6 +76,9 @@ pub enum PluginCommand {
     /// --git https://github.com/garethr/kubeval.git@master --service-account build-bot`
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// List the Builds, newest first: status, reason, age, duration and the step that failed
+    /// each; with -w, then a line for each change, until interrupted.
+    List(ListArgs),
     /// Cancel a Build (spec.status: BuildCancelled) and wait until it reports it.
     #[command(after_help = EXIT_CODES)]
     Cancel(CancelArgs),
@@ -123,6 +129,7 @@ pub async fn execute(
         return result;
     }
     match command {
+        PluginCommand::List(args) => list::list(session, args, io).await,
         PluginCommand::Logs(args) => logs::logs(session, args, io).await,
         PluginCommand::Describe(args) => describe::describe(session, args, io).await,
         PluginCommand::Run(args) => run::run(session, args, io).await,

@@ -1,5 +1,8 @@
 //! `kubectl build` run in-process, as its binary runs it, against any API server.
 
+use std::future::Future;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use build_controller::plugin::{Io, PluginCli, PluginExit, Session, Style, execute, report};
@@ -64,5 +67,112 @@ pub(crate) async fn kubectl_build(session: &Session, style: Style, args: &[&str]
         exit,
         out: String::from_utf8(out).unwrap(),
         err: String::from_utf8(err).unwrap(),
+    }
+}
+
+/// Output a command writes, readable while it runs.
+#[derive(Clone, Default)]
+pub(crate) struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// What was written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Waits (looking every 10 ms) until what was written contains `needle`.
+    pub(crate) async fn shows(&self, needle: &str) {
+        while !self.text().contains(needle) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits (looking every 10 ms) until `lines` lines were written.
+    pub(crate) async fn lines(&self, lines: usize) {
+        while self.text().lines().count() < lines {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The output of a command that is running.
+#[derive(Clone, Default)]
+pub(crate) struct Live {
+    pub(crate) out: Shared,
+    pub(crate) err: Shared,
+}
+
+/// The command's future, writing to `live`.
+async fn execute_live(session: &Session, style: Style, args: &[&str], live: &Live) -> PluginExit {
+    let cli =
+        PluginCli::try_parse_from(std::iter::once("kubectl-build").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let (mut out, mut err) = (live.out.clone(), live.err.clone());
+    let mut io = Io {
+        out: &mut out,
+        err: &mut err,
+        style,
+    };
+    let result = execute(&cli.command, session, &mut io).await;
+    report(result, &mut io)
+}
+
+/// When a scripted run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ends {
+    /// Once the command and the script have both ended.
+    WithCommand,
+    /// Once the script has ended: the command, which does not end by itself (`list -w`), is
+    /// then stopped as Ctrl-C would, and its exit is [`PluginExit::Succeeded`]. It must not
+    /// end first.
+    WithScript,
+}
+
+/// Runs `kubectl build ARGS…` in `session` while `script` (given the command's output as it
+/// comes) changes the world around it, until it `ends`. Panics if that takes longer than a
+/// minute.
+pub(crate) async fn kubectl_build_scripted<Fut>(
+    session: &Session,
+    style: Style,
+    args: &[&str],
+    ends: Ends,
+    script: impl FnOnce(Live) -> Fut,
+) -> Ran
+where
+    Fut: Future<Output = ()>,
+{
+    let live = Live::default();
+    let run = async {
+        let command = execute_live(session, style, args, &live);
+        match ends {
+            Ends::WithCommand => tokio::join!(command, script(live.clone())).0,
+            Ends::WithScript => tokio::select! {
+                exit = command => panic!(
+                    "kubectl build {args:?} ended ({exit:?}):\n{}{}",
+                    live.out.text(),
+                    live.err.text()
+                ),
+                () = script(live.clone()) => PluginExit::Succeeded,
+            },
+        }
+    };
+    let exit = tokio::time::timeout(WAIT, run)
+        .await
+        .unwrap_or_else(|_| panic!("kubectl build {args:?} did not end within {WAIT:?}"));
+    Ran {
+        exit,
+        out: live.out.text(),
+        err: live.err.text(),
     }
 }
