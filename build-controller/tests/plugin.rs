@@ -647,8 +647,8 @@ fn events(build: &Build) -> Vec<Value> {
     ]
 }
 
-#[tokio::test(start_paused = true)]
-async fn describe_shows_everything_but_secret_values() {
+/// The seed's Build failed at `push`, its pod kept, and its Events.
+fn failed_at_push_with_events() -> World {
     let message = "build step \"build-step-push\" exited with code 1 (image: \"garethr/img\")";
     let states = [
         terminated(0, T0, T0),
@@ -656,12 +656,18 @@ async fn describe_shows_everything_but_secret_values() {
         terminated(0, T1, T2),
         terminated(1, T2, T3),
     ];
-    let World { api, build } = World::seeded()
+    let world = World::seeded()
         .build(("False", "StepFailed", message))
         .pod("Failed", &states);
-    for event in events(&build) {
-        api.insert("events", event);
+    for event in events(&world.build) {
+        world.api.insert("events", event);
     }
+    world
+}
+
+#[tokio::test(start_paused = true)]
+async fn describe_shows_everything_but_secret_values() {
+    let World { api, .. } = failed_at_push_with_events();
     let ran = kubectl_build(&api, &["describe", "kubeval-img"]).await;
     assert_eq!(ran.exit, PluginExit::Succeeded, "{}", ran.transcript());
     assert_no_secret_value(&ran);
@@ -687,6 +693,38 @@ async fn describe_shows_everything_but_secret_values() {
         events_request.uri
     );
     insta::assert_snapshot!("describe_failed", ran.transcript());
+}
+
+#[tokio::test(start_paused = true)]
+async fn describe_output_yaml_and_json_carry_what_the_text_shows() {
+    let World { api, .. } = failed_at_push_with_events();
+    let yaml = kubectl_build(&api, &["describe", "kubeval-img", "-o", "yaml"]).await;
+    assert_eq!(yaml.exit, PluginExit::Succeeded, "{}", yaml.transcript());
+    assert_no_secret_value(&yaml);
+    insta::assert_snapshot!("describe_failed_yaml", yaml.transcript());
+    let json = kubectl_build(&api, &["describe", "kubeval-img", "-o", "json"]).await;
+    assert_no_secret_value(&json);
+    insta::assert_snapshot!("describe_failed_json", json.transcript());
+    let from_yaml: Value = serde_yaml_ng::from_str(&yaml.out).unwrap();
+    let from_json: Value = serde_json::from_str(&json.out).unwrap();
+    assert_eq!(from_yaml, from_json, "the same content in both formats");
+    // And the same as the text view's.
+    let text = kubectl_build(&api, &["describe", "kubeval-img"]).await.out;
+    assert_eq!(from_json["steps"].as_array().unwrap().len(), 4);
+    assert_eq!(from_json["failedStep"], "push");
+    assert!(text.ends_with(&format!("{}\n", from_json["logsCommand"].as_str().unwrap())));
+    assert_eq!(
+        from_json["serviceAccount"]["secrets"][1]["uses"][0]["target"],
+        "https://index.docker.io/v1/"
+    );
+
+    let World { api, .. } = World::empty().build_with(waiting_for_the_template());
+    insert_credentials(&api);
+    let ran = kubectl_build(&api, &["describe", "kubeval-img", "-o", "json"]).await;
+    let waiting: Value = serde_json::from_str(&ran.out).unwrap();
+    assert_eq!(waiting["template"]["found"], false);
+    assert_eq!(waiting["pod"]["state"], "not created yet");
+    assert!(waiting.get("failedStep").is_none(), "{waiting}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -9,6 +9,7 @@
 
 mod cancel;
 mod describe;
+mod description;
 mod error;
 mod io;
 mod list;
@@ -23,6 +24,10 @@ use clap::{Parser, Subcommand};
 
 pub use cancel::CancelArgs;
 pub use describe::DescribeArgs;
+pub use description::{
+    AccountDescription, ArgumentDescription, CredentialUse, Description, EventDescription,
+    PodDescription, SecretDescription, SourceDescription, StepDescription, TemplateDescription,
+};
 pub use error::PluginError;
 pub use io::{Io, Style};
 pub use list::{ListArgs, ListFormat};
