@@ -938,6 +938,7 @@ fn every_command_explains_itself() {
     let command = PluginCli::command();
     command.clone().debug_assert();
     let mut help = Vec::new();
+    let mut examples = 0;
     for sub in command.get_subcommands() {
         let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
         assert!(!about.is_empty(), "{} has no help", sub.get_name());
@@ -950,12 +951,53 @@ fn every_command_explains_itself() {
             );
         }
         help.push(format!("{}: {about}", sub.get_name()));
+        let after = sub
+            .get_after_help()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(
+            after.contains("Examples:\n  # "),
+            "{}: {after}",
+            sub.get_name()
+        );
+        assert!(after.contains("Exit codes:"), "{}: {after}", sub.get_name());
+        examples += examples_parse(&after);
     }
-    assert_eq!(help.len(), 7);
+    assert_eq!(help.len(), 8);
+    let root = command
+        .get_after_help()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    examples += examples_parse(&root);
+    assert!(examples >= 20, "{examples} examples");
     let long = command.clone().render_long_help().to_string();
     assert!(long.contains("Exit codes:"), "{long}");
     let logs = PluginCli::try_parse_from(["kubectl-build", "logs", "--help"]).unwrap_err();
     assert!(logs.to_string().contains("--follow"), "{logs}");
+}
+
+/// Every `kubectl build …` line of `help`'s examples (continued with `\`, up to a `|`) parses as
+/// the plugin's command line; returns how many there are.
+fn examples_parse(help: &str) -> usize {
+    let mut parsed = 0;
+    let mut lines = help.lines();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.trim().strip_prefix("kubectl build ") else {
+            continue;
+        };
+        let mut command = rest.to_owned();
+        while command.ends_with('\\') {
+            command.pop();
+            command.push_str(lines.next().unwrap_or_default());
+        }
+        let command = command.split(" | ").next().unwrap();
+        let words = std::iter::once("kubectl-build").chain(command.split_whitespace());
+        if let Err(error) = PluginCli::try_parse_from(words) {
+            panic!("the example `kubectl build {command}` does not parse: {error}");
+        }
+        parsed += 1;
+    }
+    parsed
 }
 
 /// A Build `name` in `namespace` from the `img` template, created at `created`, with `status`
@@ -1178,4 +1220,145 @@ async fn list_watch_prints_a_line_for_each_change() {
         .filter(|r| r.is("watch", "builds"))
         .count();
     assert!(watches >= 1, "the changes came by watch");
+}
+
+/// What `kubectl_complete-build WORDS…` answers against `api` (in [`NS`], or the namespace
+/// the words give with `-n`), as it prints it.
+async fn complete(api: &FakeApi, words: &[&str]) -> String {
+    let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+    let mut err = Vec::new();
+    let completions = build_controller::plugin::complete(
+        &words,
+        |cluster| async move {
+            let namespace = cluster.namespace.unwrap_or_else(|| NS.to_owned());
+            Ok(Session::new(api.client("complete", &namespace), namespace))
+        },
+        &mut err,
+    )
+    .await;
+    let mut out = Vec::new();
+    completions.write(&mut out).unwrap();
+    String::from_utf8(out).unwrap() + &String::from_utf8(err).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn completion_offers_subcommands_flags_and_values() {
+    let api = FakeApi::default();
+    insta::assert_snapshot!("complete_subcommands", complete(&api, &[""]).await);
+    assert_eq!(
+        complete(&api, &["l"]).await,
+        "list\tList the Builds, newest first: status, reason, age, duration and the step that failed each\n\
+         logs\tShow the logs of every step of a Build, in the order the steps run, each line prefixed `[step]`\n:4\n"
+    );
+    insta::assert_snapshot!("complete_list_flags", complete(&api, &["list", "--"]).await);
+    // A flag given is not offered again; one that repeats is.
+    let flags = complete(&api, &["run", "--template", "img", "--arg", "A=1", "--"]).await;
+    assert!(!flags.contains("--template\t"), "{flags}");
+    assert!(flags.contains("--arg\t"), "{flags}");
+    assert_eq!(
+        complete(&api, &["list", "-o", ""]).await,
+        "wide\tThe table, with POD, TEMPLATE and SERVICE ACCOUNT columns\n\
+         yaml\tThe Builds as a YAML List (with -w: one document per change)\n\
+         json\tThe Builds as a JSON List (with -w: one object per change)\n\
+         name\tOne `build.build.knative.dev/NAME` per line\n:4\n"
+    );
+    assert_eq!(
+        complete(&api, &["list", "--output=y"]).await,
+        "--output=yaml\tThe Builds as a YAML List (with -w: one document per change)\n:4\n"
+    );
+    assert_eq!(complete(&api, &["completion", "b"]).await, "bash\n:4\n");
+    // Files: the shell's own completion (directive 0).
+    assert_eq!(complete(&api, &["render", ""]).await, ":0\n");
+    assert_eq!(complete(&api, &["run", "-f", ""]).await, ":0\n");
+    assert!(api.recorded().is_empty(), "none of these asks the cluster");
+}
+
+#[tokio::test(start_paused = true)]
+async fn completion_offers_builds_templates_and_steps_from_the_cluster() {
+    let api = FakeApi::default();
+    several(&api);
+    seed(&api);
+    api.insert(
+        "builds",
+        listed("another", "nightly", "2024-01-01T00:01:00Z", Value::Null),
+    );
+    api.insert(
+        "clusterbuildtemplates",
+        json!({"apiVersion": "build.knative.dev/v1alpha1", "kind": "ClusterBuildTemplate",
+               "metadata": {"name": "kaniko"}, "spec": {"steps": []}}),
+    );
+    let builds = complete(&api, &["logs", ""]).await;
+    insta::assert_snapshot!("complete_builds", builds);
+    let not_found = "error: build \"nope\" not found in namespace \"ns\" \
+                     (list them with: kubectl get builds -n ns)\n";
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["describe", "kub"],
+            "kubeval-buildkit\tSucceeded\nkubeval-img\tFailed\n:4\n",
+        ),
+        // Namespace-aware: -n before or after the subcommand.
+        (&["-n", "another", "cancel", ""], "nightly\tPending\n:4\n"),
+        (
+            &["logs", "--namespace=another", ""],
+            "nightly\tPending\n:4\n",
+        ),
+        // Templates for --template, ClusterBuildTemplates with --cluster-template.
+        (&["run", "--template", ""], "img\n:4\n"),
+        (
+            &["run", "--cluster-template", "--template", ""],
+            "kaniko\n:4\n",
+        ),
+        // Steps for --step: the pod's containers, helpers included...
+        (
+            &["logs", "kubeval-img", "--step", ""],
+            "credential-initializer\ngit-source-0\nbuild\npush\n:4\n",
+        ),
+        // ...or, before there is a pod, the template's steps.
+        (&["logs", "fresh", "--step", "p"], "push\n:4\n"),
+    ];
+    for (words, expected) in cases {
+        assert_eq!(complete(&api, words).await, *expected, "{words:?}");
+    }
+    // A Build that is not there: an error, said on stderr, which shells discard.
+    let missing = complete(&api, &["logs", "nope", "--step", ""]).await;
+    assert_eq!(missing, format!(":1\n{not_found}"));
+}
+
+#[test]
+fn completion_scripts_are_clap_generated_for_kubectl_build() {
+    let script = |shell: &str| {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let mut io = build_controller::plugin::Io {
+            out: &mut out,
+            err: &mut err,
+            style: Style::default(),
+        };
+        let cli = PluginCli::try_parse_from(["kubectl-build", "completion", shell]).unwrap();
+        let exit = build_controller::plugin::execute_offline(&cli.command, &mut io)
+            .expect("completion needs no cluster")
+            .unwrap();
+        assert_eq!(exit, PluginExit::Succeeded);
+        String::from_utf8(out).unwrap()
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let text = script(shell);
+        for word in ["kubectl-build", "list", "logs", "all-namespaces", "step"] {
+            assert!(text.contains(word), "{shell}: no {word}");
+        }
+    }
+    // The bash script is valid bash.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubectl-build.bash");
+    std::fs::write(&path, script("bash")).unwrap();
+    let checked = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .expect("bash runs");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
