@@ -17,7 +17,7 @@ use support::fixtures::{
     Caches, NS, UID, compiled_pod, container, from, running_since, terminated, to_json, waiting,
     with_status,
 };
-use support::plugin::{Ends, Live, RUN_IMG, Ran};
+use support::plugin::{Ends, IMG_LOGS, Live, RUN_IMG, Ran};
 
 const T0: &str = "2024-01-01T00:00:00Z";
 const T1: &str = "2024-01-01T00:00:05Z";
@@ -222,24 +222,7 @@ fn insert_credentials(api: &FakeApi) {
 
 /// The logs of the seed's containers.
 fn seed_logs(api: &FakeApi, pod: &str) {
-    for (container, text) in [
-        (
-            "build-step-credential-initializer",
-            "creds-init: wrote ~/.docker/config.json for https://index.docker.io/v1/\n",
-        ),
-        (
-            "build-step-git-source-0",
-            "git-init: fetched master of https://github.com/garethr/kubeval.git\n",
-        ),
-        (
-            "build-step-build",
-            "INFO[0000] Building garethr/kubeval\nINFO[0042] Built and tagged garethr/kubeval:latest\n",
-        ),
-        (
-            "build-step-push",
-            "Pushing garethr/kubeval...\nSuccessfully pushed garethr/kubeval\n",
-        ),
-    ] {
+    for (container, text) in IMG_LOGS {
         api.set_log(NS, pod, container, text);
     }
 }

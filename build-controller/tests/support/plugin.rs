@@ -23,6 +23,26 @@ pub(crate) const RUN_IMG: &[&str] = &[
     "20m",
 ];
 
+/// What the containers of the seed's img Build write, by container.
+pub(crate) const IMG_LOGS: &[(&str, &str)] = &[
+    (
+        "build-step-credential-initializer",
+        "creds-init: wrote ~/.docker/config.json for https://index.docker.io/v1/\n",
+    ),
+    (
+        "build-step-git-source-0",
+        "git-init: fetched master of https://github.com/garethr/kubeval.git\n",
+    ),
+    (
+        "build-step-build",
+        "INFO[0000] Building garethr/kubeval\nINFO[0042] Built and tagged garethr/kubeval:latest\n",
+    ),
+    (
+        "build-step-push",
+        "Pushing garethr/kubeval...\nSuccessfully pushed garethr/kubeval\n",
+    ),
+];
+
 /// How long a command may take.
 const WAIT: Duration = Duration::from_secs(60);
 
