@@ -433,7 +433,7 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
     let session = Session::new(client.clone(), &ns);
 
     let detach = [RUN_IMG, &["--detach"]].concat();
-    let Ran { exit, out, err } = kubectl_build(&session, Style::default(), &detach).await;
+    let Ran { exit, out, err, .. } = kubectl_build(&session, Style::default(), &detach).await;
     println!("kubectl build run --detach:\n{out}{err}");
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
     let name = out
@@ -446,7 +446,7 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
     let pod = wait_for_pod(client, &ns, &name).await;
     kubelet_runs(client, &pod).await;
 
-    let Ran { exit, out, err } =
+    let Ran { exit, out, err, .. } =
         kubectl_build(&session, Style::default(), &["describe", &name]).await;
     println!("kubectl build describe:\n{out}{err}");
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
@@ -470,7 +470,7 @@ async fn the_plugin_runs_describes_and_cancels(client: &Client) {
         );
     }
 
-    let Ran { exit, out, err } =
+    let Ran { exit, out, err, .. } =
         kubectl_build(&session, Style::default(), &["cancel", &name]).await;
     println!("kubectl build cancel:\n{out}{err}");
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
@@ -752,7 +752,7 @@ async fn the_plugin_follows_by_watch_lists_and_completes(client: &Client) {
     let node = kubelet(client).await;
     let session = Session::new(client.clone(), &ns);
     let detach = [RUN_IMG, &["--detach"]].concat();
-    let Ran { exit, out, err } = kubectl_build(&session, Style::default(), &detach).await;
+    let Ran { exit, out, err, .. } = kubectl_build(&session, Style::default(), &detach).await;
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
     let name = created_name(&out);
     let pod = wait_for_pod(client, &ns, &name).await;
@@ -822,7 +822,7 @@ async fn the_plugin_follows_by_watch_lists_and_completes(client: &Client) {
 /// completed by `kubectl_complete-build`, and by kubectl (1.26+) running it.
 async fn lists_and_completes(client: &Client, session: &Session, name: &str) {
     let ns = session.namespace.as_str();
-    let Ran { exit, out, err } = kubectl_build(session, Style::default(), &["list"]).await;
+    let Ran { exit, out, err, .. } = kubectl_build(session, Style::default(), &["list"]).await;
     println!("kubectl build list:\n{out}{err}");
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
     let row = out.lines().nth(1).unwrap_or_default().to_owned();

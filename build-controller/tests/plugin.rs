@@ -31,6 +31,12 @@ const STYLE: Style = Style {
     progress: true,
 };
 
+/// What a terminal shows for `kubectl build ARGS…`: the command line, then stdout and stderr
+/// as they were written. README's "Use it" shows these (`readme_shows_real_plugin_output`).
+fn terminal(args: &[&str], ran: &Ran) -> String {
+    format!("$ kubectl build {}\n{}", args.join(" "), ran.terminal)
+}
+
 /// When the mocked commands run: five minutes after [`T0`].
 const NOW: &str = "2024-01-01T00:05:00Z";
 
@@ -375,6 +381,10 @@ async fn logs_follow_streams_each_step_as_it_starts_and_exits_0() {
         ]
     );
     insta::assert_snapshot!("logs_follow_success", ran.transcript());
+    insta::assert_snapshot!(
+        "terminal_logs_follow",
+        terminal(&["logs", "-f", "kubeval-img"], &ran)
+    );
 
     // Afterwards, with the helpers.
     let ran = kubectl_build(&api, &["logs", "kubeval-img", "--all"]).await;
@@ -676,6 +686,10 @@ async fn describe_shows_everything_but_secret_values() {
         events_request.uri
     );
     insta::assert_snapshot!("describe_failed", ran.transcript());
+    insta::assert_snapshot!(
+        "terminal_describe",
+        terminal(&["describe", "kubeval-img"], &ran)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -703,8 +717,10 @@ async fn describe_output_yaml_and_json_carry_what_the_text_shows() {
 
     let World { api, .. } = World::empty().build_with(waiting_for_the_template());
     insert_credentials(&api);
-    let ran = kubectl_build(&api, &["describe", "kubeval-img", "-o", "json"]).await;
-    let waiting: Value = serde_json::from_str(&ran.out).unwrap();
+    let args = ["describe", "kubeval-img", "-o", "yaml"];
+    let ran = kubectl_build(&api, &args).await;
+    insta::assert_snapshot!("terminal_describe_yaml", terminal(&args, &ran));
+    let waiting: Value = serde_yaml_ng::from_str(&ran.out).unwrap();
     assert_eq!(waiting["template"]["found"], false);
     assert_eq!(waiting["pod"]["state"], "not created yet");
     assert!(waiting.get("failedStep").is_none(), "{waiting}");
@@ -822,6 +838,7 @@ async fn run_follows_the_build_it_created() {
         ran.out
     );
     insta::assert_snapshot!("run_follow", ran.transcript());
+    insta::assert_snapshot!("terminal_run", terminal(RUN_IMG, &ran));
 }
 
 #[tokio::test(start_paused = true)]
@@ -871,6 +888,10 @@ async fn cancel_sets_spec_status_and_waits_for_the_controller() {
         .unwrap();
     assert_eq!(stored["spec"]["status"], "BuildCancelled");
     insta::assert_snapshot!("cancel", ran.transcript());
+    insta::assert_snapshot!(
+        "terminal_cancel",
+        terminal(&["cancel", "kubeval-img"], &ran)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -1093,6 +1114,7 @@ async fn list_shows_status_reason_age_duration_and_the_failed_step_newest_first(
         "not started first (newest created first), then newest started first"
     );
     insta::assert_snapshot!("list_several", ran.transcript());
+    insta::assert_snapshot!("terminal_list", terminal(&["list"], &ran));
     // One list of Builds, one of their pods (for the failed step), nothing else.
     let requests: Vec<String> = api.recorded().iter().map(|r| r.path()).collect();
     assert_eq!(requests.len(), 2, "{requests:#?}");
@@ -1197,6 +1219,7 @@ async fn list_watch_prints_a_line_for_each_change() {
     )
     .await;
     insta::assert_snapshot!("list_watch", ran.transcript());
+    insta::assert_snapshot!("terminal_list_watch", terminal(&args, &ran));
     let watches = api
         .recorded()
         .iter()
@@ -1271,7 +1294,8 @@ async fn completion_offers_builds_templates_and_steps_from_the_cluster() {
                "metadata": {"name": "kaniko"}, "spec": {"steps": []}}),
     );
     let builds = complete(&api, &["logs", ""]).await;
-    insta::assert_snapshot!("complete_builds", builds);
+    let shown = format!("$ kubectl_complete-build logs ''\n{builds}");
+    insta::assert_snapshot!("terminal_complete", shown);
     let not_found = "error: build \"nope\" not found in namespace \"ns\" \
                      (list them with: kubectl get builds -n ns)\n";
     let cases: &[(&[&str], &str)] = &[
@@ -1344,4 +1368,29 @@ fn completion_scripts_are_clap_generated_for_kubectl_build() {
         "{}",
         String::from_utf8_lossy(&checked.stderr)
     );
+}
+
+/// README's "Use it" shows what the plugin prints: each block marked `<!-- plugin-output: NAME
+/// -->` is the snapshot `terminal_NAME` (the command line, then stdout and stderr as a terminal
+/// shows them), which the scenarios above make.
+#[test]
+fn readme_shows_real_plugin_output() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let mut shown = 0;
+    for (marked, _) in readme.match_indices("<!-- plugin-output: ") {
+        let rest = &readme[marked + "<!-- plugin-output: ".len()..];
+        let name = &rest[..rest.find(" -->").unwrap()];
+        let block = &rest[rest.find("```text\n").unwrap() + "```text\n".len()..];
+        let block = &block[..block.find("```\n").unwrap()];
+        let path = format!("{root}/build-controller/tests/snapshots/plugin__terminal_{name}.snap");
+        let snapshot = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let body = snapshot.splitn(3, "---\n").nth(2).unwrap();
+        assert_eq!(
+            block, body,
+            "README.md's {name} output is stale: paste the body of {path}"
+        );
+        shown += 1;
+    }
+    assert!(shown >= 8, "README shows {shown} outputs");
 }

@@ -51,6 +51,8 @@ pub(crate) struct Ran {
     pub(crate) exit: PluginExit,
     pub(crate) out: String,
     pub(crate) err: String,
+    /// Both, in the order they were written, as a terminal shows them.
+    pub(crate) terminal: String,
 }
 
 impl Ran {
@@ -68,26 +70,7 @@ impl Ran {
 /// Runs `kubectl build ARGS…` in `session`, printing in `style`; panics if it takes longer
 /// than a minute.
 pub(crate) async fn kubectl_build(session: &Session, style: Style, args: &[&str]) -> Ran {
-    let cli =
-        PluginCli::try_parse_from(std::iter::once("kubectl-build").chain(args.iter().copied()))
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut io = Io {
-        out: &mut out,
-        err: &mut err,
-        style,
-    };
-    let exit = tokio::time::timeout(WAIT, async {
-        let result = execute(&cli.command, session, &mut io).await;
-        report(result, &mut io)
-    })
-    .await
-    .unwrap_or_else(|_| panic!("kubectl build {args:?} did not finish within {WAIT:?}"));
-    Ran {
-        exit,
-        out: String::from_utf8(out).unwrap(),
-        err: String::from_utf8(err).unwrap(),
-    }
+    kubectl_build_scripted(session, style, args, Ends::WithCommand, |_| async {}).await
 }
 
 /// Output a command writes, readable while it runs.
@@ -131,6 +114,22 @@ impl Shared {
 pub(crate) struct Live {
     pub(crate) out: Shared,
     pub(crate) err: Shared,
+    /// Both, in the order they were written.
+    pub(crate) all: Shared,
+}
+
+/// A stream that is also written to the terminal's.
+struct Also(Shared, Shared);
+
+impl Write for Also {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.1.write_all(bytes)?;
+        self.0.write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The command's future, writing to `live`.
@@ -138,7 +137,8 @@ async fn execute_live(session: &Session, style: Style, args: &[&str], live: &Liv
     let cli =
         PluginCli::try_parse_from(std::iter::once("kubectl-build").chain(args.iter().copied()))
             .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    let (mut out, mut err) = (live.out.clone(), live.err.clone());
+    let mut out = Also(live.out.clone(), live.all.clone());
+    let mut err = Also(live.err.clone(), live.all.clone());
     let mut io = Io {
         out: &mut out,
         err: &mut err,
@@ -194,5 +194,6 @@ where
         exit,
         out: live.out.text(),
         err: live.err.text(),
+        terminal: live.all.text(),
     }
 }
