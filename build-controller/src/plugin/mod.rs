@@ -1,47 +1,63 @@
-//! `kubectl build`, the kubectl plugin: follow, describe, start and cancel Builds on a cluster,
-//! and the offline `validate` and `render`.
+//! `kubectl build`, the kubectl plugin: list, follow, describe, start and cancel Builds on a
+//! cluster, the offline `validate` and `render`, and shell completion.
 //!
 //! The binary `kubectl-build` only parses [`PluginCli`], connects ([`Session::connect`]) and
-//! calls [`execute`]; everything else lives here so that tests drive it with a mocked client
-//! and in-memory output ([`Io`]). It reads Builds, pods, templates, ServiceAccounts, Secrets'
-//! names, types and annotations (never their values) and Events; it writes only `create` of a
-//! Build (`run`) and the `spec.status` of one (`cancel`).
+//! calls [`execute`]; `kubectl_complete-build`, which kubectl runs to complete `kubectl build`
+//! arguments, only calls [`complete`]. Everything else lives here so that tests drive it with a
+//! mocked client and in-memory output ([`Io`]). It reads Builds, pods, templates,
+//! ServiceAccounts, Secrets' names, types and annotations (never their values), Events and
+//! (to complete `-n`) namespaces; it watches Builds and pods (a follow, `list -w`) instead of
+//! reading them again and again; it writes only `create` of a Build (`run`) and the
+//! `spec.status` of one (`cancel`).
+
+#[macro_use]
+mod help;
 
 mod cancel;
+mod complete;
 mod describe;
+mod description;
 mod error;
 mod io;
+mod list;
 mod logs;
 mod offline;
 mod run;
 mod session;
 mod steps;
+mod watch;
 
 use clap::{Parser, Subcommand};
 
 pub use cancel::CancelArgs;
+pub use complete::{
+    COMPLETION_TIMEOUT, CompletionArgs, Completions, DIRECTIVE_DEFAULT, DIRECTIVE_ERROR,
+    DIRECTIVE_NO_FILE_COMP, complete, completion_script,
+};
 pub use describe::DescribeArgs;
+pub use description::{
+    AccountDescription, ArgumentDescription, CredentialUse, Description, EventDescription,
+    PodDescription, SecretDescription, SourceDescription, StepDescription, TemplateDescription,
+};
 pub use error::PluginError;
 pub use io::{Io, Style};
+pub use list::{ListArgs, ListFormat};
 pub use logs::{LogsArgs, ShowArgs};
 pub use offline::{Format, ImageArgs, RenderArgs, ValidateArgs, render_files, validate_files};
 pub use run::RunArgs;
-pub use session::{ClusterArgs, DEFAULT_POLL, Session};
+pub use session::{ClusterArgs, Session};
 
-/// The exit codes, as `--help` shows them.
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  the command succeeded; for logs -f, run and cancel: the Build succeeded (or was cancelled)
-  1  the Build failed (the last line names the failed step, the reason and the message);
-     validate and render: a problem was found
-  2  usage error, the Build cannot be found or read, or the cluster cannot be reached";
-
-/// Follow, describe, start and cancel Knative Builds (build.knative.dev/v1alpha1).
+/// List, follow, describe, start and cancel Knative Builds (build.knative.dev/v1alpha1).
 ///
 /// kubeconfig, context and namespace are taken as kubectl takes them: --kubeconfig or
 /// KUBECONFIG, --context or the current context, -n or the context's namespace.
 #[derive(Parser, Clone, Debug)]
-#[command(name = "kubectl-build", bin_name = "kubectl build", version, after_help = EXIT_CODES)]
+#[command(
+    name = "kubectl-build",
+    bin_name = "kubectl build",
+    version,
+    after_help = root_help!()
+)]
 pub struct PluginCli {
     /// Where the cluster is.
     #[command(flatten)]
@@ -58,31 +74,39 @@ pub struct PluginCli {
 /// The subcommands of `kubectl build`.
 #[derive(Subcommand, Clone, Debug)]
 pub enum PluginCommand {
+    /// List the Builds, newest first: status, reason, age, duration and the step that failed
+    /// each; with -w, then a line for each change, until interrupted.
+    #[command(after_help = list_help!())]
+    List(ListArgs),
     /// Show the logs of every step of a Build, in the order the steps run, each line prefixed
     /// `[step]`. With -f, wait for the pod, stream each step as it starts, say why a step waits,
     /// and exit when the Build finishes: 0 succeeded, 1 failed.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = logs_help!())]
     Logs(LogsArgs),
     /// Show a Build: status, times, pod, ServiceAccount and the credentials it brings (names,
     /// types, URLs; never values), sources, template and arguments, steps and recent Events.
-    #[command(after_help = EXIT_CODES)]
+    /// With -o yaml or -o json, the same as data.
+    #[command(after_help = describe_help!())]
     Describe(DescribeArgs),
     /// Create a Build (from a file, or from a template and flags) and follow it like logs -f.
-    ///
-    /// Example: `kubectl build run --template img --arg IMAGE=garethr/kubeval
-    /// --git https://github.com/garethr/kubeval.git@master --service-account build-bot`
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = run_help!())]
     Run(RunArgs),
     /// Cancel a Build (spec.status: BuildCancelled) and wait until it reports it.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = cancel_help!())]
     Cancel(CancelArgs),
     /// Check Builds, BuildTemplates, ClusterBuildTemplates, ServiceAccounts and Secrets in YAML
     /// files or directories, without a cluster. Prints one line per object; exits 1 on any
     /// problem.
+    #[command(after_help = validate_help!())]
     Validate(ValidateArgs),
     /// Print the Pod each Build in the files would get, exactly as the controller would create
     /// it, without a cluster. Exits 1 when a Build cannot be compiled.
+    #[command(after_help = render_help!())]
     Render(RenderArgs),
+    /// Print the shell completion script of kubectl-build (typed directly); `kubectl build`
+    /// completes through the kubectl_complete-build executable (README: "Use it").
+    #[command(after_help = completion_help!())]
+    Completion(CompletionArgs),
 }
 
 /// How a plugin command ended, as its exit code says.
@@ -123,17 +147,19 @@ pub async fn execute(
         return result;
     }
     match command {
+        PluginCommand::List(args) => list::list(session, args, io).await,
         PluginCommand::Logs(args) => logs::logs(session, args, io).await,
         PluginCommand::Describe(args) => describe::describe(session, args, io).await,
         PluginCommand::Run(args) => run::run(session, args, io).await,
         PluginCommand::Cancel(args) => cancel::cancel(session, args, io).await,
-        PluginCommand::Validate(_) | PluginCommand::Render(_) => {
+        PluginCommand::Validate(_) | PluginCommand::Render(_) | PluginCommand::Completion(_) => {
             unreachable!("execute_offline runs the offline commands")
         }
     }
 }
 
-/// Runs `validate` or `render`, which need no cluster; `None` for the other commands.
+/// Runs `validate`, `render` or `completion`, which need no cluster; `None` for the other
+/// commands.
 pub fn execute_offline(
     command: &PluginCommand,
     io: &mut Io<'_>,
@@ -141,6 +167,7 @@ pub fn execute_offline(
     match command {
         PluginCommand::Validate(args) => Some(validate_files(args, io)),
         PluginCommand::Render(args) => Some(render_files(args, io)),
+        PluginCommand::Completion(args) => Some(completion_script(args, io)),
         _ => None,
     }
 }
