@@ -5,8 +5,8 @@ use clap::Args;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
-use super::PluginExit;
 use super::error::PluginError;
+use super::exit::PluginExit;
 use super::io::Io;
 use super::session::Session;
 use super::steps::{is_done, succeeded};

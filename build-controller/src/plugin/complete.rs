@@ -15,27 +15,20 @@ use std::future::Future;
 use std::time::Duration;
 
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate, TemplateKind};
-use clap::{Arg, Args, Command, CommandFactory};
+use clap::{Arg, Command, CommandFactory};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ListParams;
 use kube::config::Kubeconfig;
 use kube::{Api, ResourceExt};
 
+use super::cli::{CompletionArgs, PluginCli};
 use super::describe::read_template;
 use super::error::PluginError;
+use super::exit::PluginExit;
 use super::io::Io;
 use super::list::status_word;
 use super::session::{ClusterArgs, Session};
 use super::steps::{display_name, pod_name_of, step_containers};
-use super::{PluginCli, PluginExit};
-
-/// `kubectl build completion`.
-#[derive(Args, Clone, Debug)]
-pub struct CompletionArgs {
-    /// The shell to print the script for.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
 
 /// Prints the completion script of `kubectl-build` for the shell.
 ///

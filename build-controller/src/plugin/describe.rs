@@ -8,12 +8,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::ListParams;
 
-use super::PluginExit;
 use super::description::{
     AccountDescription, ArgumentDescription, CredentialUse, Description, EventDescription,
     PodDescription, SecretDescription, SourceDescription, StepDescription, TemplateDescription,
 };
 use super::error::PluginError;
+use super::exit::PluginExit;
 use super::io::Io;
 use super::list::status_word;
 use super::offline::Format;

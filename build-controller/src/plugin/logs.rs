@@ -6,8 +6,8 @@ use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::LogParams;
 
-use super::PluginExit;
 use super::error::PluginError;
+use super::exit::PluginExit;
 use super::io::Io;
 use super::session::Session;
 use super::steps::{

@@ -14,10 +14,12 @@
 mod help;
 
 mod cancel;
+mod cli;
 mod complete;
 mod describe;
 mod description;
 mod error;
+mod exit;
 mod io;
 mod list;
 mod logs;
@@ -27,12 +29,11 @@ mod session;
 mod steps;
 mod watch;
 
-use clap::{Parser, Subcommand};
-
 pub use cancel::CancelArgs;
+pub use cli::{CompletionArgs, PluginCli, PluginCommand};
 pub use complete::{
-    COMPLETION_TIMEOUT, CompletionArgs, Completions, DIRECTIVE_DEFAULT, DIRECTIVE_ERROR,
-    DIRECTIVE_NO_FILE_COMP, complete, completion_script,
+    COMPLETION_TIMEOUT, Completions, DIRECTIVE_DEFAULT, DIRECTIVE_ERROR, DIRECTIVE_NO_FILE_COMP,
+    complete, completion_script,
 };
 pub use describe::DescribeArgs;
 pub use description::{
@@ -40,96 +41,13 @@ pub use description::{
     PodDescription, SecretDescription, SourceDescription, StepDescription, TemplateDescription,
 };
 pub use error::PluginError;
+pub use exit::PluginExit;
 pub use io::{Io, Style};
 pub use list::{ListArgs, ListFormat};
 pub use logs::{LogsArgs, ShowArgs};
 pub use offline::{Format, ImageArgs, RenderArgs, ValidateArgs, render_files, validate_files};
 pub use run::RunArgs;
 pub use session::{ClusterArgs, Session};
-
-/// List, follow, describe, start and cancel Knative Builds (build.knative.dev/v1alpha1).
-///
-/// kubeconfig, context and namespace are taken as kubectl takes them: --kubeconfig or
-/// KUBECONFIG, --context or the current context, -n or the context's namespace.
-#[derive(Parser, Clone, Debug)]
-#[command(
-    name = "kubectl-build",
-    bin_name = "kubectl build",
-    version,
-    after_help = root_help!()
-)]
-pub struct PluginCli {
-    /// Where the cluster is.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Never colour the output (colour is also off when stdout is not a terminal or NO_COLOR
-    /// is set).
-    #[arg(long, global = true)]
-    pub no_color: bool,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: PluginCommand,
-}
-
-/// The subcommands of `kubectl build`.
-#[derive(Subcommand, Clone, Debug)]
-pub enum PluginCommand {
-    /// List the Builds, newest first: status, reason, age, duration and the step that failed
-    /// each; with -w, then a line for each change, until interrupted.
-    #[command(after_help = list_help!())]
-    List(ListArgs),
-    /// Show the logs of every step of a Build, in the order the steps run, each line prefixed
-    /// `[step]`. With -f, wait for the pod, stream each step as it starts, say why a step waits,
-    /// and exit when the Build finishes: 0 succeeded, 1 failed.
-    #[command(after_help = logs_help!())]
-    Logs(LogsArgs),
-    /// Show a Build: status, times, pod, ServiceAccount and the credentials it brings (names,
-    /// types, URLs; never values), sources, template and arguments, steps and recent Events.
-    /// With -o yaml or -o json, the same as data.
-    #[command(after_help = describe_help!())]
-    Describe(DescribeArgs),
-    /// Create a Build (from a file, or from a template and flags) and follow it like logs -f.
-    #[command(after_help = run_help!())]
-    Run(RunArgs),
-    /// Cancel a Build (spec.status: BuildCancelled) and wait until it reports it.
-    #[command(after_help = cancel_help!())]
-    Cancel(CancelArgs),
-    /// Check Builds, BuildTemplates, ClusterBuildTemplates, ServiceAccounts and Secrets in YAML
-    /// files or directories, without a cluster. Prints one line per object; exits 1 on any
-    /// problem.
-    #[command(after_help = validate_help!())]
-    Validate(ValidateArgs),
-    /// Print the Pod each Build in the files would get, exactly as the controller would create
-    /// it, without a cluster. Exits 1 when a Build cannot be compiled.
-    #[command(after_help = render_help!())]
-    Render(RenderArgs),
-    /// Print the shell completion script of kubectl-build (typed directly); `kubectl build`
-    /// completes through the kubectl_complete-build executable (README: "Use it").
-    #[command(after_help = completion_help!())]
-    Completion(CompletionArgs),
-}
-
-/// How a plugin command ended, as its exit code says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PluginExit {
-    /// 0: done; the Build succeeded, or was cancelled.
-    Succeeded,
-    /// 1: the Build failed (or `validate`/`render` found a problem).
-    Failed,
-    /// 2: a usage or access error; the Build cannot be found or read.
-    Error,
-}
-
-impl PluginExit {
-    /// The process exit code: 0, 1 or 2.
-    pub fn code(self) -> u8 {
-        match self {
-            PluginExit::Succeeded => 0,
-            PluginExit::Failed => 1,
-            PluginExit::Error => 2,
-        }
-    }
-}
 
 /// Runs one command against the session's cluster (`validate` and `render` ignore it).
 ///
