@@ -1,10 +1,11 @@
 //! The controller against a real kube-apiserver (envtest): CRDs installed, the seed applied,
 //! pods created by the controller, pod statuses written the way a kubelet would, Builds
 //! reaching their end; and `kubectl build` run, describe and cancel. Skipped, with a one-line
-//! message, when `KUBEBUILDER_ASSETS` is unset.
+//! message, when `KUBEBUILDER_ASSETS` is unset or lacks `etcd` or `kube-apiserver`.
 //!
 //! One control plane serves every scenario (each in its own namespace); starting one takes
-//! several seconds.
+//! several seconds. It is the `throwaway-cluster` crate's (`xtask/cluster/`), the one `cargo
+//! xtask chaos` and `cargo xtask e2e` start too.
 
 mod support;
 
@@ -21,9 +22,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use support::envtest::ControlPlane;
 use support::fake_api::FakeApi;
 use support::plugin::{RUN_IMG, Ran, kubectl_build};
+use throwaway_cluster::{ControlPlane, ControlPlaneInputs};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -33,10 +34,25 @@ async fn control_plane_scenarios() {
         .with_env_filter("warn")
         .with_test_writer()
         .try_init();
-    let Some(control_plane) = ControlPlane::start() else {
+    let Some(assets) = throwaway_cluster::assets_or_skip("envtest", &["etcd", "kube-apiserver"])
+    else {
         return;
     };
-    let client = control_plane.client().await;
+    let dir = tempfile::Builder::new()
+        .prefix("build-controller-envtest-")
+        .tempdir()
+        .expect("a temporary directory");
+    // dropped before `dir`: stops etcd and kube-apiserver, then the directory goes
+    let control_plane = ControlPlane::start(ControlPlaneInputs {
+        assets: &assets,
+        dir: dir.path().to_path_buf(),
+        log: std::process::Stdio::inherit(),
+        extra_apiserver_args: vec![],
+        disabled_admission_plugins: "ServiceAccount",
+        controller_manager: None,
+    })
+    .expect("the control plane starts (its log is above)");
+    let client = control_plane.admin_client().await.expect("a client");
     install_crds(&client).await;
     the_fake_api_server_answers_as_this_one_does(&client).await;
 

@@ -28,14 +28,12 @@ use clap::{Args, Parser, Subcommand};
 
 mod bench_controller;
 mod chaos;
-mod control_plane;
 mod crds;
 mod e2e;
 mod fuzz;
 mod images;
 mod kubelet;
 mod manifests;
-mod signals;
 mod test;
 
 /// Generates the workspace's committed files.

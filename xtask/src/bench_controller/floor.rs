@@ -39,7 +39,7 @@ pub(super) async fn writes_floor(
     timeout: Duration,
 ) -> anyhow::Result<Tails> {
     let namespace = format!("{namespace}-floor");
-    crate::control_plane::create_namespace(client, &namespace).await?;
+    throwaway_cluster::create_namespace(client, &namespace).await?;
     let templates: Api<BuildTemplate> = Api::namespaced(client.clone(), &namespace);
     let template = templates
         .create(&PostParams::default(), &bench_template())

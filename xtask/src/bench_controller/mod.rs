@@ -138,7 +138,7 @@ async fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis()
     );
-    crate::control_plane::create_namespace(&client, &namespace).await?;
+    throwaway_cluster::create_namespace(&client, &namespace).await?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     eprintln!("namespace {namespace}");
 
@@ -176,32 +176,9 @@ async fn install_crds(client: &Client) -> anyhow::Result<()> {
             .with_context(|| format!("applying CRD {name}"))?;
     }
     for crd in build_types::crds() {
-        wait_established(&api, &crd.name_any()).await?;
+        throwaway_cluster::wait_established(&api, &crd.name_any()).await?;
     }
     Ok(())
-}
-
-/// Waits (at most 30 s) until the CRD is established.
-pub(crate) async fn wait_established(
-    api: &Api<CustomResourceDefinition>,
-    name: &str,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let current = api.get(name).await?;
-        let established = current
-            .status
-            .iter()
-            .flat_map(|s| s.conditions.iter().flatten())
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("CRD {name} not established after 30s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn plain_pod(name: String) -> Pod {

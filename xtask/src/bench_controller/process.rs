@@ -85,7 +85,7 @@ pub(crate) struct Launch<'a> {
 impl Target {
     /// Starts `launch.binary run` on a free loopback metrics port.
     pub(crate) fn start(launch: &Launch<'_>) -> anyhow::Result<Self> {
-        let metrics_port = free_port()?;
+        let metrics_port = throwaway_cluster::free_port()?;
         let log = std::fs::File::create(&launch.log)
             .with_context(|| format!("creating {}", launch.log.display()))?;
         let child = Command::new(launch.binary)
@@ -256,11 +256,6 @@ impl Drop for RssSampler {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// A plain HTTP/1.1 GET of `path` on the loopback `port`: the whole response.

@@ -475,7 +475,7 @@ struct Sent {
 /// Runs the scenario.
 pub(crate) async fn run(env: &Env, count: usize) -> anyhow::Result<Outcome> {
     let scenario = "bad-input";
-    crate::control_plane::create_namespace(&env.admin, NAMESPACE).await?;
+    throwaway_cluster::create_namespace(&env.admin, NAMESPACE).await?;
     let log = env.log_path("bad-input-a-1");
     let mut target = Target::start(&Launch {
         binary: &env.controller,

@@ -332,7 +332,7 @@ async fn watch_lease(api: Api<Lease>, name: String, seen: Arc<Mutex<Vec<LeaseSee
 /// Creates the namespace and the objects the mix needs from the start.
 async fn prepare(env: &Env, namespace: &str) -> anyhow::Result<()> {
     let client = &env.admin;
-    crate::control_plane::create_namespace(client, namespace).await?;
+    throwaway_cluster::create_namespace(client, namespace).await?;
     let post = PostParams::default();
     Api::<BuildTemplate>::namespaced(client.clone(), namespace)
         .create(&post, &mix::template(mix::TEMPLATE)?)

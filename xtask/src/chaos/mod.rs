@@ -47,7 +47,7 @@ mod leader;
 mod mix;
 mod sentinel;
 
-use crate::control_plane::{ControlPlane, ControlPlaneInputs};
+use throwaway_cluster::{ControlPlane, ControlPlaneInputs};
 
 /// The binaries `KUBEBUILDER_ASSETS` must hold.
 pub(crate) const REQUIRED_BINARIES: &[&str] = &["etcd", "kube-apiserver"];
@@ -162,7 +162,7 @@ pub(crate) struct Outcome {
 /// Runs `cargo xtask chaos`.
 pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
     let chosen = selected(&args.scenarios)?;
-    let Some(assets) = crate::control_plane::assets_or_skip("chaos", REQUIRED_BINARIES) else {
+    let Some(assets) = throwaway_cluster::assets_or_skip("chaos", REQUIRED_BINARIES) else {
         return Ok(());
     };
     if args.builds == 0 {
@@ -187,7 +187,7 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
         .build()
         .context("starting tokio")?;
     let outcomes = runtime.block_on(async {
-        tokio::spawn(crate::signals::watch_signals(
+        tokio::spawn(throwaway_cluster::watch_signals(
             "chaos",
             "stopping the scenarios and the control plane",
         ));
@@ -236,7 +236,7 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
         };
         tokio::select! {
             result = work => result,
-            () = crate::signals::until_interrupted() => Err(anyhow::anyhow!("interrupted")),
+            () = throwaway_cluster::until_interrupted() => Err(anyhow::anyhow!("interrupted")),
         }
     });
     let outcomes = outcomes?;
@@ -283,10 +283,9 @@ async fn setup(
     let policy = dir.join("audit-policy.yaml");
     fs::write(&policy, audit::POLICY)?;
     let control_plane = ControlPlane::start(ControlPlaneInputs {
-        workspace: root,
         assets,
         dir: dir.join("cp"),
-        log: fs::File::create(dir.join("logs/envtest-start.log"))?,
+        log: fs::File::create(dir.join("logs/envtest-start.log"))?.into(),
         extra_apiserver_args: vec![
             format!("--audit-policy-file={}", policy.display()),
             format!("--audit-log-path={}", dir.join("audit.log").display()),
@@ -351,7 +350,7 @@ mod tests {
 
     #[test]
     fn the_skip_line_names_the_missing_binaries() {
-        let line = crate::control_plane::missing_line("chaos", REQUIRED_BINARIES, None, |_| true);
+        let line = throwaway_cluster::missing_line("chaos", REQUIRED_BINARIES, None, |_| true);
         assert_eq!(
             line.unwrap(),
             "skipping chaos: KUBEBUILDER_ASSETS is not set (it must name a directory holding etcd, kube-apiserver)"

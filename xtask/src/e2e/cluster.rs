@@ -18,7 +18,6 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,7 +30,10 @@ use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::{Client, ResourceExt};
 
 use super::interrupted;
-use crate::control_plane::{ControlPlane, ControlPlaneInputs, client_from, kubeconfig};
+pub(crate) use throwaway_cluster::run_quiet;
+use throwaway_cluster::{
+    ControlPlane, ControlPlaneInputs, client_from, free_port, kubeconfig, pids, terminate,
+};
 
 /// The bridge the CNI plugin creates; deleted on cleanup.
 pub(crate) const BRIDGE: &str = "xte2e0";
@@ -368,29 +370,9 @@ fn controllers(kube_controller_manager: &Path) -> String {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 fn log_file(dir: &Path, name: &str) -> anyhow::Result<fs::File> {
     fs::File::create(dir.join("logs").join(format!("{name}.log")))
         .with_context(|| format!("creating the log of {name}"))
-}
-
-/// Runs a short command to completion; its output goes to the error when it fails.
-pub(crate) fn run_quiet(command: &mut Command) -> anyhow::Result<String> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {command:?}"))?;
-    if !output.status.success() {
-        bail!(
-            "{command:?} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 async fn wait_for<F: FnMut() -> bool>(
@@ -498,10 +480,9 @@ impl Cluster {
     fn start_control_plane(&mut self) -> anyhow::Result<()> {
         let controllers = controllers(&self.assets.join("kube-controller-manager"));
         let control_plane = ControlPlane::start(ControlPlaneInputs {
-            workspace: &self.workspace,
             assets: &self.assets,
             dir: self.dir.join("cp"),
-            log: log_file(&self.dir, "envtest-start")?,
+            log: log_file(&self.dir, "envtest-start")?.into(),
             extra_apiserver_args: apiserver_args(),
             disabled_admission_plugins: "",
             controller_manager: Some(&controllers),
@@ -1046,37 +1027,6 @@ pub(crate) fn ctr(socket: &Path) -> Command {
     let mut command = Command::new("ctr");
     command.arg("-a").arg(socket).stdin(Stdio::null());
     command
-}
-
-/// SIGTERM, up to 10 s, then SIGKILL; reaps the child.
-pub(crate) fn terminate(child: &mut Child) {
-    if matches!(child.try_wait(), Ok(Some(_))) {
-        return;
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// The process ids in `/proc`.
-pub(crate) fn pids() -> Vec<u32> {
-    fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// containerd processes still running (after ours stopped: someone else's).

@@ -24,8 +24,7 @@ use kube::{Client, ResourceExt};
 
 use super::cluster::{Cluster, ctr, run_quiet};
 use super::interrupted;
-use crate::bench_controller::wait_established;
-use crate::control_plane;
+use throwaway_cluster::wait_established;
 
 const FIELD_MANAGER: &str = "xtask-e2e";
 /// The release's namespace.
@@ -137,9 +136,7 @@ pub(crate) struct HostController {
 impl HostController {
     /// Starts the controller process (again), logging to `logs/build-controller.log`.
     pub(crate) fn start(&self, cluster: &mut Cluster) -> anyhow::Result<()> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = throwaway_cluster::free_port()?;
         let mut command = Command::new(&self.binary);
         command
             .arg("run")
@@ -517,7 +514,7 @@ pub(crate) async fn service_account_kubeconfig(
     let token = service_account_token(client).await?;
     std::fs::write(
         path,
-        control_plane::kubeconfig(api_url, ca, &format!("{{token: {token}}}")),
+        throwaway_cluster::kubeconfig(api_url, ca, &format!("{{token: {token}}}")),
     )?;
     Ok(())
 }

@@ -72,8 +72,8 @@ pub(crate) enum ControllerPlace {
     Host,
 }
 
-pub(crate) use crate::signals::interrupted;
-use crate::signals::until_interrupted;
+pub(crate) use throwaway_cluster::interrupted;
+use throwaway_cluster::until_interrupted;
 
 /// The scenarios a run without `--scenario` runs, in this order: `metrics` before the
 /// scenarios that change the leader (its count is one process's), the node's faults before
@@ -126,7 +126,7 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     if let Some(inside) = netns::Inside::from_env() {
         return run_inside(root, args, &chosen, &inside, &soak);
     }
-    if crate::control_plane::assets_or_skip("e2e", REQUIRED_BINARIES).is_none() {
+    if throwaway_cluster::assets_or_skip("e2e", REQUIRED_BINARIES).is_none() {
         return Ok(());
     }
     if !is_root() {
@@ -136,7 +136,7 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("xtask-e2e-{}", std::process::id()));
     prepare(root, &dir)?;
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
-    runtime.spawn(crate::signals::watch_signals(
+    runtime.spawn(throwaway_cluster::watch_signals(
         "e2e",
         "the run inside the network namespace removes the cluster, then the namespace goes",
     ));
@@ -152,7 +152,7 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     }
     let line = before
         .compare(&netns::HostSnapshot::capture())
-        .and_then(|same| match netns::processes_naming(&dir) {
+        .and_then(|same| match throwaway_cluster::processes_naming(&dir) {
             left if left.is_empty() => Ok(format!("{same}, 0 processes of the run")),
             left => Err(format!("processes of the run still running: {left:?}")),
         });
@@ -205,7 +205,7 @@ fn run_inside(
     inside: &netns::Inside,
     soak: &scenarios::Soak,
 ) -> anyhow::Result<()> {
-    let Some(assets) = crate::control_plane::assets_or_skip("e2e", REQUIRED_BINARIES) else {
+    let Some(assets) = throwaway_cluster::assets_or_skip("e2e", REQUIRED_BINARIES) else {
         return Ok(());
     };
     let started = Instant::now();
@@ -227,7 +227,7 @@ fn run_inside(
     let bins = output.join("cargo/x86_64-unknown-linux-gnu/release");
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     let verdicts = runtime.block_on(async {
-        tokio::spawn(crate::signals::watch_signals(
+        tokio::spawn(throwaway_cluster::watch_signals(
             "e2e",
             "stopping the scenarios and removing the cluster",
         ));

@@ -296,23 +296,6 @@ impl HostSnapshot {
     }
 }
 
-/// The processes whose command line names `dir` or a path under it (this process aside), as
-/// `PID command…`.
-pub(crate) fn processes_naming(dir: &std::path::Path) -> Vec<String> {
-    let own = std::process::id();
-    let needle = dir.display().to_string();
-    super::cluster::pids()
-        .into_iter()
-        .filter(|pid| *pid != own)
-        .filter_map(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            text.contains(&needle)
-                .then(|| format!("{pid} {}", text.trim()))
-        })
-        .collect()
-}
-
 /// The cgroup directories under `root`, `depth` levels deep.
 fn cgroups(root: &std::path::Path, depth: usize) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
@@ -368,32 +351,6 @@ mod tests {
             sysctls: BTreeSet::from(["kernel.panic=1".to_owned()]),
             docker_socket: BTreeSet::new(),
         }
-    }
-
-    #[test]
-    fn a_process_naming_the_directory_is_found() {
-        let dir = std::env::temp_dir().join(format!("xtask-netns-test-{}", std::process::id()));
-        // `read`, a builtin: the shell forks nothing that would show the same command line
-        let mut child = Command::new("sh")
-            .args(["-c", "read line"])
-            .arg(&dir)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("sh");
-        // a loaded machine may show the child's new command line a moment late
-        let mut found = Vec::new();
-        for _ in 0..50 {
-            found = processes_naming(&dir);
-            if !found.is_empty() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with(&format!("{} sh -c read line ", child.id())));
-        assert!(processes_naming(&dir).is_empty());
     }
 
     #[test]

@@ -88,7 +88,7 @@ fn judge(checked: &mut Checked, build: &build_types::Build, container: &str, too
 /// A namespace whose containers get 24 MiB at most unless they say otherwise: enough for the
 /// credential initializer, not for git fetching a 48 MiB file (the git server's `big.git`).
 async fn small_namespace(world: &World) -> anyhow::Result<()> {
-    crate::control_plane::create_namespace(&world.client, SMALL_NS).await?;
+    throwaway_cluster::create_namespace(&world.client, SMALL_NS).await?;
     Api::<LimitRange>::namespaced(world.client.clone(), SMALL_NS)
         .create(
             &PostParams::default(),
