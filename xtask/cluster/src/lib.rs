@@ -1,6 +1,9 @@
 //! A throw-away Kubernetes cluster on this machine, for the tests and harnesses that need real
 //! components: a control plane alone ([`ControlPlane`]: etcd and kube-apiserver, optionally
-//! kube-controller-manager), started by the envtest scripts in this crate's `envtest/`.
+//! kube-controller-manager, started by the envtest scripts in this crate's `envtest/`), or with
+//! a node around it ([`Cluster`]: containerd, a CNI bridge, a kubelet, kube-proxy and
+//! kube-scheduler), run inside a network namespace of its own ([`Netns`]) so that the host's
+//! interfaces, routes and firewall are never touched.
 //!
 //! The binaries come from the directory `KUBEBUILDER_ASSETS` names (the envtest convention);
 //! when some are missing, [`assets_or_skip`] prints one line naming them, for the caller to
@@ -15,12 +18,19 @@
 mod api;
 mod assets;
 mod control_plane;
+mod netns;
+mod node;
 mod process;
 mod signals;
 
 pub use api::{client_from, create_namespace, kubeconfig, wait_established};
 pub use assets::{assets_or_skip, missing_line};
 pub use control_plane::{ControlPlane, ControlPlaneInputs};
+pub use netns::{Inside, Netns};
+pub use node::{
+    BRIDGE, Cluster, ClusterInputs, GATEWAY, KUBERNETES_SERVICE_IP, NODE, NodePart, POD_SUBNET,
+    ctr, node_ready,
+};
 pub use process::{
     command_line, free_port, pids, process_alive, processes_naming, run_quiet, terminate,
 };

@@ -2,10 +2,10 @@
 //!
 //! Needs `KUBEBUILDER_ASSETS` holding `etcd` and `kube-apiserver`; without them it prints one
 //! line naming what is missing and exits 0. Otherwise it starts a throw-away control plane
-//! ([`crate::control_plane`], with an audit log of the controller's requests), applies the
-//! release (CRDs, namespace, ServiceAccount, ClusterRole, Role and their bindings; not the
-//! Deployment) and runs the controller binary on the host as the release's ServiceAccount (a
-//! TokenRequest token), so every scenario runs with exactly the release's permissions. The
+//! ([`throwaway_cluster::ControlPlane`], with an audit log of the controller's requests),
+//! applies the release (CRDs, namespace, ServiceAccount, ClusterRole, Role and their bindings;
+//! not the Deployment) and runs the controller binary on the host as the release's ServiceAccount
+//! (a TokenRequest token), so every scenario runs with exactly the release's permissions. The
 //! harness plays the kubelet ([`crate::kubelet`]): it marks each build pod running, ends it
 //! as the Build's kind asks, and stops it when the controller lowers its
 //! `activeDeadlineSeconds`.

@@ -22,9 +22,9 @@ use kube::core::GroupVersionKind;
 use kube::discovery::pinned_kind;
 use kube::{Client, ResourceExt};
 
-use super::cluster::{Cluster, ctr, run_quiet};
 use super::interrupted;
 use throwaway_cluster::wait_established;
+use throwaway_cluster::{Cluster, ctr, run_quiet};
 
 const FIELD_MANAGER: &str = "xtask-e2e";
 /// The release's namespace.
@@ -162,7 +162,7 @@ impl HostController {
 pub(crate) async fn install(cluster: &mut Cluster) -> anyhow::Result<(Controller, Vec<String>)> {
     let t0 = Instant::now();
     let client = cluster.admin_client().await?;
-    let yaml = std::fs::read_to_string(cluster.workspace().join("config/release.yaml"))?;
+    let yaml = std::fs::read_to_string(crate::workspace_root().join("config/release.yaml"))?;
     let objects = release_objects(&yaml)?;
     let applied = apply_objects(&client, &objects, &apply_params()).await?;
     let mut evidence = vec![format!(
@@ -408,7 +408,7 @@ pub(crate) async fn install_on_host(
 ) -> anyhow::Result<(Controller, Vec<String>)> {
     let t0 = Instant::now();
     let client = cluster.admin_client().await?;
-    let (names, skipped) = apply_release(&client, cluster.workspace()).await?;
+    let (names, skipped) = apply_release(&client, &crate::workspace_root()).await?;
     let mut evidence = vec![format!(
         "applied config/release.yaml: {}; not applied: {}",
         names.join(", "),

@@ -6,10 +6,11 @@
 //! missing and exits 0 before installing or starting anything. Otherwise it installs the Debian
 //! packages it needs when missing, builds the release's images with `cargo xtask images` and the
 //! scenario images ([`images`]), then runs itself again inside a network namespace of its own
-//! ([`netns`]); there it starts the cluster ([`cluster`]), installs the release ([`install`]),
-//! runs the scenarios ([`scenarios`]) and prints each one's verdict with its evidence and
-//! timings. The cluster's guard removes everything it set up, also after SIGINT or SIGTERM; the
-//! run outside then deletes the namespace and checks that the host is as it was.
+//! ([`throwaway_cluster::Netns`]); there it starts the cluster ([`throwaway_cluster::Cluster`]),
+//! installs the release ([`install`]), runs the scenarios ([`scenarios`]) and prints each
+//! one's verdict with its evidence and timings. The cluster's guard removes everything it set
+//! up, also after SIGINT or SIGTERM; the run outside then deletes the namespace and checks that
+//! the host is as it was ([`host`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,11 +18,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-mod cluster;
 mod dockerd;
+mod host;
 mod images;
 pub(crate) mod install;
-mod netns;
 mod scenarios;
 
 /// The binaries `KUBEBUILDER_ASSETS` must hold.
@@ -116,14 +116,14 @@ pub(crate) fn selected(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
 
 /// Runs `cargo xtask e2e`: outside, it prepares everything that needs the host (packages,
 /// images, the plugin's binary), runs itself again inside a new network namespace
-/// ([`netns`]), and checks the host's network afterwards; inside, it runs the cluster.
+/// ([`throwaway_cluster::Netns`]), and checks the host afterwards; inside, it runs the cluster.
 pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     let chosen = selected(&args.scenarios)?;
     args.image_pull_grace
         .parse::<build_types::Duration>()
         .map_err(|e| anyhow::anyhow!("--image-pull-grace: {e}"))?;
     let soak = soak_settings(args)?;
-    if let Some(inside) = netns::Inside::from_env() {
+    if let Some(inside) = throwaway_cluster::Inside::from_env() {
         return run_inside(root, args, &chosen, &inside, &soak);
     }
     if throwaway_cluster::assets_or_skip("e2e", REQUIRED_BINARIES).is_none() {
@@ -140,10 +140,10 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
         "e2e",
         "the run inside the network namespace removes the cluster, then the namespace goes",
     ));
-    let before = netns::HostSnapshot::capture();
+    let before = host::HostSnapshot::capture();
     let name = format!("xte2e-{}", std::process::id());
     let status = {
-        let namespace = netns::Netns::create(&name)?;
+        let namespace = throwaway_cluster::Netns::create(&name)?;
         eprintln!("[netns] created network namespace {name}; running the cluster inside it");
         namespace.run_self(&dir)
     };
@@ -151,7 +151,7 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let line = before
-        .compare(&netns::HostSnapshot::capture())
+        .compare(&host::HostSnapshot::capture())
         .and_then(|same| match throwaway_cluster::processes_naming(&dir) {
             left if left.is_empty() => Ok(format!("{same}, 0 processes of the run")),
             left => Err(format!("processes of the run still running: {left:?}")),
@@ -202,7 +202,7 @@ fn run_inside(
     root: &Path,
     args: &E2eArgs,
     chosen: &[&'static str],
-    inside: &netns::Inside,
+    inside: &throwaway_cluster::Inside,
     soak: &scenarios::Soak,
 ) -> anyhow::Result<()> {
     let Some(assets) = throwaway_cluster::assets_or_skip("e2e", REQUIRED_BINARIES) else {
@@ -231,15 +231,15 @@ fn run_inside(
             "e2e",
             "stopping the scenarios and removing the cluster",
         ));
-        let inputs = cluster::StartInputs {
-            workspace: root,
+        let inputs = throwaway_cluster::ClusterInputs {
             assets: &assets,
             images: &tars,
+            pause_image: images::PAUSE,
             dir: inside.dir.clone(),
             keep_state: args.keep_state,
         };
         let work = async {
-            let mut cluster = cluster::Cluster::start(inputs).await?;
+            let mut cluster = throwaway_cluster::Cluster::start(inputs).await?;
             let result = async {
                 let t = Instant::now();
                 let installed = match args.controller {
@@ -327,8 +327,8 @@ fn install_packages() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("[e2e] installing: {}", missing.join(" "));
-    cluster::run_quiet(Command::new("apt-get").args(["update", "-qq"]))?;
-    cluster::run_quiet(
+    throwaway_cluster::run_quiet(Command::new("apt-get").args(["update", "-qq"]))?;
+    throwaway_cluster::run_quiet(
         Command::new("apt-get")
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&missing)

@@ -19,10 +19,10 @@ use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use super::cluster::{Cluster, NodePart, run_quiet};
 use super::images;
 use super::install::Controller;
 use super::interrupted;
+use throwaway_cluster::{Cluster, NodePart, run_quiet};
 
 mod buildkit;
 mod eviction;

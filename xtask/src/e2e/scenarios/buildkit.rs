@@ -11,9 +11,9 @@ use kube::api::{Api, PostParams};
 use serde_json::json;
 
 use super::{Checked, NS, World, create_build, expect_status, finished_evidence, wait_done};
-use crate::e2e::cluster::Cluster;
 use crate::e2e::dockerd::Dockerd;
 use crate::e2e::images;
+use throwaway_cluster::Cluster;
 
 /// The tag the Build asks for.
 const TAG: &str = "e2e.local/kubeval:buildkit";
@@ -21,7 +21,8 @@ const TAG: &str = "e2e.local/kubeval:buildkit";
 /// Runs the scenario.
 pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Checked> {
     let mut checked = Checked::new();
-    let seed = std::fs::read_to_string(cluster.workspace().join("examples/seed/buildkit.yaml"))?;
+    let seed =
+        std::fs::read_to_string(crate::workspace_root().join("examples/seed/buildkit.yaml"))?;
     let template = seed_template(&seed)?;
     let dockerd = Dockerd::start(&cluster.dir.join("dockerd"), cluster.log("dockerd")?)?;
     checked.note(format!(

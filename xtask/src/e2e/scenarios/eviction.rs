@@ -15,7 +15,7 @@ use super::{
     Checked, NS, World, condition_line, create_build, expect_status, follow_logs, followed,
     succeeded, tools_step, wait_done, wait_message, wait_step_running,
 };
-use crate::e2e::cluster::NODE;
+use throwaway_cluster::NODE;
 
 /// A Build with one step that runs for two minutes.
 async fn long_build(world: &World, name: &str) -> anyhow::Result<String> {

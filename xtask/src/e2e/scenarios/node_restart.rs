@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Checked, World, load};
-use crate::e2e::cluster::{Cluster, NodePart};
+use throwaway_cluster::{Cluster, NodePart};
 
 /// Runs the scenario for `part`.
 pub(super) async fn run(

@@ -16,8 +16,8 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use super::{Checked, NS, World, succeeded, tools_step};
-use crate::e2e::cluster::{Cluster, ctr, run_quiet};
 use crate::e2e::install::{RELEASE_NS, container_id, lease_holder};
+use throwaway_cluster::{Cluster, ctr, run_quiet};
 
 /// How often the controller is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);

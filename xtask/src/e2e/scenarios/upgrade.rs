@@ -10,8 +10,8 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use super::{Checked, World, load};
-use crate::e2e::cluster::{Cluster, ctr, run_quiet};
 use crate::e2e::install::{RELEASE_NAME, RELEASE_NS, lease_holder, wait_replicas_ready};
+use throwaway_cluster::{Cluster, ctr, run_quiet};
 
 /// The tag the controller image is rolled to.
 const UPGRADE_TAG: &str = "v0.1.0-e2e-upgrade";
