@@ -26,9 +26,9 @@ use kube::runtime::reflector;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 
-use super::process::Target;
 use super::report::Tails;
 use super::{BUILD_NAME_LABEL, Events, Timeline, bench_template, creating};
+use crate::harness::process::Target;
 
 /// Runs the writes-only burst of `count` Builds in namespace `{namespace}-floor`, cleans up,
 /// and returns its tails.

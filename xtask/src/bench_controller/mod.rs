@@ -3,7 +3,7 @@
 //!
 //! Against whatever `KUBECONFIG` names (an envtest control plane is enough: no kubelet is
 //! needed; where a Build must finish, the benchmark patches its pod's status the way a kubelet
-//! would, see [`crate::kubelet`]), it applies the generated CRDs, makes a fresh namespace with a
+//! would, see [`crate::harness::kubelet`]), it applies the generated CRDs, makes a fresh namespace with a
 //! BuildTemplate, starts the release `build-controller` on it (or measures one it did not
 //! start: `--attach-pid PID`, or `--attach` to measure nothing), waits until the controller is
 //! ready, and runs one of three modes:
@@ -26,7 +26,6 @@
 //! JSON.
 
 mod floor;
-pub(crate) mod process;
 mod report;
 mod stats;
 
@@ -43,7 +42,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
-use process::{Launch, RssSampler, Target};
+use crate::harness::process::{self, Launch, RssSampler, Target};
 use report::Cost;
 use stats::{Latencies, RssSamples};
 
@@ -279,17 +278,7 @@ async fn controller(root: &Path, args: &BenchArgs, namespace: &str) -> anyhow::R
     } else {
         let binary = match &args.controller {
             Some(path) => path.clone(),
-            None => {
-                let status =
-                    std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-                        .args(["build", "--release", "-q", "-p", "build-controller"])
-                        .current_dir(root)
-                        .status()?;
-                if !status.success() {
-                    bail!("building the release controller failed");
-                }
-                root.join("target/release/build-controller")
-            }
+            None => crate::harness::build_release_binary("build-controller", "build-controller")?,
         };
         let log = root.join(format!("target/bench-controller-{namespace}.log"));
         eprintln!("controller output: {}", log.display());
@@ -586,7 +575,7 @@ impl Kubelet {
         stream::iter(batch)
             .map(|pod| {
                 let pods = self.pods.clone();
-                let patch = crate::kubelet::succeeded_patch(&pod, &now);
+                let patch = crate::harness::kubelet::succeeded_patch(&pod, &now);
                 async move {
                     pods.patch_status(
                         &pod.name_any(),

@@ -1,7 +1,7 @@
 //! Bad input at scale: thousands of Builds, BuildTemplates, ClusterBuildTemplates,
 //! ServiceAccounts and Secrets, generated from properties (odd names, huge strings, unicode,
 //! deep nesting, wrong types, references to missing or malformed objects) and mutated from the
-//! fuzz corpus (the seed examples, through [`crate::fuzz::mutate`] and structural edits), all
+//! fuzz corpus (the seed examples, through [`crate::harness::inputs::mutate`] and structural edits), all
 //! sent to the real API server. The controller must never panic or restart, every Build the
 //! server accepted must get a `Succeeded` condition with a reason (terminal, or waiting), and
 //! its memory must stay under the release's limit.
@@ -16,8 +16,8 @@ use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
 use super::{Env, Outcome, say};
-use crate::bench_controller::process::{Launch, RssSampler, Target};
-use crate::fuzz::{Rng, mutate};
+use crate::harness::inputs::{Rng, mutate};
+use crate::harness::process::{Launch, RssSampler, Target};
 
 /// The release's memory limit for the controller: the bound its RSS must stay under.
 pub(crate) const MEMORY_BOUND_MIB: u64 = 512;
@@ -448,7 +448,7 @@ fn replace_random_node(value: &mut Value, replacement: Value, rng: &mut Rng) {
 /// Splits the seed examples into one YAML document each.
 fn seed_documents(root: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut documents = Vec::new();
-    for input in crate::fuzz::corpus(root, "load")? {
+    for input in crate::harness::inputs::corpus(root, "load")? {
         let text = String::from_utf8_lossy(&input).into_owned();
         for document in text.split("\n---") {
             if document.contains("kind:") {
@@ -488,7 +488,7 @@ pub(crate) async fn run(env: &Env, count: usize) -> anyhow::Result<Outcome> {
     target.wait_ready(Duration::from_secs(60)).await?;
     let pid = target.pid();
     let sampler = pid.map(RssSampler::start);
-    let root = crate::workspace_root();
+    let root = crate::harness::workspace_root();
     let mut generator = Generator::new(env.seed, seed_documents(&root)?, &env.sentinel, count);
     let started = Instant::now();
     let mut sent = Sent::default();
@@ -664,7 +664,7 @@ mod tests {
     use super::*;
 
     fn generator(count: usize) -> Generator {
-        let root = crate::workspace_root();
+        let root = crate::harness::workspace_root();
         Generator::new(5, seed_documents(&root).unwrap(), "the-sentinel", count)
     }
 

@@ -23,9 +23,9 @@ use super::checker::{Expected, History, Observation, check_end};
 use super::leader::{LeaseSeen, check_handovers, check_logs, leader_log};
 use super::mix::{self, Kind};
 use super::{Env, Outcome, say};
-use crate::bench_controller::process::{Launch, Target};
-use crate::fuzz::Rng;
-use crate::kubelet::{self, Outcome as PodOutcome};
+use crate::harness::inputs::Rng;
+use crate::harness::kubelet::{self, Outcome as PodOutcome};
+use crate::harness::process::{Launch, Target};
 
 /// The fault a scenario injects.
 #[derive(Clone, Copy, Debug)]

@@ -6,7 +6,7 @@
 //! applies the release (CRDs, namespace, ServiceAccount, ClusterRole, Role and their bindings;
 //! not the Deployment) and runs the controller binary on the host as the release's ServiceAccount
 //! (a TokenRequest token), so every scenario runs with exactly the release's permissions. The
-//! harness plays the kubelet ([`crate::kubelet`]): it marks each build pod running, ends it
+//! harness plays the kubelet ([`crate::harness::kubelet`]): it marks each build pod running, ends it
 //! as the Build's kind asks, and stops it when the controller lowers its
 //! `activeDeadlineSeconds`.
 //!
@@ -101,7 +101,7 @@ pub(crate) fn say(line: impl Display) {
 
 /// Checks `--scenario` names; an empty list selects all.
 fn selected(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
-    crate::select_scenarios(SCENARIOS, names)
+    crate::harness::select_scenarios(SCENARIOS, names)
 }
 
 /// The run's state directory; removed on drop unless kept.
@@ -170,7 +170,7 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
     }
     let controller = match &args.controller {
         Some(path) => path.clone(),
-        None => crate::build_debug_binary("build-controller", "build-controller")?,
+        None => crate::harness::build_debug_binary("build-controller", "build-controller")?,
     };
     let started = Instant::now();
     let state = StateDir {
@@ -302,9 +302,9 @@ async fn setup(
         control_plane.api_url
     ));
     let admin = control_plane.admin_client().await?;
-    let (applied, skipped) = crate::e2e::install::apply_release(&admin, root).await?;
+    let (applied, skipped) = crate::harness::release::apply_release(&admin, root).await?;
     let controller_kubeconfig = dir.join("controller.kubeconfig");
-    crate::e2e::install::service_account_kubeconfig(
+    crate::harness::release::service_account_kubeconfig(
         &admin,
         &control_plane.api_url,
         &control_plane.ca,
@@ -319,7 +319,7 @@ async fn setup(
     ));
     let sentinel = format!(
         "chaos-sentinel-{:016x}",
-        crate::fuzz::Rng::new(seed ^ u64::from(std::process::id())).next_u64()
+        crate::harness::inputs::Rng::new(seed ^ u64::from(std::process::id())).next_u64()
     );
     Ok(Env {
         dir: dir.to_path_buf(),

@@ -72,8 +72,7 @@ pub(crate) enum ControllerPlace {
     Host,
 }
 
-pub(crate) use throwaway_cluster::interrupted;
-use throwaway_cluster::until_interrupted;
+use throwaway_cluster::{interrupted, until_interrupted};
 
 /// The scenarios a run without `--scenario` runs, in this order: `metrics` before the
 /// scenarios that change the leader (its count is one process's), the node's faults before
@@ -111,7 +110,7 @@ pub(crate) fn selected(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
     if names.is_empty() {
         return Ok(SCENARIOS.to_vec());
     }
-    crate::select_scenarios(&all_scenarios(), names)
+    crate::harness::select_scenarios(&all_scenarios(), names)
 }
 
 /// Runs `cargo xtask e2e`: outside, it prepares everything that needs the host (packages,
@@ -187,7 +186,7 @@ fn prepare(root: &Path, dir: &Path) -> anyhow::Result<()> {
         specs.len(),
         t.elapsed().as_secs_f64()
     );
-    crate::build_debug_binary("build-controller", "kubectl-build")?;
+    crate::harness::build_debug_binary("build-controller", "kubectl-build")?;
     Ok(())
 }
 
@@ -340,9 +339,8 @@ fn install_packages() -> anyhow::Result<()> {
 /// The release's four images, from `cargo xtask images` (static programs, git-init's pinned
 /// Debian packages), as archives in `target/images/`.
 fn release_images(root: &Path) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let t = Instant::now();
-    let status = Command::new(cargo)
+    let status = crate::harness::cargo()
         .args(["xtask", "images"])
         .current_dir(root)
         .stdout(std::process::Stdio::null())

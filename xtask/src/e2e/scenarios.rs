@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::images;
 use super::install::Controller;
-use super::interrupted;
+use throwaway_cluster::interrupted;
 use throwaway_cluster::{Cluster, NodePart, run_quiet};
 
 mod buildkit;
@@ -1321,7 +1321,7 @@ async fn kubectl_build(
     kubeconfig: &std::path::Path,
     args: &[&str],
 ) -> anyhow::Result<(i32, String, String)> {
-    let binary = crate::workspace_root().join("target/debug/kubectl-build");
+    let binary = crate::harness::workspace_root().join("target/debug/kubectl-build");
     let mut command = Command::new(binary);
     command
         .arg("--kubeconfig")
@@ -1342,7 +1342,7 @@ async fn kubectl_build(
 /// timeout, `logs NAME` still prints the step that ran.
 async fn plugin(kubeconfig: &std::path::Path) -> anyhow::Result<Checked> {
     let mut checked = Checked::new();
-    crate::build_debug_binary("build-controller", "kubectl-build")?;
+    crate::harness::build_debug_binary("build-controller", "kubectl-build")?;
     let dir = tempfile_dir()?;
     let write = |name: &str, spec: Value| -> anyhow::Result<String> {
         let build = json!({"apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",

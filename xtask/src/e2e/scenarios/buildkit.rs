@@ -21,8 +21,9 @@ const TAG: &str = "e2e.local/kubeval:buildkit";
 /// Runs the scenario.
 pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Checked> {
     let mut checked = Checked::new();
-    let seed =
-        std::fs::read_to_string(crate::workspace_root().join("examples/seed/buildkit.yaml"))?;
+    let seed = std::fs::read_to_string(
+        crate::harness::workspace_root().join("examples/seed/buildkit.yaml"),
+    )?;
     let template = seed_template(&seed)?;
     let dockerd = Dockerd::start(&cluster.dir.join("dockerd"), cluster.log("dockerd")?)?;
     checked.note(format!(

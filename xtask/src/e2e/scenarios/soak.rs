@@ -67,7 +67,7 @@ pub(super) async fn run(world: &World, cluster: &Cluster, soak: &Soak) -> anyhow
             next_sample += SAMPLE_EVERY;
             tally.sweep(world, false).await?;
         }
-        if crate::e2e::interrupted() {
+        if throwaway_cluster::interrupted() {
             anyhow::bail!("interrupted");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -9,7 +9,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 
 use super::{Checked, World};
-use crate::e2e::install::{release_objects, resource_of};
+use crate::harness::release::{release_objects, resource_of};
 use throwaway_cluster::{Cluster, run_quiet};
 
 /// The label every Build pod carries.
@@ -19,7 +19,7 @@ const BUILD_POD: &str = "build.knative.dev/buildName";
 pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Checked> {
     let mut checked = Checked::new();
     let client = world.client.clone();
-    let release = crate::workspace_root().join("config/release.yaml");
+    let release = crate::harness::workspace_root().join("config/release.yaml");
     let objects = release_objects(&std::fs::read_to_string(&release)?)?;
     let build_pods = Api::<Pod>::all(client.clone());
     let before = build_pods

@@ -1,5 +1,6 @@
-//! The controller under test: one the benchmark started, or any running process it attached to
-//! by pid, measured from `/proc`.
+//! The controller under test as a process: one a harness started (the benchmark, the chaos
+//! scenarios), or any running process the benchmark attached to by pid, measured from `/proc`:
+//! its `/readyz`, `/metrics`, CPU and RSS.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
