@@ -9,13 +9,17 @@ use k8s_openapi::api::core::v1::{LimitRange, ServiceAccount};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
-use super::{
-    Checked, NS, World, condition_line, create_build, expect_status, succeeded, tools_step,
-    wait_done, wait_until,
+use super::builds::{
+    condition_line, create_build, expect_status, succeeded, tools_step, wait_done, wait_until,
 };
+use super::verdict::Checked;
+use super::world::{NS, World};
 
 /// The namespace whose LimitRange is too small for the git fetcher.
 const SMALL_NS: &str = "e2e-small";
+
+/// The verdict's name.
+pub(super) const TITLE: &str = "node: a step and an init helper OOM-killed";
 
 /// Runs the scenario.
 pub(super) async fn run(world: &World) -> anyhow::Result<Checked> {

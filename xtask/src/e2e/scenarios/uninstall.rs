@@ -8,12 +8,16 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 
-use super::{Checked, World};
+use super::verdict::Checked;
+use super::world::World;
 use crate::harness::release::{release_objects, resource_of};
 use throwaway_cluster::{Cluster, run_quiet};
 
 /// The label every Build pod carries.
 const BUILD_POD: &str = "build.knative.dev/buildName";
+
+/// The verdict's name.
+pub(super) const TITLE: &str = "uninstall: kubectl delete -f config/release.yaml";
 
 /// Runs the scenario.
 pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Checked> {
