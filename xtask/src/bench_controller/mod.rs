@@ -609,30 +609,7 @@ async fn sustained(
     let sampler = target.pid().map(RssSampler::start);
     let before = target.usage()?;
     let (created_tx, mut created_rx) = tokio::sync::mpsc::unbounded_channel();
-    let creator = tokio::spawn({
-        let builds = builds.clone();
-        async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-            let mut creates = tokio::task::JoinSet::new();
-            for i in 0..count {
-                tick.tick().await;
-                let builds = builds.clone();
-                let created_tx = created_tx.clone();
-                creates.spawn(async move {
-                    let sent = Instant::now();
-                    let build = builds
-                        .create(&PostParams::default(), &bench_build(i))
-                        .await?;
-                    let _ = created_tx.send((build.name_any(), sent, Instant::now()));
-                    anyhow::Ok(())
-                });
-            }
-            while let Some(done) = creates.join_next().await {
-                done??;
-            }
-            anyhow::Ok(())
-        }
-    });
+    let creator = create_at_rate(builds.clone(), rate, count, created_tx);
     let mut creator = Some(creator);
     let mut timeline = Timeline::default();
     let mut create_latencies = Vec::new();
@@ -686,6 +663,38 @@ async fn sustained(
         build_create: Latencies::of(create_latencies),
         rss,
         cpu: cost(before, after).map(|c| c.cpu),
+    })
+}
+
+/// Creates `count` Builds at `rate` a second, each create in a task of its own so a slow
+/// answer does not hold the next one back; sends each Build's name, when its create was sent
+/// and when it was answered.
+fn create_at_rate(
+    builds: Api<Build>,
+    rate: f64,
+    count: usize,
+    created_tx: tokio::sync::mpsc::UnboundedSender<(String, Instant, Instant)>,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        let mut creates = tokio::task::JoinSet::new();
+        for i in 0..count {
+            tick.tick().await;
+            let builds = builds.clone();
+            let created_tx = created_tx.clone();
+            creates.spawn(async move {
+                let sent = Instant::now();
+                let build = builds
+                    .create(&PostParams::default(), &bench_build(i))
+                    .await?;
+                let _ = created_tx.send((build.name_any(), sent, Instant::now()));
+                anyhow::Ok(())
+            });
+        }
+        while let Some(done) = creates.join_next().await {
+            done??;
+        }
+        anyhow::Ok(())
     })
 }
 

@@ -213,17 +213,7 @@ fn run_inside(
         inside.name,
         inside.dir.display()
     );
-    let output = root.join("target/images");
-    let mut tars: Vec<PathBuf> = RELEASE_IMAGES
-        .iter()
-        .map(|name| output.join(format!("{name}.tar")))
-        .collect();
-    tars.extend(
-        images::specs()
-            .iter()
-            .map(|spec| scenario_archive(&inside.dir, spec.reference)),
-    );
-    let bins = output.join("cargo/x86_64-unknown-linux-gnu/release");
+    let tars = image_archives(root, &inside.dir);
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     let verdicts = runtime.block_on(async {
         tokio::spawn(throwaway_cluster::watch_signals(
@@ -237,52 +227,82 @@ fn run_inside(
             dir: inside.dir.clone(),
             keep_state: args.keep_state,
         };
-        let work = async {
-            let mut cluster = throwaway_cluster::Cluster::start(inputs).await?;
-            let result = async {
-                let t = Instant::now();
-                let installed = match args.controller {
-                    ControllerPlace::InCluster => install::install(&mut cluster).await,
-                    ControllerPlace::Host => {
-                        install::install_on_host(&mut cluster, &bins, &args.image_pull_grace).await
-                    }
-                };
-                let seconds = t.elapsed().as_secs_f64();
-                match installed {
-                    Ok((controller, evidence)) => {
-                        let verdict =
-                            scenarios::install_verdict(Ok(evidence), args.controller, seconds);
-                        scenarios::run_all(&mut cluster, &controller, verdict, chosen, soak).await
-                    }
-                    Err(error) => Ok(vec![scenarios::install_verdict(
-                        Err(error),
-                        args.controller,
-                        seconds,
-                    )]),
-                }
-            }
-            .await;
-            if !interrupted() {
-                cluster.drain().await;
-            }
-            drop(cluster);
-            result
-        };
-        tokio::pin!(work);
         tokio::select! {
-            result = &mut work => result,
+            result = on_cluster(inputs, root, args, chosen, soak) => result,
             () = until_interrupted() => {
-                // dropping `work` drops the cluster guard, which cleans up
+                // dropping `on_cluster` drops the cluster guard, which cleans up
                 Err(anyhow::anyhow!("interrupted"))
             }
         }
-    });
-    let verdicts = verdicts?;
+    })?;
     println!("{}", scenarios::summary(&verdicts, started.elapsed()));
     if verdicts.iter().any(|v| v.failed()) {
         bail!("some scenarios failed");
     }
     Ok(())
+}
+
+/// The archives the node's containerd imports: the release's images from `cargo xtask
+/// images`, then the scenario images [`prepare`] wrote under `dir`.
+fn image_archives(root: &Path, dir: &Path) -> Vec<PathBuf> {
+    let output = root.join("target/images");
+    RELEASE_IMAGES
+        .iter()
+        .map(|name| output.join(format!("{name}.tar")))
+        .chain(
+            images::specs()
+                .iter()
+                .map(|spec| scenario_archive(dir, spec.reference)),
+        )
+        .collect()
+}
+
+/// Starts the cluster, installs the release and runs the scenarios on it; drains the node and
+/// removes the cluster afterwards (also when a step failed).
+async fn on_cluster(
+    inputs: throwaway_cluster::ClusterInputs<'_>,
+    root: &Path,
+    args: &E2eArgs,
+    chosen: &[&'static str],
+    soak: &scenarios::Soak,
+) -> anyhow::Result<Vec<scenarios::Verdict>> {
+    let mut cluster = throwaway_cluster::Cluster::start(inputs).await?;
+    let result = install_and_run(&mut cluster, root, args, chosen, soak).await;
+    if !interrupted() {
+        cluster.drain().await;
+    }
+    drop(cluster);
+    result
+}
+
+/// The install's verdict, then, when it passed, the scenarios'.
+async fn install_and_run(
+    cluster: &mut throwaway_cluster::Cluster,
+    root: &Path,
+    args: &E2eArgs,
+    chosen: &[&'static str],
+    soak: &scenarios::Soak,
+) -> anyhow::Result<Vec<scenarios::Verdict>> {
+    let bins = root.join("target/images/cargo/x86_64-unknown-linux-gnu/release");
+    let t = Instant::now();
+    let installed = match args.controller {
+        ControllerPlace::InCluster => install::install(cluster).await,
+        ControllerPlace::Host => {
+            install::install_on_host(cluster, &bins, &args.image_pull_grace).await
+        }
+    };
+    let seconds = t.elapsed().as_secs_f64();
+    match installed {
+        Ok((controller, evidence)) => {
+            let verdict = scenarios::install_verdict(Ok(evidence), args.controller, seconds);
+            scenarios::run_all(cluster, &controller, verdict, chosen, soak).await
+        }
+        Err(error) => Ok(vec![scenarios::install_verdict(
+            Err(error),
+            args.controller,
+            seconds,
+        )]),
+    }
 }
 
 /// `--soak-duration` and `--soak-rate`, checked.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use build_types::Build;
+use k8s_openapi::api::core::v1::ContainerStatus;
 use kube::ResourceExt;
 use kube::api::{LogParams, PostParams};
 use serde_json::{Value, json};
@@ -109,18 +110,13 @@ pub(super) async fn finished_evidence(
     let condition = succeeded(build);
     checked.note(condition_line(condition.as_ref()));
     let status = build.status.clone().unwrap_or_default();
+    let time = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+        t.map(|t| t.0.to_string()).unwrap_or_else(|| "-".into())
+    };
     checked.note(format!(
         "startTime={} completionTime={}",
-        status
-            .start_time
-            .as_ref()
-            .map(|t| t.0.to_string())
-            .unwrap_or_else(|| "-".into()),
-        status
-            .completion_time
-            .as_ref()
-            .map(|t| t.0.to_string())
-            .unwrap_or_else(|| "-".into()),
+        time(status.start_time.as_ref()),
+        time(status.completion_time.as_ref()),
     ));
     checked.check(
         status.completion_time.is_some(),
@@ -140,59 +136,66 @@ pub(super) async fn finished_evidence(
         "pod {pod_name} kept, phase {}",
         status.phase.unwrap_or_default()
     ));
-    let states: Vec<_> = status
+    let states = status
         .init_container_statuses
         .unwrap_or_default()
         .into_iter()
-        .chain(status.container_statuses.unwrap_or_default())
-        .collect();
+        .chain(status.container_statuses.unwrap_or_default());
     for state in states {
-        let ran = state
-            .state
-            .as_ref()
-            .is_some_and(|s| s.terminated.is_some() || s.running.is_some());
-        let exit = state
-            .state
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .map(|t| t.exit_code);
-        let params = LogParams {
-            container: Some(state.name.clone()),
-            ..Default::default()
-        };
-        match world.pods().logs(&pod_name, &params).await {
-            Ok(text) => {
-                let tail: Vec<&str> = text
-                    .lines()
-                    .rev()
-                    .take(8)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                let exit = exit
-                    .map(|c| format!("exit {c}"))
-                    .unwrap_or_else(|| "not terminated".into());
-                checked.note(format!(
-                    "kubectl logs {pod_name} -c {} ({exit}):\n{}",
-                    state.name,
-                    if tail.is_empty() {
-                        "(empty)".to_owned()
-                    } else {
-                        tail.join("\n")
-                    }
-                ));
-                logs.insert(state.name.clone(), text);
-            }
-            Err(error) if ran => {
-                checked.check(false, format!("logs of {} unreadable: {error}", state.name))
-            }
-            Err(_) => checked.note(format!("{}: never started", state.name)),
+        if let Some(text) = container_logs(world, &pod_name, &state, checked).await {
+            logs.insert(state.name.clone(), text);
         }
     }
     logs
 }
 
+/// One container's logs, noted with its exit code (their last 8 lines); a container that ran
+/// and whose logs cannot be read fails the check.
+async fn container_logs(
+    world: &World,
+    pod_name: &str,
+    state: &ContainerStatus,
+    checked: &mut Checked,
+) -> Option<String> {
+    let ran = state
+        .state
+        .as_ref()
+        .is_some_and(|s| s.terminated.is_some() || s.running.is_some());
+    let exit = state
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .map(|t| t.exit_code);
+    let params = LogParams {
+        container: Some(state.name.clone()),
+        ..Default::default()
+    };
+    match world.pods().logs(pod_name, &params).await {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(8)..].join("\n");
+            let exit = exit
+                .map(|c| format!("exit {c}"))
+                .unwrap_or_else(|| "not terminated".into());
+            checked.note(format!(
+                "kubectl logs {pod_name} -c {} ({exit}):\n{}",
+                state.name,
+                if tail.is_empty() { "(empty)" } else { &tail }
+            ));
+            Some(text)
+        }
+        Err(error) if ran => {
+            checked.check(false, format!("logs of {} unreadable: {error}", state.name));
+            None
+        }
+        Err(_) => {
+            checked.note(format!("{}: never started", state.name));
+            None
+        }
+    }
+}
+
+/// A step running `script` in the tools image's shell.
 pub(super) fn tools_step(name: &str, script: &str) -> Value {
     json!({"name": name, "image": images::TOOLS, "command": ["/bin/sh", "-c", script]})
 }

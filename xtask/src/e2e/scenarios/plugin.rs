@@ -2,6 +2,8 @@
 //! Build prints both steps in order and exits 0; of a failing Build exits 1 naming the step and
 //! its exit code; after a timeout, `kubectl build logs NAME` still prints the step that ran.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::{Value, json};
 
 use super::builds::{kubectl_build, tools_step};
@@ -10,97 +12,118 @@ use super::verdict::Checked;
 /// The verdict's name.
 pub(super) const TITLE: &str = "plugin: kubectl build run -f and logs, on the real node";
 
-/// Issue 11's acceptance on a real node: `run -f` of a two-step Build prints both steps in
-/// order and exits 0; of a failing Build exits 1 naming the step and its exit code; after a
-/// timeout, `logs NAME` still prints the step that ran.
-pub(super) async fn run(kubeconfig: &std::path::Path) -> anyhow::Result<Checked> {
+/// Runs the scenario: its three cases, one after the other, with the workspace's
+/// `kubectl-build` against the cluster.
+pub(super) async fn run(kubeconfig: &Path) -> anyhow::Result<Checked> {
     let mut checked = Checked::new();
     crate::harness::build_debug_binary("build-controller", "kubectl-build")?;
-    let dir = tempfile_dir()?;
-    let write = |name: &str, spec: Value| -> anyhow::Result<String> {
-        let build = json!({"apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
-                           "metadata": {"name": name}, "spec": spec});
-        let path = dir.join(format!("{name}.yaml"));
-        std::fs::write(&path, serde_json::to_string_pretty(&build)?)?;
-        Ok(path.display().to_string())
-    };
-    let show = |checked: &mut Checked, what: &str, (code, out, err): &(i32, String, String)| {
-        checked.note(format!("kubectl build {what} (exit {code}):"));
-        for line in out.lines().chain(err.lines()) {
-            checked.note(format!("  | {line}"));
-        }
-    };
+    let dir = std::env::temp_dir().join(format!("xtask-e2e-plugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let plugin = Plugin { kubeconfig, dir };
+    let result = async {
+        two_steps(&plugin, &mut checked).await?;
+        failing(&plugin, &mut checked).await?;
+        timeout(&plugin, &mut checked).await
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&plugin.dir);
+    result.map(|()| checked)
+}
 
-    let two = write(
-        "plugin-two",
-        json!({"steps": [
-            tools_step("first", "echo one from the first step"),
-            tools_step("second", "echo two from the second step"),
-        ]}),
-    )?;
-    let run = kubectl_build(kubeconfig, &["run", "-f", &two]).await?;
-    show(&mut checked, "run -f plugin-two.yaml", &run);
-    let first = run.1.find("[first] one from the first step");
-    let second = run.1.find("[second] two from the second step");
+/// `run -f` of a two-step Build prints both steps in order and exits 0.
+async fn two_steps(plugin: &Plugin<'_>, checked: &mut Checked) -> anyhow::Result<()> {
+    let spec = json!({"steps": [
+        tools_step("first", "echo one from the first step"),
+        tools_step("second", "echo two from the second step"),
+    ]});
+    let (code, out, _) = plugin.run_file(checked, "plugin-two", spec).await?;
+    let first = out.find("[first] one from the first step");
+    let second = out.find("[second] two from the second step");
     checked.check(
-        run.0 == 0,
-        format!("run -f of a succeeding Build exited {}", run.0),
+        code == 0,
+        format!("run -f of a succeeding Build exited {code}"),
     );
     checked.check(
         matches!((first, second), (Some(a), Some(b)) if a < b),
         "both steps' output, in order, with their [step] prefixes",
     );
+    Ok(())
+}
 
-    let failing = write(
-        "plugin-failing",
-        json!({"steps": [
-            tools_step("ok", "echo fine"),
-            tools_step("broken", "echo about to fail; exit 3"),
-        ]}),
-    )?;
-    let run = kubectl_build(kubeconfig, &["run", "-f", &failing]).await?;
-    show(&mut checked, "run -f plugin-failing.yaml", &run);
-    let last = run
-        .1
+/// `run -f` of a failing Build exits 1, its last line naming the step and its exit code.
+async fn failing(plugin: &Plugin<'_>, checked: &mut Checked) -> anyhow::Result<()> {
+    let spec = json!({"steps": [
+        tools_step("ok", "echo fine"),
+        tools_step("broken", "echo about to fail; exit 3"),
+    ]});
+    let (code, out, err) = plugin.run_file(checked, "plugin-failing", spec).await?;
+    let last = out
         .lines()
-        .chain(run.2.lines())
+        .chain(err.lines())
         .rfind(|l| !l.trim().is_empty())
         .unwrap_or_default()
         .to_owned();
     checked.check(
-        run.0 == 1,
-        format!("run -f of a failing Build exited {}", run.0),
+        code == 1,
+        format!("run -f of a failing Build exited {code}"),
     );
     checked.check(
         last.contains("broken") && last.contains('3'),
         format!("the last line names the failed step and its exit code: {last:?}"),
     );
+    Ok(())
+}
 
-    let slow = write(
-        "plugin-timeout",
-        json!({"timeout": "5s", "steps": [
-            tools_step("slow", "echo started the slow step; sleep 300"),
-        ]}),
-    )?;
-    let run = kubectl_build(kubeconfig, &["run", "-f", &slow]).await?;
-    show(&mut checked, "run -f plugin-timeout.yaml", &run);
+/// `run -f` of a Build that times out exits 1; `logs NAME` afterwards still prints the step
+/// that ran.
+async fn timeout(plugin: &Plugin<'_>, checked: &mut Checked) -> anyhow::Result<()> {
+    let spec = json!({"timeout": "5s", "steps": [
+        tools_step("slow", "echo started the slow step; sleep 300"),
+    ]});
+    let (code, _, _) = plugin.run_file(checked, "plugin-timeout", spec).await?;
     checked.check(
-        run.0 == 1,
-        format!("run -f of a Build that times out exited {}", run.0),
+        code == 1,
+        format!("run -f of a Build that times out exited {code}"),
     );
-    let logs = kubectl_build(kubeconfig, &["logs", "plugin-timeout"]).await?;
-    show(&mut checked, "logs plugin-timeout", &logs);
+    let logs = kubectl_build(plugin.kubeconfig, &["logs", "plugin-timeout"]).await?;
+    show(checked, "logs plugin-timeout", &logs);
     checked.check(
         logs.1.contains("[slow] started the slow step"),
         "after the timeout, logs still prints the step that ran",
     );
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(checked)
+    Ok(())
 }
 
-/// A fresh temporary directory for the plugin's Build files.
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("xtask-e2e-plugin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// The plugin against the cluster, with a directory for the Build files it runs.
+struct Plugin<'a> {
+    kubeconfig: &'a Path,
+    dir: PathBuf,
+}
+
+impl Plugin<'_> {
+    /// Writes Build `name` with `spec` to `<name>.yaml` and runs `kubectl build run -f` on
+    /// it, noting what it printed; its exit code, stdout and stderr.
+    async fn run_file(
+        &self,
+        checked: &mut Checked,
+        name: &str,
+        spec: Value,
+    ) -> anyhow::Result<(i32, String, String)> {
+        let build = json!({"apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
+                           "metadata": {"name": name}, "spec": spec});
+        let path = self.dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, serde_json::to_string_pretty(&build)?)?;
+        let file = path.display().to_string();
+        let ran = kubectl_build(self.kubeconfig, &["run", "-f", &file]).await?;
+        show(checked, &format!("run -f {name}.yaml"), &ran);
+        Ok(ran)
+    }
+}
+
+/// Notes what `kubectl build <what>` printed, with its exit code.
+fn show(checked: &mut Checked, what: &str, (code, out, err): &(i32, String, String)) {
+    checked.note(format!("kubectl build {what} (exit {code}):"));
+    for line in out.lines().chain(err.lines()) {
+        checked.note(format!("  | {line}"));
+    }
 }

@@ -4,6 +4,7 @@
 //! other by IP only (no DNS, no Services), so the fixtures' URLs name pod IPs.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ use build_types::Build;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use kube::Client;
 use kube::api::{Api, LogParams, PostParams};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use throwaway_cluster::{Cluster, run_quiet};
 
@@ -52,68 +55,109 @@ impl World {
 
 /// Makes the fixtures; fails when any is not ready in time.
 pub(super) async fn fixtures(cluster: &Cluster, client: Client) -> anyhow::Result<World> {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": NS}}))?,
-        )
-        .await?;
-    // keys and the htpasswd file, made on the host with Debian's tools
-    let keys = cluster.dir.join("keys");
-    std::fs::create_dir_all(&keys)?;
-    for name in ["host", "client"] {
-        run_quiet(
-            Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-                .arg(keys.join(name)),
-        )?;
-    }
-    let password = run_quiet(Command::new("openssl").args(["rand", "-hex", "12"]))?
-        .trim()
-        .to_owned();
-    let htpasswd = run_quiet(Command::new("htpasswd").args(["-Bbn", REGISTRY_USER, &password]))?;
-    let read = |name: &str| std::fs::read_to_string(keys.join(name));
+    create(
+        &Api::<Namespace>::all(client.clone()),
+        json!({"metadata": {"name": NS}}),
+    )
+    .await?;
+    let keys = Keys::make(&cluster.dir.join("keys"))?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
-    secrets
-        .create(&PostParams::default(), &serde_json::from_value(json!({
-            "metadata": {"name": "git-server-ssh"},
-            "stringData": {"ssh_host_ed25519_key": read("host")?, "authorized_keys": read("client.pub")?},
-        }))?)
-        .await?;
-    secrets
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": "registry-htpasswd"},
-                "stringData": {"htpasswd": htpasswd.trim()},
-            }))?,
-        )
-        .await?;
+    server_secrets(&secrets, &keys).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    pods.create(
-        &PostParams::default(),
-        &serde_json::from_value(git_server_pod())?,
-    )
-    .await?;
-    pods.create(
-        &PostParams::default(),
-        &serde_json::from_value(registry_pod())?,
-    )
-    .await?;
+    create(&pods, git_server_pod()).await?;
+    create(&pods, registry_pod()).await?;
     let git_ip = wait_ready_ip(&pods, "git-server").await?;
     let registry_ip = wait_ready_ip(&pods, "registry").await?;
+    credentials(&secrets, &keys, &git_ip, &registry_ip).await?;
+    service_accounts(&client).await?;
+    Ok(World {
+        client,
+        git_ip,
+        registry_ip,
+        password: keys.password,
+    })
+}
 
-    // the registry credentials on ServiceAccount build-bot
-    secrets
-        .create(&PostParams::default(), &serde_json::from_value(json!({
-            "metadata": {"name": "registry-creds", "annotations": {"build.knative.dev/docker-0": format!("http://{registry_ip}:5000")}},
-            "type": "kubernetes.io/basic-auth",
-            "stringData": {"username": REGISTRY_USER, "password": password},
-        }))?)
+/// Creates the object `value` describes.
+async fn create<K>(api: &Api<K>, value: Value) -> anyhow::Result<()>
+where
+    K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    api.create(&PostParams::default(), &serde_json::from_value(value)?)
         .await?;
-    // ssh credentials: with the server's key in known_hosts, and without (accept-new)
-    let host_key = read("host.pub")?;
+    Ok(())
+}
+
+/// The ssh keys (the git server's, the Builds') and the registry's password and htpasswd line,
+/// made on the host with Debian's tools.
+struct Keys {
+    dir: PathBuf,
+    password: String,
+    htpasswd: String,
+}
+
+impl Keys {
+    /// Makes them, the key files under `dir`.
+    fn make(dir: &Path) -> anyhow::Result<Keys> {
+        std::fs::create_dir_all(dir)?;
+        for name in ["host", "client"] {
+            run_quiet(
+                Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+                    .arg(dir.join(name)),
+            )?;
+        }
+        let password = run_quiet(Command::new("openssl").args(["rand", "-hex", "12"]))?
+            .trim()
+            .to_owned();
+        let htpasswd =
+            run_quiet(Command::new("htpasswd").args(["-Bbn", REGISTRY_USER, &password]))?;
+        Ok(Keys {
+            dir: dir.to_path_buf(),
+            password,
+            htpasswd,
+        })
+    }
+
+    /// The key file `name` (`host`, `client`, with `.pub` for the public half).
+    fn read(&self, name: &str) -> anyhow::Result<String> {
+        Ok(std::fs::read_to_string(self.dir.join(name))?)
+    }
+}
+
+/// What the server pods mount: the git server's host key and the key it lets in, and the
+/// registry's htpasswd file.
+async fn server_secrets(secrets: &Api<Secret>, keys: &Keys) -> anyhow::Result<()> {
+    create(secrets, json!({
+        "metadata": {"name": "git-server-ssh"},
+        "stringData": {"ssh_host_ed25519_key": keys.read("host")?, "authorized_keys": keys.read("client.pub")?},
+    }))
+    .await?;
+    create(
+        secrets,
+        json!({
+            "metadata": {"name": "registry-htpasswd"},
+            "stringData": {"htpasswd": keys.htpasswd.trim()},
+        }),
+    )
+    .await
+}
+
+/// The Builds' credentials: the registry's (for ServiceAccount build-bot), and ssh with the
+/// server's key in known_hosts and without it (accept-new).
+async fn credentials(
+    secrets: &Api<Secret>,
+    keys: &Keys,
+    git_ip: &str,
+    registry_ip: &str,
+) -> anyhow::Result<()> {
+    create(secrets, json!({
+        "metadata": {"name": "registry-creds", "annotations": {"build.knative.dev/docker-0": format!("http://{registry_ip}:5000")}},
+        "type": "kubernetes.io/basic-auth",
+        "stringData": {"username": REGISTRY_USER, "password": keys.password},
+    }))
+    .await?;
+    let host_key = keys.read("host.pub")?;
     let host_key = host_key
         .split_whitespace()
         .take(2)
@@ -123,50 +167,48 @@ pub(super) async fn fixtures(cluster: &Cluster, client: Client) -> anyhow::Resul
         ("ssh-known", Some(format!("{git_ip} {host_key}\n"))),
         ("ssh-new", None),
     ] {
-        let mut data = BTreeMap::from([("ssh-privatekey".to_owned(), read("client")?)]);
+        let mut data = BTreeMap::from([("ssh-privatekey".to_owned(), keys.read("client")?)]);
         if let Some(known) = known_hosts {
             data.insert("known_hosts".to_owned(), known);
         }
-        secrets
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "metadata": {"name": name, "annotations": {"build.knative.dev/git-0": git_ip}},
-                    "type": "kubernetes.io/ssh-auth",
-                    "stringData": data,
-                }))?,
-            )
-            .await?;
+        create(
+            secrets,
+            json!({
+                "metadata": {"name": name, "annotations": {"build.knative.dev/git-0": git_ip}},
+                "type": "kubernetes.io/ssh-auth",
+                "stringData": data,
+            }),
+        )
+        .await?;
     }
+    Ok(())
+}
+
+/// The ServiceAccounts the Builds run as, each with its Secret; then waits for the namespace's
+/// default one (the Builds without one use it).
+async fn service_accounts(client: &Client) -> anyhow::Result<()> {
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
     for (account, secret) in [
         ("build-bot", "registry-creds"),
         ("ssh-known", "ssh-known"),
         ("ssh-new", "ssh-new"),
     ] {
-        accounts
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "metadata": {"name": account},
-                    "secrets": [{"name": secret}],
-                }))?,
-            )
-            .await?;
+        create(
+            &accounts,
+            json!({
+                "metadata": {"name": account},
+                "secrets": [{"name": secret}],
+            }),
+        )
+        .await?;
     }
-    // the namespace's default ServiceAccount (the Builds without one use it)
     wait_until(
         "ServiceAccount e2e/default",
         Duration::from_secs(30),
         || async { accounts.get_opt("default").await.ok().flatten() },
     )
     .await?;
-    Ok(World {
-        client,
-        git_ip,
-        registry_ip,
-        password,
-    })
+    Ok(())
 }
 
 /// The Dockerfile of the repository the git server serves: nothing to pull (no network).
