@@ -20,6 +20,13 @@
 //! The contents come from the library crates (`build_types::crd_files`,
 //! `build_controller::release::manifests::release_yaml`), so the tests that guard the committed files render them
 //! with the same code. This crate only does the I/O.
+//!
+//! The harnesses (`e2e`, `chaos`, `bench_controller`, `fuzz`, `images`) share what lies below
+//! them: [`harness`] (the workspace root, builds, `--scenario` selection, the controller
+//! process, seeded inputs, the stand-in kubelet, the release applied) and the
+//! `throwaway-cluster` crate (`xtask/cluster/`: the control plane, the node, the network
+//! namespace), which the controller's envtest tests use too. None imports from a sibling or
+//! from this file, which only parses the command line.
 
 use std::process::ExitCode;
 
