@@ -18,7 +18,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
-use crate::bench_controller::process::{Launch, RssSampler, Target};
+use crate::harness::process::{Launch, RssSampler, Target};
 use crate::chaos::{Env, Outcome, say};
 
 mod generator;
@@ -52,9 +52,9 @@ fn path(kind: &str) -> Option<String> {
 
 /// Runs the scenario: `count` objects sent, then every accepted Build awaited.
 pub(crate) async fn run(env: &Env, count: usize) -> anyhow::Result<Outcome> {
-    crate::control_plane::create_namespace(&env.admin, NAMESPACE).await?;
+    throwaway_cluster::create_namespace(&env.admin, NAMESPACE).await?;
     let mut controller = Controller::start(env).await?;
-    let root = crate::workspace_root();
+    let root = crate::harness::workspace_root();
     let mut generator = Generator::new(env.seed, seed_documents(&root)?, &env.sentinel, count);
     let started = Instant::now();
     let generated: Vec<Generated> = (0..count).map(|i| generator.next(i)).collect();

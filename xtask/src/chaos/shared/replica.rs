@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::bench_controller::process::{Launch, Target};
+use crate::harness::process::{Launch, Target};
 use crate::chaos::Env;
 
 /// One controller process of a scenario.

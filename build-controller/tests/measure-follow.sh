@@ -21,7 +21,8 @@
 set -euo pipefail
 FOLLOWER="$(realpath "${1:?usage: measure-follow.sh FOLLOWER [CONTROLLER]}")"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../../.." && pwd)"
+ENVTEST="$HERE/../../xtask/cluster/envtest"
+ROOT="$(cd "$HERE/../.." && pwd)"
 CONTROLLER="$(realpath "${2:-$ROOT/target/debug/build-controller}")"
 KUBECTL="${KUBEBUILDER_ASSETS:?}/kubectl"
 [[ -x "$KUBECTL" ]] || KUBECTL="$(command -v kubectl)"
@@ -29,7 +30,7 @@ DIR="$(mktemp -d /tmp/measure-follow.XXXXXX)"
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  "$HERE/stop.sh" "$DIR/cp" --clean >/dev/null 2>&1 || true
+  "$ENVTEST/stop.sh" "$DIR/cp" --clean >/dev/null 2>&1 || true
   rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -44,7 +45,7 @@ rules:
 - level: None
 EOF
 ENVTEST_EXTRA_APISERVER_ARGS="--audit-policy-file=$DIR/policy.yaml --audit-log-path=$DIR/audit.log" \
-  "$HERE/start.sh" "$DIR/cp" >"$DIR/start.out" 2>"$DIR/start.log"
+  "$ENVTEST/start.sh" "$DIR/cp" >"$DIR/start.out" 2>"$DIR/start.log"
 export KUBECONFIG="$DIR/cp/kubeconfig"
 k() { "$KUBECTL" "$@"; }
 
