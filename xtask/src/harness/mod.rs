@@ -1,12 +1,17 @@
 //! What the harnesses (`e2e`, `chaos`, `bench-controller`, `fuzz`, `images`) share, below them
 //! all: the workspace's root, debug binaries built on demand, `--scenario` selection, the
-//! controller as a measured process ([`process`]), seeded random inputs ([`inputs`]), the
+//! controller as a measured process ([`process`]), seeded random inputs ([`inputs`]), waiting for a condition
+//! ([`wait_until`]), the
 //! stand-in kubelet's status patches ([`kubelet`]) and the release applied as generated
 //! ([`release`]). A harness uses these and the `throwaway-cluster` crate, never a sibling
 //! harness's module nor `main.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use throwaway_cluster::interrupted;
 
 pub(crate) mod inputs;
 pub(crate) mod kubelet;
@@ -75,4 +80,29 @@ fn build_binary(
         anyhow::bail!("building {bin} of {package} ({dir}) failed");
     }
     Ok(workspace_root().join("target").join(dir).join(bin))
+}
+
+/// Polls every 250 ms until `probe` returns something.
+pub(crate) async fn wait_until<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut probe: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe().await {
+            return Ok(found);
+        }
+        if interrupted() {
+            bail!("interrupted while waiting for {what}");
+        }
+        if Instant::now() > deadline {
+            bail!("{what}: not after {}s", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -31,9 +31,9 @@ use super::mix::{self, Kind};
 use super::replica::{Replica, ReplicaSettings};
 use super::stand_in_kubelet::{KubeletStats, play_kubelet};
 use super::watch::{watch_builds, watch_lease};
-use crate::harness::process::Target;
 use crate::chaos::{Env, Outcome, say};
 use crate::harness::inputs::Rng;
+use crate::harness::process::Target;
 
 /// How long the late template and Secret wait before they appear.
 const LATE_AFTER: Duration = Duration::from_secs(8);

@@ -2,46 +2,21 @@
 //! run, collect a finished Build's evidence (condition, times, pod, every container's logs),
 //! check its condition, and follow it with `kubectl build logs -f` as a user would.
 
+use crate::harness::wait_until;
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use build_types::Build;
 use k8s_openapi::api::core::v1::ContainerStatus;
 use kube::ResourceExt;
 use kube::api::{LogParams, PostParams};
 use serde_json::{Value, json};
-use throwaway_cluster::interrupted;
 
 use super::verdict::Checked;
 use super::world::{NS, World};
 use crate::e2e::images;
-
-/// Polls every 250 ms until `probe` returns something.
-pub(super) async fn wait_until<T, F, Fut>(
-    what: &str,
-    timeout: Duration,
-    mut probe: F,
-) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = probe().await {
-            return Ok(found);
-        }
-        if interrupted() {
-            bail!("interrupted while waiting for {what}");
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not after {}s", timeout.as_secs());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 pub(super) async fn create_build(world: &World, build: Value) -> anyhow::Result<String> {
     let build: Build = serde_json::from_value(build)?;

@@ -3,6 +3,7 @@
 //! for it. Each Build fails promptly with
 //! `StepOOMKilled`, and the message names OOM and the container.
 
+use crate::harness::wait_until;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{LimitRange, ServiceAccount};
@@ -10,7 +11,7 @@ use kube::api::{Api, PostParams};
 use serde_json::json;
 
 use super::builds::{
-    condition_line, create_build, expect_status, succeeded, tools_step, wait_done, wait_until,
+    condition_line, create_build, expect_status, succeeded, tools_step, wait_done,
 };
 use super::verdict::Checked;
 use super::world::{NS, World};

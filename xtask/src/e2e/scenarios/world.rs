@@ -18,8 +18,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use throwaway_cluster::{Cluster, run_quiet};
 
-use super::builds::wait_until;
 use crate::e2e::images;
+use crate::harness::wait_until;
 
 /// The scenarios' namespace.
 pub(super) const NS: &str = "e2e";

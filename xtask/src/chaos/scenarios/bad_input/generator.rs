@@ -6,8 +6,25 @@
 
 use serde_json::{Value, json};
 
-use super::path;
 use crate::harness::inputs::{Rng, mutate};
+
+pub(super) const NAMESPACE: &str = "chaos-bad-input";
+
+/// The kinds sent, with their REST paths.
+pub(super) fn path(kind: &str) -> Option<String> {
+    let crd =
+        |plural: &str| format!("/apis/build.knative.dev/v1alpha1/namespaces/{NAMESPACE}/{plural}");
+    Some(match kind {
+        "Build" => crd("builds"),
+        "BuildTemplate" => crd("buildtemplates"),
+        "ClusterBuildTemplate" => {
+            "/apis/build.knative.dev/v1alpha1/clusterbuildtemplates".to_owned()
+        }
+        "Secret" => format!("/api/v1/namespaces/{NAMESPACE}/secrets"),
+        "ServiceAccount" => format!("/api/v1/namespaces/{NAMESPACE}/serviceaccounts"),
+        _ => return None,
+    })
+}
 
 /// The generator: properties, plus mutations of the seed corpus.
 pub(crate) struct Generator {
