@@ -83,6 +83,7 @@ pub(crate) const SCENARIOS: &[&str] = &[
     "ssh",
     "timing",
     "plugin",
+    "cli",
     "metrics",
     "failures",
     "pod-deleted",

@@ -16,6 +16,7 @@ use verdict::{Checked, not_run, timed};
 
 mod buildkit;
 mod builds;
+mod cli;
 mod eviction;
 mod failures;
 mod img;
@@ -89,6 +90,7 @@ async fn run_one(
         "ssh" => return ssh::verdicts(world).await,
         "timing" => timed(timing::TITLE, timing::run(world)).await,
         "plugin" => timed(plugin::TITLE, plugin::run(&kubeconfig)).await,
+        "cli" => timed(cli::TITLE, cli::run(world, &kubeconfig)).await,
         "metrics" => timed(metrics::TITLE, metrics::run(world)).await,
         "failures" => return failures::verdicts(world, cluster, controller).await,
         "pod-deleted" => timed(pod_deleted::TITLE, pod_deleted::run(world, &kubeconfig)).await,

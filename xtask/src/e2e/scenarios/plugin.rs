@@ -121,7 +121,7 @@ impl Plugin<'_> {
 }
 
 /// Notes what `kubectl build <what>` printed, with its exit code.
-fn show(checked: &mut Checked, what: &str, (code, out, err): &(i32, String, String)) {
+pub(super) fn show(checked: &mut Checked, what: &str, (code, out, err): &(i32, String, String)) {
     checked.note(format!("kubectl build {what} (exit {code}):"));
     for line in out.lines().chain(err.lines()) {
         checked.note(format!("  | {line}"));
