@@ -26,6 +26,7 @@
 //! Secrets) and builds no pods (`build-pod` places the plan into one). No error, warning,
 //! summary or `Debug` output ever contains a Secret value.
 
+mod consts;
 pub mod creds_init;
 mod error;
 mod flag;
@@ -36,6 +37,10 @@ pub mod ssh;
 mod target;
 mod termination;
 
+pub use consts::{
+    ANNOTATION_PREFIX, DOCKER_ANNOTATION_PREFIX, DOCKER_HUB_URL, GIT_ANNOTATION_PREFIX,
+    SECRET_MOUNT_BASE,
+};
 pub use error::AuthError;
 pub use flag::{CredentialFlag, CredentialKind, parse_args};
 pub use plan::{CredentialPlan, PlanInputs, missing_secrets, plan, volume_name};
@@ -43,19 +48,3 @@ pub use termination::{TERMINATION_LOG, TERMINATION_LOG_ENV, write_termination_me
 
 /// Re-exported so that callers name the same `k8s-openapi` version.
 pub use k8s_openapi;
-
-/// The prefix of every annotation this crate reads.
-pub const ANNOTATION_PREFIX: &str = "build.knative.dev/";
-
-/// The prefix of the annotations naming a Docker registry: `build.knative.dev/docker-N`.
-pub const DOCKER_ANNOTATION_PREFIX: &str = "build.knative.dev/docker-";
-
-/// The prefix of the annotations naming a git server: `build.knative.dev/git-N`.
-pub const GIT_ANNOTATION_PREFIX: &str = "build.knative.dev/git-";
-
-/// Where each Secret is mounted in the credential initializer, as
-/// `/var/build-secrets/<secret>`, and where creds-init reads them by default.
-pub const SECRET_MOUNT_BASE: &str = "/var/build-secrets";
-
-/// The key Docker clients use for Docker Hub in `~/.docker/config.json`.
-pub const DOCKER_HUB_URL: &str = "https://index.docker.io/v1/";

@@ -8,12 +8,12 @@ use sha2::{Digest, Sha256};
 
 use build_types::{Problem, Report};
 
+use crate::consts::{DOCKER_ANNOTATION_PREFIX, GIT_ANNOTATION_PREFIX, SECRET_MOUNT_BASE};
 use crate::error::AuthError;
 use crate::flag::{CredentialFlag, CredentialKind};
 use crate::target::{
     GitUrl, REFUSED_DOCKER_HUB_VALUE, SshHost, check_docker_url, is_other_docker_hub_spelling,
 };
-use crate::{DOCKER_ANNOTATION_PREFIX, GIT_ANNOTATION_PREFIX, SECRET_MOUNT_BASE};
 
 /// What the pod compiler needs to give a build pod its credentials.
 ///
@@ -381,7 +381,7 @@ impl Examined<'_> {
                 format!(
                     "annotation {annotation}: {value:?} is used as written, but Docker clients \
                      look up Docker Hub's credentials under {:?}",
-                    crate::DOCKER_HUB_URL
+                    crate::consts::DOCKER_HUB_URL
                 ),
             ));
         }

@@ -20,7 +20,7 @@ pub(crate) const REFUSED_DOCKER_HUB_VALUE: &str = "index.docker.io";
 /// Such a value is used as written, as Knative Build did; the planner only warns about it.
 /// [`REFUSED_DOCKER_HUB_VALUE`] is one of these too, but it is refused before this is asked.
 pub(crate) fn is_other_docker_hub_spelling(value: &str) -> bool {
-    if value == crate::DOCKER_HUB_URL {
+    if value == crate::consts::DOCKER_HUB_URL {
         return false;
     }
     let lower = value.to_ascii_lowercase();

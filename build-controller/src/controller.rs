@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
-use kube::runtime::controller::{self, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -21,7 +21,8 @@ use crate::context::{Config, Context};
 use crate::error::{Error, is_not_found};
 use crate::ops::http::{Endpoints, Health};
 use crate::ops::metrics::Telemetry;
-use crate::reconcile::{due_key, error_policy, reconcile};
+use crate::per_build::due_key;
+use crate::reconcile::{error_policy, reconcile};
 use crate::stores::{
     CachedBuild, CachedPod, CachesSynced, PodCache, PodCacheWriter, Stores, strip_for_cache,
     strip_secret_for_cache,
@@ -108,6 +109,41 @@ async fn run_inner(
     let builds_api: Api<Build> = scoped(&client, namespace.as_deref());
     preflight(&builds_api).await?;
 
+    let (stores, writers, synced) = caches();
+    let concurrency = config.concurrency;
+    let ctx = Arc::new(
+        Context::new(client.clone(), config, stores.clone())
+            .with_telemetry(endpoints.telemetry.clone()),
+    );
+    let watches = Watches {
+        client: &client,
+        namespace: namespace.as_deref(),
+        // Ready once every cache has its initial list.
+        synced: Synced::new(CACHES, endpoints.health.clone(), synced),
+        telemetry: &endpoints.telemetry,
+    };
+    let controller = watches.controller(writers, &stores, &ctx, concurrency);
+
+    endpoints.telemetry.observe_builds(stores.builds.clone());
+    info!(
+        namespace = namespace.as_deref().unwrap_or("<all>"),
+        concurrency, "starting build controller"
+    );
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            log_outcome(&endpoints.telemetry, result);
+            std::future::ready(())
+        })
+        .await;
+    info!("build controller stopped");
+    Ok(())
+}
+
+/// The watch caches [`run`] fills, empty: their read handles, their writers for the watches,
+/// and what tells the reconciles that every cache has its initial list.
+fn caches() -> (Stores, Writers, tokio::sync::watch::Sender<bool>) {
     let (builds, builds_writer) = reflector::store::<CachedBuild>();
     let pods = PodCache::default();
     let pods_writer = pods.writer();
@@ -117,7 +153,7 @@ async fn run_inner(
     let (secrets, secrets_writer) = reflector::store::<Secret>();
     let (synced_sender, caches_synced) = CachesSynced::pending();
     let stores = Stores {
-        builds: builds.clone(),
+        builds,
         pods,
         templates,
         cluster_templates,
@@ -125,151 +161,188 @@ async fn run_inner(
         secrets,
         synced: caches_synced,
     };
+    let writers = Writers {
+        builds: builds_writer,
+        pods: pods_writer,
+        templates: templates_writer,
+        cluster_templates: cluster_templates_writer,
+        service_accounts: service_accounts_writer,
+        secrets: secrets_writer,
+    };
+    (stores, writers, synced_sender)
+}
 
-    let concurrency = config.concurrency;
-    let ctx = Arc::new(
-        Context::new(client.clone(), config, stores.clone())
-            .with_telemetry(endpoints.telemetry.clone()),
-    );
+/// The writing halves of the caches [`caches`] makes, one for each watch.
+struct Writers {
+    builds: reflector::store::Writer<CachedBuild>,
+    pods: PodCacheWriter,
+    templates: reflector::store::Writer<BuildTemplate>,
+    cluster_templates: reflector::store::Writer<ClusterBuildTemplate>,
+    service_accounts: reflector::store::Writer<ServiceAccount>,
+    secrets: reflector::store::Writer<Secret>,
+}
 
-    // Ready once every cache has its initial list.
-    let synced = Synced::new(CACHES, endpoints.health.clone(), synced_sender);
-    let telemetry = endpoints.telemetry.clone();
-    let woken = endpoints.telemetry.clone();
-    let build_stream = cached(
-        scoped::<CachedBuild>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-        builds_writer,
-        &synced,
-        // Decoding keeps only what is read (`CachedBuild`).
-        |_| {},
-    )
-    .applied_objects()
-    .try_filter(not_own_status_echo(ctx.clone()))
-    // When the watch delivers a new Build: the start of its pod_creation_delay.
-    .inspect(move |build| {
-        if let Ok(build) = build {
-            telemetry.build_seen(build, Timestamp::now());
-            telemetry.reconcile_due(due_key(build));
-        }
-    });
-    let pod_stream = cached(
-        scoped::<CachedPod>(&client, namespace.as_deref()),
-        watcher::Config::default().labels(BUILD_NAME_LABEL),
-        pods_writer,
-        &synced,
-        // Decoding keeps only what is read (`CachedPod`).
-        |_| {},
-    )
-    .try_filter(not_own_create_echo(ctx.clone()))
-    // Deletions too: a pod deleted under a running Build fails it.
-    .touched_objects()
-    .inspect(move |pod| {
-        if let Ok(pod) = pod {
-            for build in owning_builds(pod) {
-                woken.reconcile_due(build);
+/// What the watches of [`run`] share: the client and the namespace they watch, the count of
+/// caches synced, and the metrics.
+struct Watches<'a> {
+    client: &'a Client,
+    namespace: Option<&'a str>,
+    synced: Synced,
+    telemetry: &'a Telemetry,
+}
+
+impl Watches<'_> {
+    /// kube-runtime's `Controller` over the Builds, filling `writers`' caches: woken by a
+    /// Build, by its pod, and by the template, ServiceAccount or Secret it waits for.
+    fn controller(
+        &self,
+        writers: Writers,
+        stores: &Stores,
+        ctx: &Arc<Context>,
+        concurrency: u16,
+    ) -> Controller<CachedBuild> {
+        let (client, namespace, telemetry) = (self.client, self.namespace, self.telemetry);
+        let templates = self.objects(
+            scoped(client, namespace),
+            writers.templates,
+            strip_for_cache,
+        );
+        let cluster_templates = self.objects(
+            Api::all(client.clone()),
+            writers.cluster_templates,
+            strip_for_cache,
+        );
+        let accounts = self.objects(
+            scoped(client, namespace),
+            writers.service_accounts,
+            strip_for_cache,
+        );
+        let secrets = self.objects(
+            scoped(client, namespace),
+            writers.secrets,
+            strip_secret_for_cache,
+        );
+        Controller::for_stream(self.builds(writers.builds, ctx), stores.builds.clone())
+            .trigger_backoff(EachWatchBacksOffAlone)
+            .with_config(controller::Config::default().concurrency(concurrency))
+            .owns_stream(self.pods(writers.pods, ctx))
+            .watches_stream(
+                templates,
+                waking(stores, telemetry, Stores::builds_waiting_for_template),
+            )
+            .watches_stream(
+                cluster_templates,
+                waking(
+                    stores,
+                    telemetry,
+                    Stores::builds_waiting_for_cluster_template,
+                ),
+            )
+            .watches_stream(
+                accounts,
+                waking(
+                    stores,
+                    telemetry,
+                    Stores::builds_waiting_for_service_account,
+                ),
+            )
+            .watches_stream(
+                secrets,
+                waking(stores, telemetry, Stores::builds_waiting_for_secret),
+            )
+    }
+
+    /// The Builds, into `writer`'s cache, but the echoes of the controller's own status
+    /// patches. Each Build the watch brings is noted as due in the work queue; a new one
+    /// starts its `pod_creation_delay`.
+    fn builds(
+        &self,
+        writer: reflector::store::Writer<CachedBuild>,
+        ctx: &Arc<Context>,
+    ) -> impl futures::Stream<Item = Result<CachedBuild, watcher::Error>> + Send + 'static {
+        let telemetry = self.telemetry.clone();
+        cached(
+            scoped::<CachedBuild>(self.client, self.namespace),
+            watcher::Config::default(),
+            writer,
+            &self.synced,
+            // Decoding keeps only what is read (`CachedBuild`).
+            |_| {},
+        )
+        .applied_objects()
+        .try_filter(not_own_status_echo(ctx.clone()))
+        // When the watch delivers a new Build: the start of its pod_creation_delay.
+        .inspect(move |build| {
+            if let Ok(build) = build {
+                telemetry.build_seen(build, Timestamp::now());
+                telemetry.reconcile_due(due_key(build));
             }
-        }
-    });
-    let template_stream = cached(
-        scoped::<BuildTemplate>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-        templates_writer,
-        &synced,
-        strip_for_cache,
-    )
-    .applied_objects();
-    let cluster_template_stream = cached(
-        Api::<ClusterBuildTemplate>::all(client.clone()),
-        watcher::Config::default(),
-        cluster_templates_writer,
-        &synced,
-        strip_for_cache,
-    )
-    .applied_objects();
-    let account_stream = cached(
-        scoped::<ServiceAccount>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-        service_accounts_writer,
-        &synced,
-        strip_for_cache,
-    )
-    .applied_objects();
-    let secret_stream = cached(
-        scoped::<Secret>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-        secrets_writer,
-        &synced,
-        strip_secret_for_cache,
-    )
-    .applied_objects();
-
-    endpoints.telemetry.observe_builds(builds.clone());
-
-    info!(
-        namespace = namespace.as_deref().unwrap_or("<all>"),
-        concurrency, "starting build controller"
-    );
-    Controller::for_stream(build_stream, builds)
-        .trigger_backoff(EachWatchBacksOffAlone)
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .owns_stream(pod_stream)
-        .watches_stream(
-            template_stream,
-            waking(
-                &stores,
-                &endpoints.telemetry,
-                Stores::builds_waiting_for_template,
-            ),
-        )
-        .watches_stream(
-            cluster_template_stream,
-            waking(
-                &stores,
-                &endpoints.telemetry,
-                Stores::builds_waiting_for_cluster_template,
-            ),
-        )
-        .watches_stream(
-            account_stream,
-            waking(
-                &stores,
-                &endpoints.telemetry,
-                Stores::builds_waiting_for_service_account,
-            ),
-        )
-        .watches_stream(
-            secret_stream,
-            waking(
-                &stores,
-                &endpoints.telemetry,
-                Stores::builds_waiting_for_secret,
-            ),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| {
-            match result {
-                Ok((build, action)) => debug!(build = %build, ?action, "reconciled"),
-                // Already logged by the error policy.
-                Err(controller::Error::ReconcilerFailed(..)) => {}
-                Err(controller::Error::ObjectNotFound(build)) => {
-                    debug!(build = %build, "build deleted before its reconcile");
-                    let key = ObjectRef::new(&build.name);
-                    endpoints
-                        .telemetry
-                        .reconcile_dropped(&match &build.namespace {
-                            Some(namespace) => key.within(namespace),
-                            None => key,
-                        });
-                }
-                Err(error) => warn!("controller: {error}"),
-            }
-            std::future::ready(())
         })
-        .await;
-    info!("build controller stopped");
-    Ok(())
+    }
+
+    /// The build pods (labelled [`BUILD_NAME_LABEL`]), into `writer`'s cache, but the echoes of
+    /// the controller's own creates; deletions too, since a pod deleted under a running Build
+    /// fails it. The Build owning each is noted as due in the work queue.
+    fn pods(
+        &self,
+        writer: PodCacheWriter,
+        ctx: &Arc<Context>,
+    ) -> impl futures::Stream<Item = Result<CachedPod, watcher::Error>> + Send + 'static {
+        let woken = self.telemetry.clone();
+        cached(
+            scoped::<CachedPod>(self.client, self.namespace),
+            watcher::Config::default().labels(BUILD_NAME_LABEL),
+            writer,
+            &self.synced,
+            // Decoding keeps only what is read (`CachedPod`).
+            |_| {},
+        )
+        .try_filter(not_own_create_echo(ctx.clone()))
+        // Deletions too: a pod deleted under a running Build fails it.
+        .touched_objects()
+        .inspect(move |pod| {
+            if let Ok(pod) = pod {
+                for build in owning_builds(pod) {
+                    woken.reconcile_due(build);
+                }
+            }
+        })
+    }
+
+    /// The objects of `api`, into `writer`'s cache as `strip` leaves them.
+    fn objects<K>(
+        &self,
+        api: Api<K>,
+        writer: reflector::store::Writer<K>,
+        strip: fn(&mut K),
+    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+    where
+        K: Watched,
+    {
+        cached(api, watcher::Config::default(), writer, &self.synced, strip).applied_objects()
+    }
+}
+
+/// Logs how one reconcile ended (a failed one was logged by the error policy); a Build
+/// deleted before its reconcile leaves the work queue.
+fn log_outcome(
+    telemetry: &Telemetry,
+    result: Result<(ObjectRef<CachedBuild>, Action), controller::Error<Error, watcher::Error>>,
+) {
+    match result {
+        Ok((build, action)) => debug!(build = %build, ?action, "reconciled"),
+        // Already logged by the error policy.
+        Err(controller::Error::ReconcilerFailed(..)) => {}
+        Err(controller::Error::ObjectNotFound(build)) => {
+            debug!(build = %build, "build deleted before its reconcile");
+            let key = ObjectRef::new(&build.name);
+            telemetry.reconcile_dropped(&match &build.namespace {
+                Some(namespace) => key.within(namespace),
+                None => key,
+            });
+        }
+        Err(error) => warn!("controller: {error}"),
+    }
 }
 
 /// A mapper for `watches_stream`: the unfinished Builds that a change of a `T` may unblock, as
@@ -285,21 +358,22 @@ fn waking<T: 'static>(
 }
 
 /// A filter for the Build watch: passes every Build but the echo of this controller's own
-/// status patch, which wakes no reconcile ([`Context::is_own_status_echo`]).
+/// status patch, which wakes no reconcile ([`OwnWrites::is_own_status_echo`]).
 fn not_own_status_echo(
     ctx: Arc<Context>,
 ) -> impl FnMut(&CachedBuild) -> std::future::Ready<bool> + Send + 'static {
-    move |build| std::future::ready(!ctx.is_own_status_echo(build))
+    move |build| std::future::ready(!ctx.own_writes.is_own_status_echo(build))
 }
 
 /// A filter for the pod watch: passes every event but the echo of this controller's own pod
-/// create, which wakes no reconcile ([`Context::is_own_pod_echo`]). Deletions and a relist's
+/// create, which wakes no reconcile ([`OwnWrites::is_own_pod_echo`]). Deletions and a relist's
 /// pods always pass.
 fn not_own_create_echo(
     ctx: Arc<Context>,
 ) -> impl FnMut(&watcher::Event<CachedPod>) -> std::future::Ready<bool> + Send + 'static {
     move |event| {
-        let echo = matches!(event, watcher::Event::Apply(pod) if ctx.is_own_pod_echo(pod));
+        let echo =
+            matches!(event, watcher::Event::Apply(pod) if ctx.own_writes.is_own_pod_echo(pod));
         std::future::ready(!echo)
     }
 }
@@ -385,6 +459,23 @@ impl kube::runtime::utils::Backoff for EachWatchBacksOffAlone {
     fn reset(&mut self) {}
 }
 
+/// What the controller watches: an API object of a type known at compile time.
+trait Watched:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// What a watch fills: kube-runtime's store `Writer`, or the pod cache's.
 trait WatchCache<K>: Send + 'static {
     fn apply(&mut self, event: &watcher::Event<K>);
@@ -415,13 +506,7 @@ fn cached<K>(
     strip: fn(&mut K),
 ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     let synced = synced.clone();
     let listed = AtomicBool::new(false);
@@ -446,7 +531,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::context::tests::{build, pod};
+    use crate::own_writes::tests::{build, pod};
 
     fn versions<K: Resource>(objects: impl IntoIterator<Item = K>) -> Vec<String> {
         objects
@@ -458,7 +543,7 @@ mod tests {
     #[tokio::test]
     async fn the_build_watch_wakes_nothing_for_the_echo_of_a_status_patch() {
         let ctx = Arc::new(crate::context::tests::context());
-        ctx.wrote_status(&build("1"), Some("2".into()));
+        ctx.own_writes.wrote_status(&build("1"), Some("2".into()));
         let watched = ["1", "2", "3"].map(|v| Ok::<_, watcher::Error>(CachedBuild::from(build(v))));
         let passed: Vec<CachedBuild> = futures::stream::iter(watched)
             .try_filter(not_own_status_echo(ctx))
@@ -471,7 +556,7 @@ mod tests {
     #[tokio::test]
     async fn the_pod_watch_wakes_nothing_for_the_echo_of_a_create_but_for_its_deletion() {
         let ctx = Arc::new(crate::context::tests::context());
-        ctx.created_pod(&pod("5"));
+        ctx.own_writes.created_pod(&pod("5"));
         let watched = [
             watcher::Event::Apply(pod("5")),
             watcher::Event::Apply(pod("6")),
@@ -480,10 +565,10 @@ mod tests {
         assert_eq!(passed, ["apply 6"]);
 
         // A deletion, and a relist's copy, of a pod just created still pass.
-        ctx.created_pod(&pod("7"));
+        ctx.own_writes.created_pod(&pod("7"));
         let passed = pods_passed(&ctx, [watcher::Event::Delete(pod("7"))]).await;
         assert_eq!(passed, ["delete 7"]);
-        ctx.created_pod(&pod("8"));
+        ctx.own_writes.created_pod(&pod("8"));
         let passed = pods_passed(&ctx, [watcher::Event::InitApply(pod("8"))]).await;
         assert_eq!(passed, ["init 8"]);
     }

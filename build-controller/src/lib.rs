@@ -14,8 +14,8 @@
 //!   ([`ops::events`]);
 //! - [`release`]: the release manifests ([`release::manifests`]) and the least-privilege RBAC
 //!   they grant ([`release::rbac`]);
-//! - [`plugin`]: the `kubectl build` plugin, which follows, describes, starts and cancels Builds
-//!   and validates and renders them offline;
+//! - [`plugin`]: the `kubectl build` plugin, which lists, follows, describes, starts and cancels
+//!   Builds, validates and renders them offline, and completes its own arguments;
 //! - [`stores`], [`reconcile`]: the watch caches and one reconcile, for programs that drive
 //!   the reconcile themselves;
 //! - [`client`](mod@client): the API client the controller and the plugin use (kube's, over
@@ -24,11 +24,14 @@
 //! This crate holds no build logic of its own: substitution, credentials, pod layout and status
 //! mapping live in `build-template`, `build-auth` and `build-pod`.
 
+mod backoff;
 pub mod client;
 pub mod context;
 mod controller;
 mod error;
 pub mod ops;
+mod own_writes;
+mod per_build;
 pub mod plugin;
 pub mod reconcile;
 pub mod release;

@@ -1,6 +1,8 @@
 //! Reconcile scenarios against the fake API server, one or more per rule of the reconcile
-//! (the numbers are those of the rules in `reconcile.rs`). Each asserts the exact requests, in
-//! order: no GET that the caches should have answered, no write that was not needed.
+//! (the numbers are those of the rules on `build_controller::reconcile::reconcile`, in
+//! `src/reconcile/mod.rs`; `build_pod::assess` decides rules 1, 2 and 6–9,
+//! `build_pod::assess_start` rules 3–5). Each asserts the exact requests, in order: no GET that
+//! the caches should have answered, no write that was not needed.
 
 mod support;
 

@@ -9,11 +9,11 @@ use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
+use crate::name::pod_name;
 use crate::status::{
-    all_statuses, deleted_message, has_ended, removal, stuck_container, timeout_message,
-    waiting_message,
+    all_statuses, deleted_message, has_ended, removal, status_from_pod, stuck_container,
+    timeout_message, waiting_message,
 };
-use crate::{pod_name, status_from_pod};
 
 /// The `activeDeadlineSeconds` a stopped pod gets: the smallest the API server accepts. The
 /// kubelet then stops the pod, and its logs stay readable (it is never deleted).
@@ -67,7 +67,8 @@ pub enum Stop {
 }
 
 impl Update {
-    fn new(status: BuildStatus) -> Update {
+    /// An update that writes `status` and nothing else.
+    pub(crate) fn new(status: BuildStatus) -> Update {
         Update {
             status,
             stop: Stop::No,

@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 
 use crate::error::PodError;
 use crate::images::Images;
+use crate::layout::{CREDS_INIT_CONTAINER, NOP_CONTAINER, PodLayout};
 use crate::name::{OFFLINE_UID, pod_name};
 
 /// Where the sources are fetched and the steps start: the implicit `workspace` volume's mount.
@@ -21,12 +22,6 @@ pub const HOME_DIR: &str = "/builder/home";
 pub const WORKSPACE_VOLUME: &str = "workspace";
 /// The name of the implicit emptyDir volume mounted at [`HOME_DIR`].
 pub const HOME_VOLUME: &str = "home";
-/// The prefix of every init container's name, as `kubectl logs POD -c build-step-build` expects.
-pub const STEP_CONTAINER_PREFIX: &str = "build-step-";
-/// The first init container, which runs `creds-init`.
-pub const CREDS_INIT_CONTAINER: &str = "build-step-credential-initializer";
-/// The one regular container of a build pod, which runs this crate's [`nop`](crate::nop).
-pub const NOP_CONTAINER: &str = "nop";
 /// The label every build pod carries, with the Build's name as its value.
 pub const BUILD_NAME_LABEL: &str = "build.knative.dev/buildName";
 /// The annotation that keeps Istio from injecting a sidecar, which would keep the pod running.
@@ -75,13 +70,13 @@ pub struct PodInputs<'a> {
 ///
 /// The layout is Knative Build's:
 ///
-/// - Every container that does work is an init container, so they run one at a time, in order:
-///   [`CREDS_INIT_CONTAINER`]; then one per source — `build-step-git-source-<name or index>`
-///   (`git-init -url U -revision R [-path P]`), `build-step-gcs-source-<name or index>`
-///   (`--type T --location L [--dest_dir /workspace/P]`) or `build-step-custom-source[-<name>]`
-///   (the user's container); then the steps as `build-step-<name>`, or `build-step-unnamed-<i>`
-///   (`i` counting the steps from 0). The source index counts `spec.source` and
-///   `spec.sources` together, from 0.
+/// - Every container that does work is an init container, so they run one at a time, in
+///   [`PodLayout`]'s order: [`CREDS_INIT_CONTAINER`]; then one per source —
+///   `build-step-git-source-<name or index>` (`git-init -url U -revision R [-path P]`),
+///   `build-step-gcs-source-<name or index>` (`--type T --location L [--dest_dir
+///   /workspace/P]`) or `build-step-custom-source[-<name>]` (the user's container); then the
+///   steps as `build-step-<name>`, or `build-step-unnamed-<i>` (`i` counting the steps from 0).
+///   The source index counts `spec.source` and `spec.sources` together, from 0.
 /// - The implicit emptyDir volumes `workspace` and `home` are mounted at [`WORKSPACE_DIR`] and
 ///   [`HOME_DIR`] in every init container, `HOME=/builder/home` comes first in every env, and
 ///   `workingDir` defaults to [`WORKSPACE_DIR`]. A step or custom source that mounts one of its
@@ -106,16 +101,53 @@ pub struct PodInputs<'a> {
 /// a URL, revision or location, a step without an image, a non-positive timeout.
 pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
     let build: &Build = inputs.build;
-    let spec = &build.spec;
     let build_name = build.metadata.name.clone().unwrap_or_default();
     let mut problems = Report::new();
     if build_name.is_empty() {
         problems.error("metadata.name", "missing");
     }
+    let containers = init_containers(inputs, &mut problems);
+    let volumes = collect_volumes(inputs, &mut problems);
+    check_mounts(inputs, &volumes, &mut problems);
+    let timeout = build.spec.timeout_or_default();
+    if timeout.as_nanos() <= 0 {
+        problems.error(
+            "spec.timeout",
+            format!("must be positive, got {:?}", timeout.to_string()),
+        );
+    }
+    if let Err(problems) = problems.check() {
+        return Err(PodError::Invalid {
+            build: build_name,
+            problems,
+        });
+    }
+    Ok(Pod {
+        metadata: pod_metadata(build, build_name),
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".to_owned()),
+            active_deadline_seconds: Some(timeout.as_secs_ceil()),
+            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+            init_containers: Some(containers.into_containers()),
+            containers: vec![Container {
+                name: NOP_CONTAINER.to_owned(),
+                image: Some(inputs.images.nop.clone()),
+                ..Container::default()
+            }],
+            service_account_name: Some(build.spec.service_account().to_owned()),
+            node_selector: build.spec.node_selector.clone(),
+            affinity: build.spec.affinity.clone(),
+            volumes: Some(volumes),
+            ..PodSpec::default()
+        }),
+        status: None,
+    })
+}
 
+/// The init containers in [`PodLayout`]'s order — the credential initializer, one per source,
+/// the steps — with the problems of their sources, images and names.
+fn init_containers(inputs: &PodInputs<'_>, problems: &mut Report) -> Containers {
     let mut containers = Containers::default();
-
-    // The credential initializer.
     let mut creds_mounts = implicit_mounts(None);
     creds_mounts.extend(inputs.credentials.volume_mounts.iter().cloned());
     containers.push(
@@ -130,67 +162,67 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
             ..Container::default()
         },
     );
+    let sub_path = push_sources(inputs, &mut containers, problems);
+    for (index, step) in inputs.steps.iter().enumerate() {
+        let path = step_path(inputs.build, index);
+        let name = PodLayout::step_container_name(step, index);
+        check_image(step, &path, problems);
+        containers.push(path, step_container(step, name, sub_path.as_deref()));
+    }
+    containers.check_names(problems);
+    containers
+}
 
-    // The sources: validation guarantees each has exactly one kind, and at most one sets
-    // `subPath`.
+/// Adds one container per source, which fetches it; returns the `subPath` of the steps'
+/// workspace mount, if a source sets one. Validation guarantees that each source has exactly
+/// one kind, and that at most one sets `subPath`.
+fn push_sources(
+    inputs: &PodInputs<'_>,
+    containers: &mut Containers,
+    problems: &mut Report,
+) -> Option<String> {
+    let build: &Build = inputs.build;
     let mut workspace_sub_path: Option<String> = None;
-    for (index, source) in spec.all_sources().into_iter().enumerate() {
-        let path = source_path(build, index);
-        let suffix = source
-            .name
-            .clone()
-            .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| index.to_string());
-        if let Some(git) = &source.git {
-            let container = git_container(inputs.images, source, git, &suffix);
-            check_git(git, &path, &mut problems);
-            containers.push(path.clone(), container);
-        } else if let Some(gcs) = &source.gcs {
-            let container = gcs_container(inputs.images, source, gcs, &suffix);
-            containers.push(path.clone(), container);
-        } else if let Some(custom) = &source.custom {
-            let name = match source.name.as_deref().filter(|name| !name.is_empty()) {
-                Some(name) => format!("{STEP_CONTAINER_PREFIX}custom-source-{name}"),
-                None => format!("{STEP_CONTAINER_PREFIX}custom-source"),
-            };
-            let container = step_container(custom, name, None);
-            containers.push(path.join("custom"), container);
-        }
+    for (index, source) in build.spec.all_sources().into_iter().enumerate() {
         if let Some(sub_path) = source.sub_path.as_deref().filter(|s| !s.is_empty()) {
             workspace_sub_path.get_or_insert_with(|| sub_path.to_owned());
         }
-    }
-
-    // The steps.
-    let sub_path = workspace_sub_path;
-    for (index, step) in inputs.steps.iter().enumerate() {
-        let path = step_path(build, index);
-        let name = if step.name.is_empty() {
-            format!("{STEP_CONTAINER_PREFIX}unnamed-{index}")
-        } else {
-            format!("{STEP_CONTAINER_PREFIX}{}", step.name)
+        let Some(name) = PodLayout::source_container_name(source, index) else {
+            continue;
         };
-        check_image(step, &path, &mut problems);
-        containers.push(path, step_container(step, name, sub_path.as_deref()));
-    }
-    containers.check_names(&mut problems);
-
-    // The volumes, and the mounts that refer to them.
-    let volumes = collect_volumes(inputs, &mut problems);
-    let volume_names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
-    for (index, mount) in inputs.credentials.volume_mounts.iter().enumerate() {
-        if !volume_names.contains(&mount.name.as_str()) {
-            let path = FieldPath::new("credentials")
-                .join("volumeMounts")
-                .join(index);
-            problems.error(
-                path.join("name"),
-                format!("no volume named {:?}", mount.name),
-            );
+        let path = source_path(build, index);
+        if let Some(git) = &source.git {
+            check_git(git, &path, problems);
+            containers.push(path, git_container(inputs.images, source, git, name));
+        } else if let Some(gcs) = &source.gcs {
+            containers.push(path, gcs_container(inputs.images, source, gcs, name));
+        } else if let Some(custom) = &source.custom {
+            containers.push(path.join("custom"), step_container(custom, name, None));
         }
     }
+    workspace_sub_path
+}
+
+/// Every mount of the credential plan, a custom source or a step must name one of `volumes`.
+fn check_mounts(inputs: &PodInputs<'_>, volumes: &[Volume], problems: &mut Report) {
+    let build: &Build = inputs.build;
+    let volume_names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
+    let mut check = |mounts: &[VolumeMount], path: FieldPath| {
+        for (index, mount) in mounts.iter().enumerate() {
+            if !volume_names.contains(&mount.name.as_str()) {
+                problems.error(
+                    path.join(index).join("name"),
+                    format!("no volume named {:?}", mount.name),
+                );
+            }
+        }
+    };
+    let credentials = FieldPath::new("credentials").join("volumeMounts");
+    check(&inputs.credentials.volume_mounts, credentials);
     let custom_sources =
-        spec.all_sources()
+        build
+            .spec
+            .all_sources()
             .into_iter()
             .enumerate()
             .filter_map(|(index, source)| {
@@ -199,31 +231,13 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
             });
     let steps = (0..inputs.steps.len()).map(|index| step_path(build, index));
     for (path, container) in custom_sources.chain(steps.zip(inputs.steps)) {
-        for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
-            if !volume_names.contains(&mount.name.as_str()) {
-                problems.error(
-                    path.join("volumeMounts").join(index).join("name"),
-                    format!("no volume named {:?}", mount.name),
-                );
-            }
-        }
+        let mounts = container.volume_mounts.as_deref().unwrap_or_default();
+        check(mounts, path.join("volumeMounts"));
     }
+}
 
-    let timeout = spec.timeout_or_default();
-    if timeout.as_nanos() <= 0 {
-        problems.error(
-            "spec.timeout",
-            format!("must be positive, got {:?}", timeout.to_string()),
-        );
-    }
-
-    if let Err(problems) = problems.check() {
-        return Err(PodError::Invalid {
-            build: build_name,
-            problems,
-        });
-    }
-
+/// The pod's name, namespace, labels, annotations and controller owner reference.
+fn pod_metadata(build: &Build, build_name: String) -> ObjectMeta {
     let mut labels = build.metadata.labels.clone().unwrap_or_default();
     labels.insert(BUILD_NAME_LABEL.to_owned(), build_name.clone());
     let mut annotations =
@@ -243,41 +257,21 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
         .clone()
         .filter(|uid| !uid.is_empty())
         .unwrap_or_else(|| OFFLINE_UID.to_owned());
-
-    Ok(Pod {
-        metadata: ObjectMeta {
-            name: Some(pod_name(build)),
-            namespace: build.metadata.namespace.clone(),
-            labels: Some(labels),
-            annotations: Some(annotations),
-            owner_references: Some(vec![OwnerReference {
-                api_version: format!("{}/{}", build_types::GROUP, build_types::VERSION),
-                kind: "Build".to_owned(),
-                name: build_name,
-                uid,
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
-            ..ObjectMeta::default()
-        },
-        spec: Some(PodSpec {
-            restart_policy: Some("Never".to_owned()),
-            active_deadline_seconds: Some(timeout.as_secs_ceil()),
-            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
-            init_containers: Some(containers.into_containers()),
-            containers: vec![Container {
-                name: NOP_CONTAINER.to_owned(),
-                image: Some(inputs.images.nop.clone()),
-                ..Container::default()
-            }],
-            service_account_name: Some(spec.service_account().to_owned()),
-            node_selector: spec.node_selector.clone(),
-            affinity: spec.affinity.clone(),
-            volumes: Some(volumes),
-            ..PodSpec::default()
-        }),
-        status: None,
-    })
+    ObjectMeta {
+        name: Some(pod_name(build)),
+        namespace: build.metadata.namespace.clone(),
+        labels: Some(labels),
+        annotations: Some(annotations),
+        owner_references: Some(vec![OwnerReference {
+            api_version: format!("{}/{}", build_types::GROUP, build_types::VERSION),
+            kind: "Build".to_owned(),
+            name: build_name,
+            uid,
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }]),
+        ..ObjectMeta::default()
+    }
 }
 
 /// Whether `name` is an RFC 1123 label, as Kubernetes requires of container names (length is
@@ -351,7 +345,7 @@ fn git_container(
     images: &Images,
     source: &SourceSpec,
     git: &GitSourceSpec,
-    suffix: &str,
+    name: String,
 ) -> Container {
     let mut args = vec![
         "-url".to_owned(),
@@ -362,18 +356,14 @@ fn git_container(
     if let Some(target) = source.target_path.as_deref().filter(|t| !t.is_empty()) {
         args.extend(["-path".to_owned(), target.to_owned()]);
     }
-    fetcher(
-        format!("{STEP_CONTAINER_PREFIX}git-source-{suffix}"),
-        &images.git_init,
-        args,
-    )
+    fetcher(name, &images.git_init, args)
 }
 
 fn gcs_container(
     images: &Images,
     source: &SourceSpec,
     gcs: &GcsSourceSpec,
-    suffix: &str,
+    name: String,
 ) -> Container {
     let mut args = vec![
         "--type".to_owned(),
@@ -387,11 +377,7 @@ fn gcs_container(
             format!("{WORKSPACE_DIR}/{}", target.trim_start_matches('/')),
         ]);
     }
-    fetcher(
-        format!("{STEP_CONTAINER_PREFIX}gcs-source-{suffix}"),
-        &images.gcs_fetcher,
-        args,
-    )
+    fetcher(name, &images.gcs_fetcher, args)
 }
 
 fn fetcher(name: String, image: &str, args: Vec<String>) -> Container {

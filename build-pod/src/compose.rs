@@ -1,11 +1,14 @@
 //! The one composition of the library crates, shared by the controller and the offline
 //! `render`: a Build plus what it refers to goes in, the Pod it runs in comes out.
 
-use crate::{Images, PodError, PodInputs};
 use build_auth::PlanInputs;
 use build_types::{Build, BuildTemplateSpec, Problem, Reason, Report, TemplateKind};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::compile::{PodInputs, compile_pod};
+use crate::error::PodError;
+use crate::images::Images;
 
 /// The ServiceAccount every namespace has. When it cannot be found it is taken to exist with no
 /// Secrets, as it does on every cluster (its token controller creates it), so that a Build which
@@ -212,7 +215,7 @@ pub fn compose(inputs: &ComposeInputs<'_>) -> Result<Composed, ComposeError> {
     })
     .map_err(ComposeError::Credentials)?;
 
-    let pod = crate::compile_pod(&PodInputs {
+    let pod = compile_pod(&PodInputs {
         build: &build,
         steps: &resolved.steps,
         volumes: &resolved.volumes,

@@ -1,9 +1,14 @@
-//! The Knative Build pod compiler: a Build, its resolved steps and volumes and its credential
-//! plan go in ([`compile_pod`]), the Pod that runs it comes out, in Knative Build's layout —
-//! `build-step-*` init containers, `/workspace`, `HOME=/builder/home` — so that users' habits
-//! (`kubectl logs POD -c build-step-build`) and tools keep working. The Pod's status maps back to
-//! the Build's ([`status_from_pod`]), with what was built from what: each source's commit, each
-//! step's image digest and the results steps write to their termination message (the format
+//! The Knative Build pod compiler. The forward leg is one composition, [`compose`]: a Build and
+//! what it refers to (its template, ServiceAccount and Secrets, found through [`Lookup`]) go
+//! in — defaults, validation, the template, the credential plan — and [`compile_pod`] lays out
+//! the Pod that runs it, in Knative Build's layout ([`PodLayout`]: `build-step-*` init
+//! containers, `/workspace`, `HOME=/builder/home`) so that users' habits (`kubectl logs POD -c
+//! build-step-build`) and tools keep working. The way back is one decision, [`assess`]: what
+//! the pod (mapped by [`status_from_pod`]) means for the Build — the status to write, whether
+//! to stop the pod, when to look again; [`assess_start`] decides for a Build whose pod is not
+//! there yet. The controller only fetches the inputs and carries out the decisions.
+//! The status also records what was built from what: each source's commit, each step's
+//! image digest and the results steps write to their termination message (the format
 //! [`parse_results`] reads, [`format_results`] writes).
 //!
 //! The crate also ships two of the programs that run inside the pod, each a thin binary over a
@@ -13,10 +18,11 @@
 //! [`nop`], the pod's last container.
 //! (`creds-init` is `build-auth`'s, with the `~/.ssh` layout both share: `build_auth::ssh`.)
 //!
-//! Deliberately absent: async, any knowledge of how steps and credentials are found, and I/O
-//! outside the in-pod programs' `run` functions. Templates are resolved by `build-template` and
-//! credentials planned by `build-auth` before the compiler sees them; reading them from a
-//! cluster is `build-controller`'s job.
+//! Deliberately absent: async, I/O outside the in-pod programs' `run` functions, and any
+//! knowledge of where a Build's template, ServiceAccount and Secrets come from: the caller
+//! answers [`Lookup`] (the controller from its watch caches, [`Offline`] from loaded files).
+//! Templates are resolved by `build-template` and credentials planned by `build-auth`; the
+//! compiler only lays out what they return.
 //!
 //! ```
 //! use build_auth::CredentialPlan;
@@ -59,11 +65,13 @@ mod compose;
 mod error;
 pub mod git_init;
 mod images;
+mod layout;
 mod name;
 pub mod nop;
 mod offline;
 mod record;
 mod results;
+mod start;
 mod status;
 
 pub use assess::{
@@ -71,10 +79,9 @@ pub use assess::{
     is_stopped,
 };
 pub use compile::{
-    BUILD_NAME_LABEL, CREDS_INIT_CONTAINER, HOME_DIR, HOME_VOLUME, ISTIO_INJECT_ANNOTATION,
-    MAX_CONTAINER_NAME_LEN, NOP_CONTAINER, PodInputs, STEP_CONTAINER_PREFIX,
-    TERMINATION_GRACE_SECONDS, TERMINATION_MESSAGE_POLICY, WORKSPACE_DIR, WORKSPACE_VOLUME,
-    compile_pod,
+    BUILD_NAME_LABEL, HOME_DIR, HOME_VOLUME, ISTIO_INJECT_ANNOTATION, MAX_CONTAINER_NAME_LEN,
+    PodInputs, TERMINATION_GRACE_SECONDS, TERMINATION_MESSAGE_POLICY, WORKSPACE_DIR,
+    WORKSPACE_VOLUME, compile_pod,
 };
 pub use compose::{
     ComposeError, ComposeInputs, Composed, DEFAULT_NAMESPACE, IMPLICIT_SERVICE_ACCOUNT, Lookup,
@@ -82,6 +89,9 @@ pub use compose::{
 };
 pub use error::PodError;
 pub use images::Images;
+pub use layout::{
+    CREDS_INIT_CONTAINER, NOP_CONTAINER, PodLayout, STEP_CONTAINER_PREFIX, init_container_status,
+};
 pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
 pub use offline::{Checked, Offline, Rendered, error_lines};
 pub use record::CONTROLLER_VERSION;
@@ -90,4 +100,5 @@ pub use results::{
     MAX_RESULT_VALUE_LEN, MAX_RESULTS_PER_STEP, ParsedResults, SOURCE_COMMIT, SOURCE_REVISION,
     SOURCE_URL, format_results, is_result_name, parse_results, termination_budget,
 };
+pub use start::{StartAttempt, StartDecision, assess_start};
 pub use status::{has_ended, status_from_pod, timeout_message};

@@ -8,8 +8,8 @@ use std::path::Path;
 use build_types::{Build, BuildTemplateSpec, Loaded, Object, Origin, Report};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 
-use crate::Images;
 use crate::compose::{ComposeError, ComposeInputs, Composed, DEFAULT_NAMESPACE, Lookup, compose};
+use crate::images::Images;
 
 /// Objects loaded from files, answering a Build's lookups as the controller's caches would.
 ///

@@ -7,6 +7,8 @@ use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod, PodStatus
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
+use crate::layout::PodLayout;
+
 /// The message of a Build that ran past its timeout: `Build "app" failed to finish within
 /// "10m0s"`.
 pub fn timeout_message(build: &Build) -> String {
@@ -74,7 +76,7 @@ pub fn status_from_pod(pod: &Pod, build: &Build) -> BuildStatus {
         .or_else(|| pod.metadata.creation_timestamp.clone())
         .or(status.start_time);
 
-    let steps = step_statuses(pod, build);
+    let steps = PodLayout::of(build).step_statuses(pod);
     status.step_states = steps
         .iter()
         .map(|s| s.state.clone().unwrap_or_default())
@@ -124,34 +126,6 @@ impl LogsHint<'_> {
     }
 }
 
-/// The statuses of the steps' containers, in order, without the credential initializer and
-/// the source containers.
-fn step_statuses<'a>(pod: &'a Pod, build: &Build) -> Vec<&'a ContainerStatus> {
-    let skip = 1 + build.spec.all_sources().len();
-    let statuses = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.init_container_statuses.as_deref())
-        .unwrap_or_default();
-    let spec_names: Vec<&str> = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.init_containers.as_deref())
-        .unwrap_or_default()
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect();
-    if spec_names.is_empty() {
-        // No spec to go by: the kubelet reports init containers in spec order.
-        return statuses.iter().skip(skip).collect();
-    }
-    spec_names
-        .iter()
-        .skip(skip)
-        .filter_map(|name| statuses.iter().find(|s| s.name == *name))
-        .collect()
-}
-
 pub(crate) fn all_statuses(status: &PodStatus) -> impl Iterator<Item = &ContainerStatus> {
     status
         .init_container_statuses
@@ -195,7 +169,7 @@ fn in_progress(status: &PodStatus, phase: &str) -> Condition {
         || all_statuses(status).any(|s| s.state.as_ref().is_some_and(|st| st.terminated.is_some()));
     if phase == "Running" || started {
         let message = running
-            .filter(|s| s.name.starts_with(crate::STEP_CONTAINER_PREFIX))
+            .filter(|s| s.name.starts_with(crate::layout::STEP_CONTAINER_PREFIX))
             .map(|s| format!("build step {:?} is running", s.name))
             .unwrap_or_default();
         return Condition::succeeded(ConditionStatus::Unknown, Reason::Building, message);

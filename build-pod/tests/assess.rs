@@ -1,11 +1,15 @@
 //! Table tests of `assess`: what a Build's pod means for the Build at a given time — the
 //! timeout, the image pull grace, cancel, a pod gone, deleted or evicted, a pod no node
-//! takes, a success that wins.
+//! takes, a success that wins; and of `assess_start`: what happens to a Build whose pod is not
+//! there yet — invalid, waiting for what it lacks, rejected, retried, timed out.
 
 use std::time::Duration;
 
-use build_pod::{Assessment, Policy, STOPPED_DEADLINE_SECONDS, Stop, assess};
-use build_types::{Build, ConditionStatus};
+use build_pod::{
+    Assessment, ComposeError, Composed, Policy, STOPPED_DEADLINE_SECONDS, StartAttempt,
+    StartDecision, Stop, Update, assess, assess_start,
+};
+use build_types::{Build, ConditionStatus, Report, TemplateKind};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
@@ -151,6 +155,8 @@ fn exited(code: i32) -> Value {
 enum Expect {
     CreatePod,
     Unchanged,
+    /// Of `assess_start` only: try again with backoff.
+    Retry,
     /// The `Succeeded` condition, a part of its message, the stop, the recheck time.
     Update {
         status: ConditionStatus,
@@ -532,35 +538,42 @@ fn assess_table() {
         match (&case.expect, got) {
             (Expect::CreatePod, Assessment::CreatePod) => {}
             (Expect::Unchanged, Assessment::Unchanged) => {}
-            (
-                Expect::Update {
-                    status,
-                    reason,
-                    message,
-                    stop,
-                    recheck_at,
-                },
-                Assessment::Update(update),
-            ) => {
-                let condition = update.status.succeeded().expect(name);
-                assert_eq!(condition.status, *status, "{name}");
-                assert_eq!(condition.reason.as_deref(), Some(*reason), "{name}");
-                let text = condition.message.as_deref().unwrap_or_default();
-                assert!(text.contains(message), "{name}: {text:?}");
-                assert_eq!(update.stop, *stop, "{name}");
-                assert_eq!(update.recheck_at, recheck_at.map(at), "{name}");
+            (expect @ Expect::Update { .. }, Assessment::Update(update)) => {
+                check_update(name, expect, &update);
                 // The timeout runs from the start time first recorded.
                 let start = update.status.start_time.as_ref().map(|t| t.0);
                 if case.build.status.is_some() {
                     assert_eq!(start, Some(at(STARTED)), "{name}");
                 }
-                // Finished means a completion time, unfinished none.
-                let done = condition.status != ConditionStatus::Unknown;
-                assert_eq!(update.status.completion_time.is_some(), done, "{name}");
             }
             (expected, got) => panic!("{name}: expected {expected:?}, got {got:?}"),
         }
     }
+}
+
+/// Checks `update` against `expect`, an [`Expect::Update`]: the `Succeeded` condition, a part
+/// of its message, the stop, the recheck time; and a completion time exactly when finished.
+fn check_update(name: &str, expect: &Expect, update: &Update) {
+    let Expect::Update {
+        status,
+        reason,
+        message,
+        stop,
+        recheck_at,
+    } = expect
+    else {
+        panic!("{name}: expected {expect:?}, got {update:?}");
+    };
+    let condition = update.status.succeeded().expect(name);
+    assert_eq!(condition.status, *status, "{name}");
+    assert_eq!(condition.reason.as_deref(), Some(*reason), "{name}");
+    let text = condition.message.as_deref().unwrap_or_default();
+    assert!(text.contains(message), "{name}: {text:?}");
+    assert_eq!(update.stop, *stop, "{name}");
+    assert_eq!(update.recheck_at, recheck_at.map(at), "{name}");
+    // Finished means a completion time, unfinished none.
+    let done = condition.status != ConditionStatus::Unknown;
+    assert_eq!(update.status.completion_time.is_some(), done, "{name}");
 }
 
 #[test]
@@ -582,4 +595,181 @@ fn a_finished_build_keeps_its_verdict_and_completion_time() {
     assert_eq!(update.status.completion_time, old.completion_time);
     assert_eq!(update.status.steps_completed, ["build-step-build"]);
     assert_eq!(update.stop, Stop::No);
+}
+
+struct StartCase {
+    name: &'static str,
+    build: Build,
+    attempt: StartAttempt<String>,
+    now: &'static str,
+    expect: Expect,
+}
+
+/// The status of a Build that waits for what `message` says is missing.
+fn waiting_status(reason: &str, message: &str) -> Value {
+    json!({
+        "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": reason,
+                        "message": message, "lastTransitionTime": CREATED}],
+    })
+}
+
+fn composed() -> StartAttempt<String> {
+    StartAttempt::Composed(Ok(Composed {
+        pod: Pod::default(),
+        warnings: Report::new(),
+    }))
+}
+
+fn missing_template() -> StartAttempt<String> {
+    StartAttempt::Composed(Err(ComposeError::TemplateNotFound {
+        kind: TemplateKind::BuildTemplate,
+        name: "kaniko".into(),
+        namespace: Some("ci".into()),
+    }))
+}
+
+fn missing_account() -> StartAttempt<String> {
+    StartAttempt::Composed(Err(ComposeError::ServiceAccountNotFound {
+        name: "bot".into(),
+        namespace: "ci".into(),
+    }))
+}
+
+fn invalid() -> StartAttempt<String> {
+    let mut report = Report::new();
+    report.error("spec.steps[0].image", "missing");
+    StartAttempt::Composed(Err(ComposeError::Invalid(report)))
+}
+
+fn not_created() -> StartAttempt<String> {
+    StartAttempt::NotCreated("exceeded quota: pods=10".into())
+}
+
+fn start_cases() -> Vec<StartCase> {
+    use ConditionStatus::{False, Unknown};
+    let template_waited = "BuildTemplate \"kaniko\" not found in namespace \"ci\"";
+    vec![
+        StartCase {
+            name: "a composed Build gets its pod",
+            build: build(Value::Null, Value::Null),
+            attempt: composed(),
+            now: STARTED,
+            expect: Expect::CreatePod,
+        },
+        StartCase {
+            name: "a Build that waited gets its pod once composed within its timeout",
+            build: build(
+                waiting_status("TemplateNotFound", template_waited),
+                Value::Null,
+            ),
+            attempt: composed(),
+            now: "2024-01-01T00:09:59Z",
+            expect: Expect::CreatePod,
+        },
+        StartCase {
+            name: "what a Build waited for came after its timeout: it times out naming it",
+            build: build(
+                waiting_status("TemplateNotFound", template_waited),
+                Value::Null,
+            ),
+            attempt: composed(),
+            now: "2024-01-01T00:10:00Z",
+            expect: update(
+                False,
+                "BuildTimeout",
+                "failed to finish within \"10m0s\"; it waited for: BuildTemplate \"kaniko\" not found in namespace \"ci\"",
+                Stop::No,
+                None,
+            ),
+        },
+        StartCase {
+            name: "an invalid Build fails with every problem",
+            build: build(Value::Null, Value::Null),
+            attempt: invalid(),
+            now: STARTED,
+            expect: update(
+                False,
+                "BuildValidationFailed",
+                "spec.steps[0].image: missing",
+                Stop::No,
+                None,
+            ),
+        },
+        StartCase {
+            name: "a missing template is waited for until the timeout",
+            build: build(Value::Null, Value::Null),
+            attempt: missing_template(),
+            now: STARTED,
+            expect: update(
+                Unknown,
+                "TemplateNotFound",
+                template_waited,
+                Stop::No,
+                Some("2024-01-01T00:10:00Z"),
+            ),
+        },
+        StartCase {
+            name: "a missing ServiceAccount at the timeout fails the Build",
+            build: build(
+                waiting_status("ServiceAccountNotFound", "ServiceAccount \"bot\" not found"),
+                Value::Null,
+            ),
+            attempt: missing_account(),
+            now: "2024-01-01T00:10:00Z",
+            expect: update(
+                False,
+                "BuildTimeout",
+                "failed to finish within \"10m0s\"; still waiting: ServiceAccount \"bot\" not found in namespace \"ci\"",
+                Stop::No,
+                None,
+            ),
+        },
+        StartCase {
+            name: "a pod the API server rejects fails the Build",
+            build: build(Value::Null, Value::Null),
+            attempt: StartAttempt::Rejected("spec.nodeName: Invalid value".into()),
+            now: STARTED,
+            expect: update(
+                False,
+                "BuildExecuteFailed",
+                "the API server rejected pod \"app-pod-",
+                Stop::No,
+                None,
+            ),
+        },
+        StartCase {
+            name: "a pod create that may pass is retried within the timeout",
+            build: build(Value::Null, Value::Null),
+            attempt: not_created(),
+            now: "2024-01-01T00:09:59Z",
+            expect: Expect::Retry,
+        },
+        StartCase {
+            name: "a pod create still failing at the timeout fails the Build",
+            build: build(Value::Null, Value::Null),
+            attempt: not_created(),
+            now: "2024-01-01T00:10:00Z",
+            expect: update(
+                False,
+                "BuildTimeout",
+                "failed to finish within \"10m0s\"; its pod could not be created: exceeded quota: pods=10",
+                Stop::No,
+                None,
+            ),
+        },
+    ]
+}
+
+#[test]
+fn start_table() {
+    for case in start_cases() {
+        let got = assess_start(&case.build, case.attempt, at(case.now));
+        let name = case.name;
+        match (&case.expect, got) {
+            (Expect::CreatePod, StartDecision::CreatePod(_)) => {}
+            (Expect::Retry, StartDecision::Retry(_)) => {}
+            (expect, StartDecision::Update(update)) => check_update(name, expect, &update),
+            (expected, got) => panic!("{name}: expected {expected:?}, got {got:?}"),
+        }
+    }
 }

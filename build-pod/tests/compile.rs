@@ -4,7 +4,7 @@
 //! Each `tests/fixtures/compile/*.yaml` holds one Build; its pod is snapshotted.
 
 use build_auth::CredentialPlan;
-use build_pod::{Images, PodError, PodInputs, compile_pod};
+use build_pod::{CREDS_INIT_CONTAINER, Images, PodError, PodInputs, PodLayout, compile_pod};
 use build_types::{Build, BuildSpec, Duration, TemplateInstantiationSpec, Valid};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, Pod, SecretVolumeSource, Volume, VolumeMount,
@@ -46,6 +46,42 @@ fn fixtures() {
         let again = compile(&build, &CredentialPlan::default()).unwrap();
         assert_eq!(pod, again, "not deterministic");
         insta::assert_yaml_snapshot!(pod);
+    });
+}
+
+/// `PodLayout`, which the status mapping and the plugin read pods by, says which container of
+/// every compiled pod is which.
+#[test]
+fn the_layout_describes_every_compiled_pod() {
+    insta::glob!("fixtures/compile/*.yaml", |path| {
+        let build = load(path);
+        let pod = compile(&build, &CredentialPlan::default()).unwrap();
+        let names: Vec<String> = pod
+            .spec
+            .unwrap()
+            .init_containers
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let layout = PodLayout::of(&build);
+        let mut expected = vec![CREDS_INIT_CONTAINER.to_owned()];
+        for (index, source) in build.spec.all_sources().into_iter().enumerate() {
+            expected.extend(PodLayout::source_container_name(source, index));
+        }
+        let helpers = expected.len();
+        for (index, step) in build.spec.steps.iter().enumerate() {
+            expected.push(PodLayout::step_container_name(step, index));
+        }
+        let at = path.display();
+        assert_eq!(names, expected, "{at}");
+        assert_eq!(layout.helpers(), 0..helpers, "{at}");
+        assert_eq!(layout.steps(names.len()), helpers..names.len(), "{at}");
+        let is_helper = |i| layout.is_helper(i);
+        assert!(
+            (0..names.len()).all(|i| is_helper(i) == (i < helpers)),
+            "{at}"
+        );
     });
 }
 

@@ -9,7 +9,7 @@ use crate::resolve::Parameters;
 use crate::syntax::{Segment, parse};
 use build_types::Report;
 
-use crate::WarningKind;
+use crate::warning::WarningKind;
 
 /// Checks a template without applying it: references to names that are not parameters,
 /// unterminated, malformed and nested references in the substituted fields, parameters no field

@@ -7,9 +7,10 @@ use build_types::{
 };
 use k8s_openapi::api::core::v1::{Container, EnvVar, Volume};
 
+use crate::error::Error;
 use crate::fields::{self, Path};
 use crate::syntax::{Finding, Value, parse};
-use crate::{Error, WarningKind};
+use crate::warning::WarningKind;
 
 /// A Build's steps and volumes, ready to be laid out as a Pod.
 #[derive(Clone, Debug, Default, PartialEq)]

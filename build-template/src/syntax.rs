@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::WarningKind;
+use crate::warning::WarningKind;
 
 /// One piece of a parsed string, in input order.
 ///

@@ -26,7 +26,7 @@ pub enum WarningKind {
     },
     /// A nested reference such as `${A${B}}`. Only [`lint_template`](crate::lint_template)
     /// reports it as a warning; applying the template makes it an
-    /// [`Error::NestedReference`](crate::Error::NestedReference).
+    /// [`Error::NestedReference`](crate::error::Error::NestedReference).
     NestedReference {
         /// The text from the outer `${` to its matching `}`.
         text: String,

@@ -2,7 +2,9 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::{BuildStatus, Condition, ConditionStatus, Reason};
+use crate::reason::Reason;
+
+use crate::types::{BuildStatus, Condition, ConditionStatus};
 
 /// The type of the condition that tells whether a build has succeeded.
 pub const SUCCEEDED: &str = "Succeeded";

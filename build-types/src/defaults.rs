@@ -1,6 +1,8 @@
 //! Defaulting, as an explicit step: what the original webhook filled in before a Build was stored.
 
-use crate::{BuildSpec, Duration, TemplateKind};
+use crate::duration::Duration;
+
+use crate::types::{BuildSpec, TemplateKind};
 
 /// The ServiceAccount a Build runs as when it names none.
 pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";
@@ -57,7 +59,7 @@ impl BuildSpec {
     }
 
     /// The sources in order: `source` if set, otherwise `sources`.
-    pub fn all_sources(&self) -> Vec<&crate::SourceSpec> {
+    pub fn all_sources(&self) -> Vec<&crate::types::SourceSpec> {
         match &self.source {
             Some(source) => std::iter::once(source).chain(&self.sources).collect(),
             None => self.sources.iter().collect(),

@@ -328,3 +328,24 @@ mod tests {
         assert_eq!(report.problems().len(), 2);
     }
 }
+
+/// Where a loaded object (or an error about one) came from.
+///
+/// Displays as `file:line`, such as `examples/seed/img.yaml:1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Origin {
+    /// The file's path as it was found (`examples/seed/img.yaml`), or the display name given to
+    /// `load_str` (`<stdin>`).
+    pub file: String,
+    /// The document's position in the file, 1-based, counting empty documents too.
+    pub document: usize,
+    /// The line the document's content starts on, 1-based: the first line that is not blank, a
+    /// comment, a directive or a bare `---`.
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}

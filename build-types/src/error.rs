@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::{Origin, Report};
+use crate::diagnostics::Report;
+
+use crate::diagnostics::Origin;
 
 /// A string that is not a Go-style duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -34,10 +34,10 @@ pub use crd::{CRD_HEADER, CrdFile, crd_file_name, crds};
 #[cfg(feature = "yaml")]
 pub use crd::{crd_files, crd_yaml};
 pub use defaults::{DEFAULT_SERVICE_ACCOUNT, DEFAULT_TIMEOUT, MAX_TIMEOUT};
-pub use diagnostics::{Component, FieldPath, Problem, Report, Severity};
+pub use diagnostics::{Component, FieldPath, Origin, Problem, Report, Severity};
 pub use duration::Duration;
 pub use error::{DurationError, Error};
-pub use load::{LoadWarning, Loaded, LoadedObject, Object, Origin};
+pub use load::{LoadWarning, Loaded, LoadedObject, Object};
 #[cfg(feature = "yaml")]
 pub use parse::{load_bytes, load_path, load_str};
 pub use provenance::{

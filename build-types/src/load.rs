@@ -15,34 +15,16 @@
 //! Secret's `data` or `stringData` is reported by field path only, without the parser's message,
 //! which may quote part of the value.
 
-use std::fmt;
-
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Serialize, Serializer};
 
-use crate::{Build, BuildTemplate, ClusterBuildTemplate, Error, Report};
+use crate::diagnostics::Report;
 
-/// Where a loaded object (or an error about one) came from.
-///
-/// Displays as `file:line`, such as `examples/seed/img.yaml:1`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Origin {
-    /// The file's path as it was found (`examples/seed/img.yaml`), or the display name given to
-    /// `load_str` (`<stdin>`).
-    pub file: String,
-    /// The document's position in the file, 1-based, counting empty documents too.
-    pub document: usize,
-    /// The line the document's content starts on, 1-based: the first line that is not blank, a
-    /// comment, a directive or a bare `---`.
-    pub line: usize,
-}
+use crate::diagnostics::Origin;
+use crate::error::Error;
 
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
-    }
-}
+use crate::types::{Build, BuildTemplate, ClusterBuildTemplate};
 
 /// One object of a kind this crate loads.
 #[derive(Debug, Clone)]

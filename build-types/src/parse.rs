@@ -8,8 +8,9 @@ use serde_yaml_ng::Value;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use crate::Error;
-use crate::load::{LoadWarning, Loaded, LoadedObject, Object, Origin};
+use crate::diagnostics::Origin;
+use crate::error::Error;
+use crate::load::{LoadWarning, Loaded, LoadedObject, Object};
 
 /// The `apiVersion` of Build, BuildTemplate and ClusterBuildTemplate.
 const KNATIVE_API_VERSION: &str = "build.knative.dev/v1alpha1";

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::ConditionStatus;
+use crate::types::ConditionStatus;
 
 /// A reason of a Build's `Succeeded` condition: what the pod compiler's status mapping, the
 /// controller and the metrics write and read. On the wire it stays a string ([`Reason::as_str`]);

@@ -8,7 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::Duration;
+use crate::duration::Duration;
 use crate::provenance::{SourceStatus, StepImage, StepResult};
 
 /// The API group of every resource in this crate.

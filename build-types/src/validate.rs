@@ -4,8 +4,8 @@
 //! # How it is built
 //!
 //! The rules are written by hand: the checks walk a resource, `join` field names and indices
-//! onto a [`FieldPath`](crate::FieldPath) (garde's path), and add each problem to a
-//! [`Report`](crate::Report).
+//! onto a [`FieldPath`](crate::diagnostics::FieldPath) (garde's path), and add each problem to a
+//! [`Report`](crate::diagnostics::Report).
 //! `#[derive(garde::Validate)]` is not used because the specs embed k8s-openapi's `Container`
 //! and `Volume`, which do not implement `garde::Validate`, and because most rules here relate
 //! several fields (unique names, overlapping target paths) rather than checking one value.
@@ -44,11 +44,13 @@ use std::fmt;
 use k8s_openapi::api::core::v1::{Container, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::defaults::MAX_TIMEOUT;
 use crate::diagnostics::{FieldPath as Path, Report};
-use crate::{
-    ArgumentSpec, Build, BuildSpec, BuildTemplate, BuildTemplateSpec, ClusterBuildTemplate,
-    ClusterBuildTemplateSpec, MAX_TIMEOUT, ParameterSpec, SourceSpec, TemplateInstantiationSpec,
+use crate::types::{
+    ArgumentSpec, BuildSpec, BuildTemplateSpec, ClusterBuildTemplateSpec, ParameterSpec,
+    SourceSpec, TemplateInstantiationSpec,
 };
+use crate::types::{Build, BuildTemplate, ClusterBuildTemplate};
 
 /// The longest `metadata.name` a Build or template may have.
 const MAX_NAME_LENGTH: usize = 63;

@@ -12,7 +12,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -270,7 +269,7 @@ fn build_binaries(root: &Path, specs: &[Spec]) -> anyhow::Result<PathBuf> {
         .map(|(from, _)| from)
         .chain(rustup_home)
         .collect();
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    let mut command = crate::harness::cargo();
     command
         .args(["build", "--release", "--locked", "--target", TARGET])
         .arg("--target-dir")

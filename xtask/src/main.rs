@@ -20,22 +20,26 @@
 //! The contents come from the library crates (`build_types::crd_files`,
 //! `build_controller::release::manifests::release_yaml`), so the tests that guard the committed files render them
 //! with the same code. This crate only does the I/O.
+//!
+//! The harnesses (`e2e`, `chaos`, `bench_controller`, `fuzz`, `images`) share what lies below
+//! them: [`harness`] (the workspace root, builds, `--scenario` selection, the controller
+//! process, seeded inputs, the stand-in kubelet, the release applied) and the
+//! `throwaway-cluster` crate (`xtask/cluster/`: the control plane, the node, the network
+//! namespace), which the controller's envtest tests use too. None imports from a sibling or
+//! from this file, which only parses the command line.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
 mod bench_controller;
 mod chaos;
-mod control_plane;
 mod crds;
 mod e2e;
 mod fuzz;
+mod harness;
 mod images;
-mod kubelet;
 mod manifests;
-mod signals;
 mod test;
 
 /// Generates the workspace's committed files.
@@ -96,7 +100,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let root = workspace_root();
+    let root = harness::workspace_root();
     match cli.command {
         Command::Crds(CheckArgs { check: false }) => crds::write(&root),
         Command::Crds(CheckArgs { check: true }) => crds::check(&root),
@@ -109,43 +113,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fuzz(args) => fuzz::run(&root, &args),
         Command::Images(args) => images::run(&root, &args),
     }
-}
-
-/// The workspace's root directory: the parent of this crate's.
-fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
-}
-
-/// Checks a harness's `--scenario` names against the `known` ones; an empty list selects all.
-fn select_scenarios(known: &[&'static str], names: &[String]) -> anyhow::Result<Vec<&'static str>> {
-    if names.is_empty() {
-        return Ok(known.to_vec());
-    }
-    names
-        .iter()
-        .map(|name| {
-            known
-                .iter()
-                .find(|s| **s == name.as_str())
-                .copied()
-                .ok_or_else(|| {
-                    anyhow::anyhow!("unknown scenario {name}; known: {}", known.join(", "))
-                })
-        })
-        .collect()
-}
-
-/// Builds the binary `bin` of the workspace's `package` with the debug profile (the `cargo`
-/// running xtask, or `cargo` from `PATH`) and returns its path under `target/debug`.
-fn build_debug_binary(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
-    let root = workspace_root();
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-        .args(["build", "-q", "-p", package, "--bin", bin])
-        .current_dir(&root)
-        .status()?;
-    if !status.success() {
-        anyhow::bail!("building {bin} of {package} failed");
-    }
-    Ok(root.join("target/debug").join(bin))
 }

@@ -6,7 +6,6 @@
 //! seed corpus and a fixed number of seeded mutations (`cargo xtask fuzz`).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -106,13 +105,12 @@ const STEPS: &[Step] = &[
 
 /// Runs every step, stopping at the first failure.
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let started = Instant::now();
     let mut timings = Vec::new();
     for step in STEPS {
         eprintln!("==> {} (cargo {})", step.name, step.args.join(" "));
         let step_started = Instant::now();
-        let mut command = Command::new(&cargo);
+        let mut command = crate::harness::cargo();
         command.args(step.args).current_dir(root);
         for (key, value) in step.env {
             if std::env::var_os(key).is_none() || *key == "KUBECONFIG" {

@@ -1,6 +1,7 @@
-//! `kubectl-build`, the kubectl plugin (`kubectl build …`): logs, describe, run, cancel and
-//! provenance of Knative Builds, and the offline validate and render. The logic is
-//! `build_controller::{PluginCli, execute}`; this file parses, connects and sets the exit code.
+//! `kubectl-build`, the kubectl plugin (`kubectl build …`): list, logs, describe, run, cancel
+//! and provenance of Knative Builds, the offline validate and render, and the completion
+//! scripts. The logic is `build_controller::plugin::{PluginCli, execute}`; this file parses,
+//! connects and sets the exit code.
 
 use std::process::ExitCode;
 

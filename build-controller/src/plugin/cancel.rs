@@ -5,11 +5,12 @@ use clap::Args;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
-use super::PluginExit;
 use super::error::PluginError;
+use super::exit::PluginExit;
 use super::io::Io;
 use super::session::Session;
 use super::steps::{is_done, succeeded};
+use super::watch::Watched;
 
 /// `kubectl build cancel`.
 #[derive(Args, Clone, Debug)]
@@ -23,7 +24,7 @@ pub struct CancelArgs {
 }
 
 /// Sets `spec.status: BuildCancelled` and waits until the Build's `Succeeded` condition says
-/// `BuildCancelled` (exit 0), or that it finished otherwise first (exit 1).
+/// `BuildCancelled` (exit 0), or that it finished otherwise first (exit 1), watching the Build.
 pub(crate) async fn cancel(
     session: &Session,
     args: &CancelArgs,
@@ -61,10 +62,16 @@ pub(crate) async fn cancel(
         io.err,
         "waiting for the controller to stop build {name:?} (--no-wait not to wait)"
     )?;
+    let mut builds = Watched::start(session.builds(), "build", name);
     loop {
-        tokio::time::sleep(session.poll).await;
-        let build = session.build(name).await?;
+        let Some(build) = builds.current().await? else {
+            return Err(PluginError::BuildNotFound {
+                namespace: session.namespace.clone(),
+                name: name.clone(),
+            });
+        };
         let Some(condition) = succeeded(&build).filter(|_| is_done(&build)) else {
+            builds.changed().await?;
             continue;
         };
         let reason = condition.reason.as_deref().unwrap_or_default();

@@ -43,6 +43,21 @@ pub enum PluginError {
         source: kube::Error,
     },
 
+    /// A watch failed before it could read its object (its first list), such as when listing
+    /// is not allowed.
+    #[error("{what}: {source}")]
+    Watch {
+        /// What the watch was for, such as `reading build "x"`.
+        what: String,
+        /// The watch's error.
+        #[source]
+        source: std::sync::Arc<kube::runtime::watcher::Error>,
+    },
+
+    /// A watch stopped for good (its task panicked).
+    #[error("the watch of {0} ended")]
+    WatchEnded(String),
+
     /// A file given to `run -f` or `provenance --key` could not be read.
     #[error("reading {}: {source}", .path.display())]
     ReadFile {

@@ -6,14 +6,15 @@ use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::LogParams;
 
-use super::PluginExit;
 use super::error::PluginError;
+use super::exit::PluginExit;
 use super::io::Io;
 use super::session::Session;
 use super::steps::{
     Phase, StepContainer, container_status, elapsed, failed_step, has_had_pod, is_done, phase,
     pod_name_of, step_containers, succeeded, times,
 };
+use super::watch::Watched;
 
 /// What `logs` shows, shared with `run`.
 #[derive(Args, Clone, Debug, Default)]
@@ -71,6 +72,7 @@ pub(crate) async fn logs(
     args: &LogsArgs,
     io: &mut Io<'_>,
 ) -> Result<PluginExit, PluginError> {
+    let build = session.build(&args.build).await?;
     let mut follower = Follower {
         session,
         args,
@@ -82,39 +84,12 @@ pub(crate) async fn logs(
         seen_pod: false,
         gone: false,
     };
-    let mut build = session.build(&args.build).await?;
-    loop {
-        let done = is_done(&build);
-        let pod_name = pod_name_of(&build);
-        let pod = session.pod(&pod_name).await?;
-        match &pod {
-            Some(pod) => {
-                follower.seen_pod = true;
-                follower
-                    .advance(&build, pod, done || !args.follow, io)
-                    .await?;
-            }
-            None if follower.seen_pod || has_had_pod(&build) => follower.pod_gone(&pod_name, io)?,
-            None if done => {}
-            None => {
-                let why = match succeeded(&build).and_then(|c| c.reason.as_deref()) {
-                    Some(reason) if !reason.is_empty() => {
-                        let message = succeeded(&build)
-                            .and_then(|c| c.message.clone())
-                            .unwrap_or_default();
-                        format!("waiting: {reason}: {message}")
-                    }
-                    _ => format!("waiting for pod {pod_name} to be created"),
-                };
-                follower.say(io, why)?;
-            }
-        }
-        if done || !args.follow {
-            return finish(&build, pod.as_ref(), io);
-        }
-        tokio::time::sleep(session.poll).await;
-        build = session.build(&args.build).await?;
+    if args.follow {
+        return follower.follow(&build, io).await;
     }
+    let pod = session.pod(&pod_name_of(&build)).await?;
+    follower.look(&build, pod.as_ref(), io).await?;
+    finish(&build, pod.as_ref(), io)
 }
 
 struct Follower<'a> {
@@ -143,6 +118,77 @@ enum Streamed {
 }
 
 impl Follower<'_> {
+    /// Follows the Build to its end: its watch and its pod's wake a look at both, and the
+    /// pod is read once more when the Build has finished, so that the last look sees every
+    /// step's end.
+    async fn follow(&mut self, first: &Build, io: &mut Io<'_>) -> Result<PluginExit, PluginError> {
+        let session = self.session;
+        let mut pod_name = pod_name_of(first);
+        let mut builds = Watched::start(session.builds(), "build", &self.args.build);
+        let mut pods = Watched::start(session.pods(), "pod", &pod_name);
+        loop {
+            let Some(build) = builds.current().await? else {
+                return Err(PluginError::BuildNotFound {
+                    namespace: session.namespace.clone(),
+                    name: self.args.build.clone(),
+                });
+            };
+            if pod_name_of(&build) != pod_name {
+                pod_name = pod_name_of(&build);
+                pods = Watched::start(session.pods(), "pod", &pod_name);
+            }
+            let pod = if is_done(&build) {
+                session.pod(&pod_name).await?
+            } else {
+                pods.current().await?
+            };
+            self.look(&build, pod.as_ref(), io).await?;
+            if is_done(&build) {
+                return finish(&build, pod.as_ref(), io);
+            }
+            for trouble in [builds.trouble(), pods.trouble()].into_iter().flatten() {
+                self.say(io, trouble)?;
+            }
+            tokio::select! {
+                changed = builds.changed() => changed?,
+                changed = pods.changed() => changed?,
+            }
+        }
+    }
+
+    /// One look at the Build and its pod: the logs of what has run since the last look, or
+    /// why there is nothing to show yet.
+    async fn look(
+        &mut self,
+        build: &Build,
+        pod: Option<&Pod>,
+        io: &mut Io<'_>,
+    ) -> Result<(), PluginError> {
+        let done = is_done(build);
+        let pod_name = pod_name_of(build);
+        match pod {
+            Some(pod) => {
+                self.seen_pod = true;
+                self.advance(build, pod, done || !self.args.follow, io)
+                    .await
+            }
+            None if self.seen_pod || has_had_pod(build) => self.pod_gone(&pod_name, io),
+            None if done => Ok(()),
+            None => {
+                let why = match succeeded(build).and_then(|c| c.reason.as_deref()) {
+                    Some(reason) if !reason.is_empty() => {
+                        let message = succeeded(build)
+                            .and_then(|c| c.message.clone())
+                            .unwrap_or_default();
+                        format!("waiting: {reason}: {message}")
+                    }
+                    _ => format!("waiting for pod {pod_name} to be created"),
+                };
+                self.say(io, why)
+            }
+        }
+    }
+
     /// Says `message` on stderr, unless it was the last thing said.
     fn say(&mut self, io: &mut Io<'_>, message: String) -> Result<(), PluginError> {
         if self.said.as_ref() != Some(&message) {

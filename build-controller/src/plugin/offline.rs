@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use build_pod::Images;
 use clap::{Args, ValueEnum};
 
-use super::PluginExit;
 use super::error::PluginError;
+use super::exit::PluginExit;
 use super::io::Io;
 use build_pod::{Offline, error_lines};
 

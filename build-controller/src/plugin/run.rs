@@ -11,9 +11,9 @@ use clap::Args;
 use kube::ResourceExt;
 use kube::api::PostParams;
 
-use super::PluginExit;
 use super::describe::read_template;
 use super::error::PluginError;
+use super::exit::PluginExit;
 use super::io::Io;
 use super::logs::{LogsArgs, ShowArgs, logs};
 use super::session::Session;

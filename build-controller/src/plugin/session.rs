@@ -1,10 +1,9 @@
-//! The cluster a plugin command talks to: a client, the namespace, and how often to poll.
-
-use std::time::Duration;
+//! The cluster a plugin command talks to: a client, the namespace, and the clock.
 
 use build_types::{Build, BuildTemplate, ClusterBuildTemplate};
 use clap::Args;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 
@@ -25,36 +24,32 @@ pub struct ClusterArgs {
     pub namespace: Option<String>,
 }
 
-/// A client, the namespace every command works in, and the polling interval of follows.
+/// A client, the namespace every command works in, and the clock ages are counted by.
 #[derive(Clone)]
 pub struct Session {
     /// The API client.
     pub client: Client,
     /// The namespace of the Builds.
     pub namespace: String,
-    /// How long a follow waits between two looks at the Build and its pod.
-    pub poll: Duration,
+    /// What time it is, for the ages and durations `list` shows (tests fix it).
+    pub clock: fn() -> Timestamp,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("namespace", &self.namespace)
-            .field("poll", &self.poll)
             .finish_non_exhaustive()
     }
 }
 
-/// The default polling interval of follows.
-pub const DEFAULT_POLL: Duration = Duration::from_secs(1);
-
 impl Session {
-    /// A session over `client` in `namespace`, polling every [`DEFAULT_POLL`].
+    /// A session over `client` in `namespace`, on the system's clock.
     pub fn new(client: Client, namespace: impl Into<String>) -> Session {
         Session {
             client,
             namespace: namespace.into(),
-            poll: DEFAULT_POLL,
+            clock: Timestamp::now,
         }
     }
 

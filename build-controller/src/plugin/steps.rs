@@ -1,5 +1,6 @@
 //! Which container of a build pod is which, and what each one is doing.
 
+use build_pod::PodLayout;
 use build_types::{Build, Condition};
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -17,10 +18,10 @@ pub(crate) struct StepContainer {
     pub(crate) helper: bool,
 }
 
-/// The pod's init containers, in order: the credential initializer, one per source (as many as
-/// `build.spec.all_sources()`), then the steps. The final `nop` container is never listed.
+/// The pod's init containers, in order ([`PodLayout`]): the credential initializer, one per
+/// source, then the steps. The final `nop` container is never listed.
 pub(crate) fn step_containers(build: &Build, pod: &Pod) -> Vec<StepContainer> {
-    let helpers = 1 + build.spec.all_sources().len();
+    let layout = PodLayout::of(build);
     pod.spec
         .iter()
         .flat_map(|spec| spec.init_containers.iter().flatten())
@@ -29,27 +30,18 @@ pub(crate) fn step_containers(build: &Build, pod: &Pod) -> Vec<StepContainer> {
             container: container.name.clone(),
             name: display_name(&container.name).to_owned(),
             image: container.image.clone().unwrap_or_default(),
-            helper: index < helpers,
+            helper: layout.is_helper(index),
         })
         .collect()
 }
 
 /// A container's name as shown: without the `build-step-` prefix.
 pub(crate) fn display_name(container: &str) -> &str {
-    container
-        .strip_prefix(build_pod::STEP_CONTAINER_PREFIX)
-        .unwrap_or(container)
+    PodLayout::display_name(container)
 }
 
 /// The status the kubelet reports for the init container `name`.
-pub(crate) fn container_status<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
-    pod.status
-        .as_ref()?
-        .init_container_statuses
-        .iter()
-        .flatten()
-        .find(|status| status.name == name)
-}
+pub(crate) use build_pod::init_container_status as container_status;
 
 /// What a container is doing, simplified.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use build_types::{Build, BuildSpec, BuildStatus, SourceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use serde::{Deserialize, Deserializer};
 
-use super::strip_for_cache;
+use super::projection::strip_for_cache;
 
 /// A Build as the controller's cache holds it, and as kube-runtime's `Controller` hands it to
 /// [`reconcile`](crate::reconcile::reconcile): a Build not yet finished whole; a finished one
@@ -186,7 +186,7 @@ impl kube::Resource for CachedBuild {
     type DynamicType = ();
     type Scope = k8s_openapi::NamespaceResourceScope;
 
-    super::identity_of!(Build);
+    super::projection::identity_of!(Build);
 
     fn meta(&self) -> &ObjectMeta {
         match &self.0 {

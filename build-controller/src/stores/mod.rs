@@ -5,48 +5,23 @@ use std::time::Duration;
 
 use build_types::{Build, BuildTemplate, BuildTemplateSpec, ClusterBuildTemplate, TemplateKind};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
-use kube::Resource;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::error::Error;
 use build_pod::Lookup;
 
-/// The `kind`, `group`, `version` and `plural` of a `kube::Resource` impl: those of `$of`, whose
-/// projection the implementing type is.
-macro_rules! identity_of {
-    ($of:ty) => {
-        fn kind(_: &()) -> std::borrow::Cow<'_, str> {
-            <$of as kube::Resource>::kind(&())
-        }
-
-        fn group(_: &()) -> std::borrow::Cow<'_, str> {
-            <$of as kube::Resource>::group(&())
-        }
-
-        fn version(_: &()) -> std::borrow::Cow<'_, str> {
-            <$of as kube::Resource>::version(&())
-        }
-
-        fn plural(_: &()) -> std::borrow::Cow<'_, str> {
-            <$of as kube::Resource>::plural(&())
-        }
-    };
-}
-use identity_of;
-
 mod build;
 mod intern;
 mod pod;
 mod pod_cache;
+mod projection;
 
 pub use build::CachedBuild;
 pub use pod::CachedPod;
 pub use pod_cache::{PodCache, PodCacheWriter};
-
-/// The annotation `kubectl apply` leaves on objects: a full copy of the applied object (for a
-/// Secret, its data in clear), so it is never kept in a cache.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub use projection::strip_for_cache;
+pub(crate) use projection::strip_secret_for_cache;
 
 /// Read handles of the controller's watch caches. Every read a reconcile makes comes from here.
 ///
@@ -255,39 +230,13 @@ impl Lookup for Stores {
     }
 }
 
-/// Drops what a cache never needs: `managedFields` and `kubectl apply`'s copy of the object.
-pub fn strip_for_cache<K: Resource>(object: &mut K) {
-    let meta = object.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
-/// [`strip_for_cache`], and for a Secret also its values: the controller plans credentials
-/// from key names alone (which keys a Secret has), and the values are read only by
-/// `creds-init` inside the pod, from the mounted volume. So no Secret value is held in the
-/// controller's memory, where a heap dump or a stray `Debug` could show it.
-pub(crate) fn strip_secret_for_cache(secret: &mut Secret) {
-    strip_for_cache(secret);
-    for value in secret.data.iter_mut().flat_map(|data| data.values_mut()) {
-        value.0.clear();
-    }
-    for value in secret
-        .string_data
-        .iter_mut()
-        .flat_map(|data| data.values_mut())
-    {
-        value.clear();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use build_types::ConditionStatus;
     use k8s_openapi::api::core::v1::{Container, PodSpec};
     use serde_json::json;
 
+    use super::projection::LAST_APPLIED;
     use super::ready_store as store;
     use super::*;
 

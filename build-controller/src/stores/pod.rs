@@ -398,7 +398,7 @@ impl kube::Resource for CachedPod {
     type DynamicType = ();
     type Scope = k8s_openapi::NamespaceResourceScope;
 
-    super::identity_of!(Pod);
+    super::projection::identity_of!(Pod);
 
     fn meta(&self) -> &ObjectMeta {
         &self.metadata

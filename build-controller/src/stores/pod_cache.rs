@@ -6,7 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use kube::runtime::watcher::Event;
 use kube::{Resource, ResourceExt};
 
-use super::CachedPod;
+use super::pod::CachedPod;
 
 /// The controller's cache of build pods, by namespace and name: what the pod watch has
 /// delivered, less the pods [forgotten](PodCache::forget) since.

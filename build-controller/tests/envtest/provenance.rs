@@ -108,7 +108,7 @@ pub(super) async fn a_build_reports_what_it_built(client: &Client) {
 /// `kubectl build provenance app`, then with `--key`.
 async fn the_provenance_names_the_digest(client: &Client, ns: &str) {
     let session = Session::new(client.clone(), ns);
-    let Ran { exit, out, err } =
+    let Ran { exit, out, err, .. } =
         kubectl_build(&session, Style::default(), &["provenance", "app"]).await;
     println!("kubectl build provenance app:\n{out}{err}");
     assert_eq!(exit, PluginExit::Succeeded, "{err}");
@@ -129,7 +129,7 @@ async fn the_provenance_names_the_digest(client: &Client, ns: &str) {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/provenance/test-ed25519.pem"
     );
-    let Ran { exit, out, err } = kubectl_build(
+    let Ran { exit, out, err, .. } = kubectl_build(
         &session,
         Style::default(),
         &["provenance", "app", "--key", key],

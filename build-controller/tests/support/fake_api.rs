@@ -181,7 +181,10 @@ struct Watch {
     /// `None`: across namespaces.
     namespace: Option<String>,
     labels: String,
+    fields: String,
     since: u64,
+    /// How many times the history had been expired when the watch started.
+    era: u64,
 }
 
 /// One change of a stored object, as a watch reports it.
@@ -198,6 +201,8 @@ struct Written {
 struct News {
     written: Vec<Written>,
     version: tokio::sync::watch::Sender<u64>,
+    /// How many times [`FakeApi::expire_history`] ended the open watches.
+    era: u64,
 }
 
 struct State {
@@ -221,6 +226,8 @@ struct State {
     /// Resources whose next watch (after any failing ones) reports its resourceVersion
     /// expired (an `ERROR` event with a 410 `Status`), as a restarted kube-apiserver does.
     expiring_watches: Vec<String>,
+    /// The oldest resourceVersion a watch may start from (0: any); older ones have expired.
+    oldest: u64,
     servers: Vec<JoinHandle<()>>,
     /// `Some` when watches deliver changes ([`FakeApi::with_watch_news`]).
     news: Option<News>,
@@ -263,6 +270,7 @@ impl State {
                     && w.resource == watch.resource
                     && watch.namespace.as_ref().is_none_or(|n| *n == w.namespace)
                     && labels_match(&watch.labels, &w.object)
+                    && fields_match(&watch.fields, &w.object)
             })
             .map(|w| json!({"type": w.type_, "object": w.object}))
             .collect()
@@ -328,6 +336,7 @@ impl FakeApi {
                 hangs: Vec::new(),
                 failing_watches: BTreeMap::new(),
                 expiring_watches: Vec::new(),
+                oldest: 0,
                 news: None,
                 servers: Vec::new(),
             })),
@@ -341,6 +350,7 @@ impl FakeApi {
         self.lock().news = Some(News {
             written: Vec::new(),
             version,
+            era: 0,
         });
         self
     }
@@ -447,6 +457,23 @@ impl FakeApi {
         self.lock().expiring_watches.push(resource.to_owned());
     }
 
+    /// Forgets the history of changes up to now, as etcd's compaction or a new watch cache (a
+    /// restarted kube-apiserver, a replaced CRD) does, and ends every open watch: a client that
+    /// watches again from a version older than now gets what kube-apiserver sends then, an
+    /// `ERROR` event whose `Status` is 410 `Expired`, "too old resource version: 7 (9)". On a
+    /// server with news.
+    pub(crate) fn expire_history(&self) {
+        let mut state = self.lock();
+        state.oldest = state.version;
+        let news = state
+            .news
+            .as_mut()
+            .expect("expire_history needs with_watch_news");
+        news.era += 1;
+        let version = *news.version.borrow();
+        news.version.send_replace(version);
+    }
+
     /// Answers the next request `method path` (the path without its query) with the failure
     /// `status` (a `Status` body, as from [`status`]), as an admission webhook refusing it
     /// would; the request changes nothing.
@@ -516,9 +543,13 @@ impl FakeApi {
                     next = handle.next_request() => next,
                     true = changed, if !watching.is_empty() => {
                         let mut still = Vec::new();
+                        let era = api.lock().news.as_ref().map_or(0, |n| n.era);
                         for (watch, send) in watching.drain(..) {
                             let events = api.lock().news_for(&watch);
-                            if events.is_empty() {
+                            if watch.era < era {
+                                // The API server ended it, without the news it had not sent.
+                                respond(send, 200, "application/json", Vec::new());
+                            } else if events.is_empty() {
                                 still.push((watch, send));
                             } else {
                                 respond(send, 200, "application/json", event_lines(events));
@@ -672,17 +703,25 @@ impl FakeApi {
                     let expired = status(410, "Expired", "", "", "too old resource version");
                     return Reply::Events(vec![json!({"type": "ERROR", "object": expired})]);
                 }
-                if state.news.is_none() {
+                let Some(news) = &state.news else {
                     return Reply::Open;
+                };
+                let era = news.era;
+                let since = query(uri, "resourceVersion")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(state.version);
+                // Version 0 is "any": it never expires.
+                if since > 0 && since < state.oldest {
+                    return Reply::Events(vec![expired(since, state.oldest)]);
                 }
                 Reply::Watch(Watch {
                     group: route.group.clone(),
                     resource: route.resource.clone(),
                     namespace: route.namespace.clone(),
                     labels: query(uri, "labelSelector").unwrap_or_default(),
-                    since: query(uri, "resourceVersion")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(state.version),
+                    fields: query(uri, "fieldSelector").unwrap_or_default(),
+                    since,
+                    era,
                 })
             }
             ("list", None) => request.list(&state),
@@ -1230,6 +1269,18 @@ fn status_with(code: u16, reason: &str, details: Value, message: &str) -> Value 
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "details": details, "code": code,
     })
+}
+
+/// The event kube-apiserver (1.36) sends on a watch from a version older than its history,
+/// and then ends the watch, as a real one answered in envtest:
+/// `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+/// "message":"too old resource version: 1 (216)","reason":"Expired","code":410}}`.
+pub(crate) fn expired(since: u64, oldest: u64) -> Value {
+    json!({"type": "ERROR", "object": {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("too old resource version: {since} ({oldest})"),
+        "reason": "Expired", "code": 410,
+    }})
 }
 
 /// A failure `Status` about the object `kind`/`name` (for [`FakeApi::fail_next`]).

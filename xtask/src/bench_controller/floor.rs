@@ -26,9 +26,9 @@ use kube::runtime::reflector;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 
-use super::process::Target;
 use super::report::Tails;
 use super::{BUILD_NAME_LABEL, Events, Timeline, bench_template, creating};
+use crate::harness::process::Target;
 
 /// Runs the writes-only burst of `count` Builds in namespace `{namespace}-floor`, cleans up,
 /// and returns its tails.
@@ -39,7 +39,7 @@ pub(super) async fn writes_floor(
     timeout: Duration,
 ) -> anyhow::Result<Tails> {
     let namespace = format!("{namespace}-floor");
-    crate::control_plane::create_namespace(client, &namespace).await?;
+    throwaway_cluster::create_namespace(client, &namespace).await?;
     let templates: Api<BuildTemplate> = Api::namespaced(client.clone(), &namespace);
     let template = templates
         .create(&PostParams::default(), &bench_template())

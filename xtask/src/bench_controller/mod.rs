@@ -3,7 +3,7 @@
 //!
 //! Against whatever `KUBECONFIG` names (an envtest control plane is enough: no kubelet is
 //! needed; where a Build must finish, the benchmark patches its pod's status the way a kubelet
-//! would, see [`crate::kubelet`]), it applies the generated CRDs, makes a fresh namespace with a
+//! would, see [`crate::harness::kubelet`]), it applies the generated CRDs, makes a fresh namespace with a
 //! BuildTemplate, starts the release `build-controller` on it (or measures one it did not
 //! start: `--attach-pid PID`, or `--attach` to measure nothing), waits until the controller is
 //! ready, and runs one of three modes:
@@ -26,7 +26,6 @@
 //! JSON.
 
 mod floor;
-pub(crate) mod process;
 mod report;
 mod stats;
 
@@ -43,7 +42,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
-use process::{Launch, RssSampler, Target};
+use crate::harness::process::{self, Launch, RssSampler, Target};
 use report::Cost;
 use stats::{Latencies, RssSamples};
 
@@ -138,7 +137,7 @@ async fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis()
     );
-    crate::control_plane::create_namespace(&client, &namespace).await?;
+    throwaway_cluster::create_namespace(&client, &namespace).await?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     eprintln!("namespace {namespace}");
 
@@ -176,32 +175,9 @@ async fn install_crds(client: &Client) -> anyhow::Result<()> {
             .with_context(|| format!("applying CRD {name}"))?;
     }
     for crd in build_types::crds() {
-        wait_established(&api, &crd.name_any()).await?;
+        throwaway_cluster::wait_established(&api, &crd.name_any()).await?;
     }
     Ok(())
-}
-
-/// Waits (at most 30 s) until the CRD is established.
-pub(crate) async fn wait_established(
-    api: &Api<CustomResourceDefinition>,
-    name: &str,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let current = api.get(name).await?;
-        let established = current
-            .status
-            .iter()
-            .flat_map(|s| s.conditions.iter().flatten())
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("CRD {name} not established after 30s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn plain_pod(name: String) -> Pod {
@@ -302,17 +278,7 @@ async fn controller(root: &Path, args: &BenchArgs, namespace: &str) -> anyhow::R
     } else {
         let binary = match &args.controller {
             Some(path) => path.clone(),
-            None => {
-                let status =
-                    std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-                        .args(["build", "--release", "-q", "-p", "build-controller"])
-                        .current_dir(root)
-                        .status()?;
-                if !status.success() {
-                    bail!("building the release controller failed");
-                }
-                root.join("target/release/build-controller")
-            }
+            None => crate::harness::build_release_binary("build-controller", "build-controller")?,
         };
         let log = root.join(format!("target/bench-controller-{namespace}.log"));
         eprintln!("controller output: {}", log.display());
@@ -609,7 +575,7 @@ impl Kubelet {
         stream::iter(batch)
             .map(|pod| {
                 let pods = self.pods.clone();
-                let patch = crate::kubelet::succeeded_patch(&pod, &now);
+                let patch = crate::harness::kubelet::succeeded_patch(&pod, &now);
                 async move {
                     pods.patch_status(
                         &pod.name_any(),
@@ -643,30 +609,7 @@ async fn sustained(
     let sampler = target.pid().map(RssSampler::start);
     let before = target.usage()?;
     let (created_tx, mut created_rx) = tokio::sync::mpsc::unbounded_channel();
-    let creator = tokio::spawn({
-        let builds = builds.clone();
-        async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-            let mut creates = tokio::task::JoinSet::new();
-            for i in 0..count {
-                tick.tick().await;
-                let builds = builds.clone();
-                let created_tx = created_tx.clone();
-                creates.spawn(async move {
-                    let sent = Instant::now();
-                    let build = builds
-                        .create(&PostParams::default(), &bench_build(i))
-                        .await?;
-                    let _ = created_tx.send((build.name_any(), sent, Instant::now()));
-                    anyhow::Ok(())
-                });
-            }
-            while let Some(done) = creates.join_next().await {
-                done??;
-            }
-            anyhow::Ok(())
-        }
-    });
+    let creator = create_at_rate(builds.clone(), rate, count, created_tx);
     let mut creator = Some(creator);
     let mut timeline = Timeline::default();
     let mut create_latencies = Vec::new();
@@ -720,6 +663,38 @@ async fn sustained(
         build_create: Latencies::of(create_latencies),
         rss,
         cpu: cost(before, after).map(|c| c.cpu),
+    })
+}
+
+/// Creates `count` Builds at `rate` a second, each create in a task of its own so a slow
+/// answer does not hold the next one back; sends each Build's name, when its create was sent
+/// and when it was answered.
+fn create_at_rate(
+    builds: Api<Build>,
+    rate: f64,
+    count: usize,
+    created_tx: tokio::sync::mpsc::UnboundedSender<(String, Instant, Instant)>,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        let mut creates = tokio::task::JoinSet::new();
+        for i in 0..count {
+            tick.tick().await;
+            let builds = builds.clone();
+            let created_tx = created_tx.clone();
+            creates.spawn(async move {
+                let sent = Instant::now();
+                let build = builds
+                    .create(&PostParams::default(), &bench_build(i))
+                    .await?;
+                let _ = created_tx.send((build.name_any(), sent, Instant::now()));
+                anyhow::Ok(())
+            });
+        }
+        while let Some(done) = creates.join_next().await {
+            done??;
+        }
+        anyhow::Ok(())
     })
 }
 

@@ -2,11 +2,11 @@
 //!
 //! Needs `KUBEBUILDER_ASSETS` holding `etcd` and `kube-apiserver`; without them it prints one
 //! line naming what is missing and exits 0. Otherwise it starts a throw-away control plane
-//! ([`crate::control_plane`], with an audit log of the controller's requests), applies the
-//! release (CRDs, namespace, ServiceAccount, ClusterRole, Role and their bindings; not the
-//! Deployment) and runs the controller binary on the host as the release's ServiceAccount (a
-//! TokenRequest token), so every scenario runs with exactly the release's permissions. The
-//! harness plays the kubelet ([`crate::kubelet`]): it marks each build pod running, ends it
+//! ([`throwaway_cluster::ControlPlane`], with an audit log of the controller's requests),
+//! applies the release (CRDs, namespace, ServiceAccount, ClusterRole, Role and their bindings;
+//! not the Deployment) and runs the controller binary on the host as the release's ServiceAccount
+//! (a TokenRequest token), so every scenario runs with exactly the release's permissions. The
+//! harness plays the kubelet ([`crate::harness::kubelet`]): it marks each build pod running, ends it
 //! as the Build's kind asks, and stops it when the controller lowers its
 //! `activeDeadlineSeconds`.
 //!
@@ -48,7 +48,7 @@ mod checks;
 mod scenarios;
 mod shared;
 
-use crate::control_plane::{ControlPlane, ControlPlaneInputs};
+use throwaway_cluster::{ControlPlane, ControlPlaneInputs};
 
 /// The binaries `KUBEBUILDER_ASSETS` must hold.
 pub(crate) const REQUIRED_BINARIES: &[&str] = &["etcd", "kube-apiserver"];
@@ -102,7 +102,7 @@ pub(crate) fn say(line: impl Display) {
 
 /// Checks `--scenario` names; an empty list selects all.
 fn selected(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
-    crate::select_scenarios(SCENARIOS, names)
+    crate::harness::select_scenarios(SCENARIOS, names)
 }
 
 /// The run's state directory; removed on drop unless kept.
@@ -170,7 +170,7 @@ impl Outcome {
 /// Runs `cargo xtask chaos`.
 pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
     let chosen = selected(&args.scenarios)?;
-    let Some(assets) = crate::control_plane::assets_or_skip("chaos", REQUIRED_BINARIES) else {
+    let Some(assets) = throwaway_cluster::assets_or_skip("chaos", REQUIRED_BINARIES) else {
         return Ok(());
     };
     if args.builds == 0 {
@@ -178,7 +178,7 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
     }
     let controller = match &args.controller {
         Some(path) => path.clone(),
-        None => crate::build_debug_binary("build-controller", "build-controller")?,
+        None => crate::harness::build_debug_binary("build-controller", "build-controller")?,
     };
     let started = Instant::now();
     let state = StateDir {
@@ -195,7 +195,7 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
         .build()
         .context("starting tokio")?;
     let outcomes = runtime.block_on(async {
-        tokio::spawn(crate::signals::watch_signals(
+        tokio::spawn(throwaway_cluster::watch_signals(
             "chaos",
             "stopping the scenarios and the control plane",
         ));
@@ -211,7 +211,7 @@ pub(crate) fn run(root: &Path, args: &ChaosArgs) -> anyhow::Result<()> {
         };
         tokio::select! {
             result = work => result,
-            () = crate::signals::until_interrupted() => Err(anyhow::anyhow!("interrupted")),
+            () = throwaway_cluster::until_interrupted() => Err(anyhow::anyhow!("interrupted")),
         }
     });
     let outcomes = outcomes?;
@@ -283,10 +283,9 @@ async fn setup(
     let policy = dir.join("audit-policy.yaml");
     fs::write(&policy, checks::privilege::POLICY)?;
     let control_plane = ControlPlane::start(ControlPlaneInputs {
-        workspace: root,
         assets,
         dir: dir.join("cp"),
-        log: fs::File::create(dir.join("logs/envtest-start.log"))?,
+        log: fs::File::create(dir.join("logs/envtest-start.log"))?.into(),
         extra_apiserver_args: vec![
             format!("--audit-policy-file={}", policy.display()),
             format!("--audit-log-path={}", dir.join("audit.log").display()),
@@ -303,9 +302,9 @@ async fn setup(
         control_plane.api_url
     ));
     let admin = control_plane.admin_client().await?;
-    let (applied, skipped) = crate::e2e::install::apply_release(&admin, root).await?;
+    let (applied, skipped) = crate::harness::release::apply_release(&admin, root).await?;
     let controller_kubeconfig = dir.join("controller.kubeconfig");
-    crate::e2e::install::service_account_kubeconfig(
+    crate::harness::release::service_account_kubeconfig(
         &admin,
         &control_plane.api_url,
         &control_plane.ca,
@@ -320,7 +319,7 @@ async fn setup(
     ));
     let sentinel = format!(
         "chaos-sentinel-{:016x}",
-        crate::fuzz::Rng::new(seed ^ u64::from(std::process::id())).next_u64()
+        crate::harness::inputs::Rng::new(seed ^ u64::from(std::process::id())).next_u64()
     );
     Ok(Env {
         dir: dir.to_path_buf(),
@@ -351,7 +350,7 @@ mod tests {
 
     #[test]
     fn the_skip_line_names_the_missing_binaries() {
-        let line = crate::control_plane::missing_line("chaos", REQUIRED_BINARIES, None, |_| true);
+        let line = throwaway_cluster::missing_line("chaos", REQUIRED_BINARIES, None, |_| true);
         assert_eq!(
             line.unwrap(),
             "skipping chaos: KUBEBUILDER_ASSETS is not set (it must name a directory holding etcd, kube-apiserver)"

@@ -91,24 +91,12 @@ impl Dockerd {
     /// `docker image ls` of this daemon, formatted `{{.Repository}}:{{.Tag}} {{.ID}}`, one
     /// line each.
     pub(crate) fn images(&self) -> anyhow::Result<String> {
-        let output = self
-            .docker()
-            .args([
-                "image",
-                "ls",
-                "--format",
-                "{{.Repository}}:{{.Tag}} {{.ID}}",
-            ])
-            .output()
-            .context("running docker image ls")?;
-        if !output.status.success() {
-            bail!(
-                "docker image ls failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        throwaway_cluster::run_quiet(self.docker().args([
+            "image",
+            "ls",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}}",
+        ]))
     }
 
     /// Debian's `docker` client talking to this daemon, its configuration (`.buildNodeID`)
@@ -349,7 +337,7 @@ fn created(before: &BTreeSet<PathBuf>, now: &BTreeSet<PathBuf>) -> Vec<PathBuf> 
 fn kill_leftovers(dir: &Path, cgroups: &[PathBuf]) -> Vec<String> {
     let me = std::process::id();
     let mut pids: BTreeSet<u32> = BTreeSet::new();
-    for pid in crate::e2e::cluster::pids() {
+    for pid in throwaway_cluster::pids() {
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         if pid != me && mentions(&cmdline, dir) {
             pids.insert(pid);
@@ -808,7 +796,7 @@ mod tests {
     /// The processes running the `RUN` step of [`SLEEP_DOCKERFILE`].
     fn step_pids() -> Vec<u32> {
         let cmdline = |pid: &u32| fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        crate::e2e::cluster::pids()
+        throwaway_cluster::pids()
             .into_iter()
             .filter(|pid| cmdline(pid) == b"/bin/busybox\x00sleep\x00617\x00")
             .collect()
@@ -846,7 +834,7 @@ mod tests {
         let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert_eq!(mounts_under(&mountinfo, dir), Vec::<PathBuf>::new());
         let cmdline = |pid: &u32| fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let leftovers: Vec<u32> = crate::e2e::cluster::pids()
+        let leftovers: Vec<u32> = throwaway_cluster::pids()
             .into_iter()
             .filter(|pid| mentions(&cmdline(pid), dir))
             .collect();

@@ -86,25 +86,6 @@ auth:
 /// The scenario images.
 pub(crate) fn specs() -> Vec<ImageSpec> {
     let shell = |script: &str| vec!["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()];
-    // git and the parts of it that are not builtins: the daemon, and `git submodule` (a shell
-    // script with its helpers), which git-init runs after every checkout
-    let git = || {
-        [
-            "/usr/bin/git",
-            "/usr/lib/git-core/git-daemon",
-            "/usr/lib/git-core/git-submodule",
-            "/usr/lib/git-core/git-sh-setup",
-            "/usr/lib/git-core/git-sh-i18n",
-            "/usr/lib/git-core/git-sh-i18n--envsubst",
-        ]
-        .map(PathBuf::from)
-        .to_vec()
-    };
-    let links = vec![
-        ("/usr/bin/git-upload-pack", "git"),
-        ("/usr/bin/git-receive-pack", "git"),
-        ("/usr/bin/git-upload-archive", "git"),
-    ];
     vec![
         ImageSpec {
             reference: PAUSE,
@@ -122,9 +103,13 @@ pub(crate) fn specs() -> Vec<ImageSpec> {
         },
         ImageSpec {
             reference: GIT_SERVER,
-            binaries: [git(), vec![PathBuf::from("/usr/sbin/sshd")]].concat(),
+            binaries: [git_binaries(), vec![PathBuf::from("/usr/sbin/sshd")]].concat(),
             files: vec![],
-            links,
+            links: vec![
+                ("/usr/bin/git-upload-pack", "git"),
+                ("/usr/bin/git-receive-pack", "git"),
+                ("/usr/bin/git-upload-archive", "git"),
+            ],
             entrypoint: vec!["/bin/sh".to_owned()],
         },
         ImageSpec {
@@ -145,18 +130,7 @@ pub(crate) fn specs() -> Vec<ImageSpec> {
         ImageSpec {
             reference: BUILDAH,
             binaries: vec![PathBuf::from("/usr/bin/buildah")],
-            files: vec![
-                (
-                    "etc/containers/policy.json",
-                    br#"{"default":[{"type":"insecureAcceptAnything"}]}"#.to_vec(),
-                    0o644,
-                ),
-                (
-                    "etc/containers/registries.conf",
-                    b"unqualified-search-registries = []\n".to_vec(),
-                    0o644,
-                ),
-            ],
+            files: buildah_files(),
             links: vec![],
             entrypoint: vec!["/usr/bin/buildah".to_owned()],
         },
@@ -167,6 +141,37 @@ pub(crate) fn specs() -> Vec<ImageSpec> {
             links: vec![],
             entrypoint: vec!["/usr/bin/docker".to_owned()],
         },
+    ]
+}
+
+/// git and the parts of it that are not builtins: the daemon, and `git submodule` (a shell
+/// script with its helpers), which git-init runs after every checkout.
+fn git_binaries() -> Vec<PathBuf> {
+    [
+        "/usr/bin/git",
+        "/usr/lib/git-core/git-daemon",
+        "/usr/lib/git-core/git-submodule",
+        "/usr/lib/git-core/git-sh-setup",
+        "/usr/lib/git-core/git-sh-i18n",
+        "/usr/lib/git-core/git-sh-i18n--envsubst",
+    ]
+    .map(PathBuf::from)
+    .to_vec()
+}
+
+/// buildah's configuration: any image accepted, no search registries.
+fn buildah_files() -> Vec<(&'static str, Vec<u8>, u32)> {
+    vec![
+        (
+            "etc/containers/policy.json",
+            br#"{"default":[{"type":"insecureAcceptAnything"}]}"#.to_vec(),
+            0o644,
+        ),
+        (
+            "etc/containers/registries.conf",
+            b"unqualified-search-registries = []\n".to_vec(),
+            0o644,
+        ),
     ]
 }
 

@@ -13,21 +13,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::pinned_kind;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
+use throwaway_cluster::{Cluster, ctr, interrupted, run_quiet};
 
-use super::cluster::{Cluster, ctr, run_quiet};
-use super::interrupted;
-use crate::bench_controller::wait_established;
-use crate::control_plane;
+use crate::harness::release::{
+    apply_objects, apply_params, apply_release, kind, release_objects, service_account_kubeconfig,
+    wait_crds,
+};
 
-const FIELD_MANAGER: &str = "xtask-e2e";
 /// The release's namespace.
 pub(crate) const RELEASE_NS: &str = "knative-build";
 /// The release's Deployment, Lease and Service name.
@@ -137,9 +133,7 @@ pub(crate) struct HostController {
 impl HostController {
     /// Starts the controller process (again), logging to `logs/build-controller.log`.
     pub(crate) fn start(&self, cluster: &mut Cluster) -> anyhow::Result<()> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = throwaway_cluster::free_port()?;
         let mut command = Command::new(&self.binary);
         command
             .arg("run")
@@ -165,7 +159,8 @@ impl HostController {
 pub(crate) async fn install(cluster: &mut Cluster) -> anyhow::Result<(Controller, Vec<String>)> {
     let t0 = Instant::now();
     let client = cluster.admin_client().await?;
-    let yaml = std::fs::read_to_string(cluster.workspace().join("config/release.yaml"))?;
+    let yaml =
+        std::fs::read_to_string(crate::harness::workspace_root().join("config/release.yaml"))?;
     let objects = release_objects(&yaml)?;
     let applied = apply_objects(&client, &objects, &apply_params()).await?;
     let mut evidence = vec![format!(
@@ -213,28 +208,6 @@ fn deployment_env(objects: &[DynamicObject], name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The API resource of a release object, by discovery, and its namespace when its kind is
-/// namespaced.
-pub(crate) async fn resource_of(
-    client: &Client,
-    object: &DynamicObject,
-) -> anyhow::Result<(kube::api::ApiResource, Option<String>)> {
-    let types = object
-        .types
-        .as_ref()
-        .context("every release object has apiVersion and kind")?;
-    let gvk = GroupVersionKind::try_from(types)?;
-    let (resource, capabilities) = pinned_kind(client, &gvk).await?;
-    let namespace = (capabilities.scope == kube::discovery::Scope::Namespaced)
-        .then(|| object.namespace().unwrap_or_default());
-    Ok((resource, namespace))
-}
-
-/// Server-side apply, taking the fields over as `kubectl apply --server-side --force-conflicts`.
-fn apply_params() -> PatchParams {
-    PatchParams::apply(FIELD_MANAGER).force()
-}
-
 /// Shows that a Pod Security warning would be seen: the release's Deployment on the host's
 /// network, applied as a dry run, must be warned about. Returns the warning.
 async fn pod_security_control(
@@ -257,27 +230,6 @@ async fn pod_security_control(
         .into_iter()
         .find(|w| w.contains("PodSecurity"))
         .context("a pod on the host's network in the restricted namespace drew no Pod Security warning: the check for warnings proves nothing")
-}
-
-/// What [`apply_objects`] did.
-pub(crate) struct Applied {
-    /// `Kind name` of each object applied.
-    pub(crate) names: Vec<String>,
-    /// The API server's `Warning` headers, each with its object.
-    pub(crate) warnings: Vec<String>,
-}
-
-/// Waits until the release's CRDs are established.
-async fn wait_crds(client: &Client) -> anyhow::Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for name in [
-        "builds.build.knative.dev",
-        "buildtemplates.build.knative.dev",
-        "clusterbuildtemplates.build.knative.dev",
-    ] {
-        wait_established(&crds, name).await?;
-    }
-    Ok(())
 }
 
 /// Waits (at most 180 s) until the release's Deployment has rolled out to `replicas` Ready
@@ -383,25 +335,6 @@ async fn wait_lease_holder(client: &Client, pods: &[String]) -> anyhow::Result<S
     }
 }
 
-/// Every object of the release, in its order.
-pub(crate) fn release_objects(yaml: &str) -> anyhow::Result<Vec<DynamicObject>> {
-    let mut objects = Vec::new();
-    for document in serde_yaml_ng::Deserializer::from_str(yaml) {
-        let value: serde_json::Value =
-            serde::Deserialize::deserialize(document).context("parsing config/release.yaml")?;
-        if value.is_null() {
-            continue;
-        }
-        objects.push(serde_json::from_value(value)?);
-    }
-    Ok(objects)
-}
-
-/// `Kind` of a release object.
-fn kind(object: &DynamicObject) -> &str {
-    object.types.as_ref().map_or("", |t| t.kind.as_str())
-}
-
 /// `--controller host`: applies the release but its Deployment, and starts the controller
 /// image's binary on the host under the release's ServiceAccount.
 pub(crate) async fn install_on_host(
@@ -411,7 +344,7 @@ pub(crate) async fn install_on_host(
 ) -> anyhow::Result<(Controller, Vec<String>)> {
     let t0 = Instant::now();
     let client = cluster.admin_client().await?;
-    let (names, skipped) = apply_release(&client, cluster.workspace()).await?;
+    let (names, skipped) = apply_release(&client, &crate::harness::workspace_root()).await?;
     let mut evidence = vec![format!(
         "applied config/release.yaml: {}; not applied: {}",
         names.join(", "),
@@ -435,142 +368,9 @@ pub(crate) async fn install_on_host(
     Ok((Controller::Host(controller), evidence))
 }
 
-/// Applies `config/release.yaml` but its Deployment (for a controller the harness runs
-/// itself), object by object with server-side apply, and waits until its CRDs are
-/// established. Returns what was applied and what was not (`Kind name` each).
-pub(crate) async fn apply_release(
-    client: &Client,
-    workspace: &Path,
-) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let yaml = std::fs::read_to_string(workspace.join("config/release.yaml"))?;
-    let (deployments, objects): (Vec<DynamicObject>, Vec<DynamicObject>) = release_objects(&yaml)?
-        .into_iter()
-        .partition(|o| kind(o) == "Deployment");
-    let applied = apply_objects(client, &objects, &apply_params()).await?;
-    wait_crds(client).await?;
-    let skipped = deployments
-        .iter()
-        .map(|o| {
-            format!(
-                "Deployment {}/{}",
-                o.namespace().unwrap_or_default(),
-                o.name_any()
-            )
-        })
-        .collect();
-    Ok((applied.names, skipped))
-}
-
-/// Applies `objects` in order with server-side apply, as `kubectl apply --server-side` does,
-/// keeping the API server's warnings.
-pub(crate) async fn apply_objects(
-    client: &Client,
-    objects: &[DynamicObject],
-    params: &PatchParams,
-) -> anyhow::Result<Applied> {
-    let mut applied = Applied {
-        names: Vec::new(),
-        warnings: Vec::new(),
-    };
-    for object in objects {
-        let types = object
-            .types
-            .as_ref()
-            .context("every release object has apiVersion and kind")?;
-        let (resource, namespace) = resource_of(client, object).await?;
-        let url = <DynamicObject as kube::Resource>::url_path(&resource, namespace.as_deref());
-        let name = format!("{} {}", types.kind, object.name_any());
-        let request = kube::core::Request::new(url)
-            .patch(&object.name_any(), params, &Patch::Apply(object))
-            .with_context(|| format!("encoding {name}"))?;
-        let response = client
-            .send(request.map(kube::client::Body::from))
-            .await
-            .with_context(|| format!("applying {name}"))?;
-        for warning in response.headers().get_all("warning") {
-            applied.warnings.push(format!(
-                "{name}: {}",
-                String::from_utf8_lossy(warning.as_bytes())
-            ));
-        }
-        let status = response.status();
-        let body = response.into_body().collect_bytes().await?;
-        if !status.is_success() {
-            bail!(
-                "applying {name}: {status}: {}",
-                String::from_utf8_lossy(&body).trim()
-            );
-        }
-        applied.names.push(name);
-    }
-    Ok(applied)
-}
-
-/// Writes to `path` a kubeconfig for the API server at `api_url` that authenticates as the
-/// release's ServiceAccount `knative-build/build-controller` (a TokenRequest token).
-pub(crate) async fn service_account_kubeconfig(
-    client: &Client,
-    api_url: &str,
-    ca: &Path,
-    path: &Path,
-) -> anyhow::Result<()> {
-    let token = service_account_token(client).await?;
-    std::fs::write(
-        path,
-        control_plane::kubeconfig(api_url, ca, &format!("{{token: {token}}}")),
-    )?;
-    Ok(())
-}
-
-/// A token for `knative-build/build-controller` from the TokenRequest API (valid 2 hours).
-async fn service_account_token(client: &Client) -> anyhow::Result<String> {
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "knative-build");
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec![],
-            expiration_seconds: Some(7200),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let response = accounts
-        .create_token_request("build-controller", &PostParams::default(), &request)
-        .await
-        .context("requesting a token for knative-build/build-controller")?;
-    Ok(response
-        .status
-        .context("the TokenRequest has a status")?
-        .token)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_release_holds_what_a_user_applies() {
-        let yaml = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../config/release.yaml"
-        ))
-        .unwrap();
-        let objects = release_objects(&yaml).unwrap();
-        let kinds: Vec<&str> = objects.iter().map(kind).collect();
-        for kind in [
-            "Namespace",
-            "CustomResourceDefinition",
-            "ServiceAccount",
-            "ClusterRole",
-            "ClusterRoleBinding",
-            "Role",
-            "RoleBinding",
-            "Service",
-            "Deployment",
-        ] {
-            assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
-        }
-        assert_eq!(kinds[0], "Namespace", "the namespace comes first");
-    }
 
     #[test]
     fn a_container_id_without_its_runtime_prefix() {

@@ -6,10 +6,11 @@
 //! missing and exits 0 before installing or starting anything. Otherwise it installs the Debian
 //! packages it needs when missing, builds the release's images with `cargo xtask images` and the
 //! scenario images ([`images`]), then runs itself again inside a network namespace of its own
-//! ([`netns`]); there it starts the cluster ([`cluster`]), installs the release ([`install`]),
-//! runs the scenarios ([`scenarios`]) and prints each one's verdict with its evidence and
-//! timings. The cluster's guard removes everything it set up, also after SIGINT or SIGTERM; the
-//! run outside then deletes the namespace and checks that the host is as it was.
+//! ([`throwaway_cluster::Netns`]); there it starts the cluster ([`throwaway_cluster::Cluster`]),
+//! installs the release ([`install`]), runs the scenarios ([`scenarios`]) and prints each
+//! one's verdict with its evidence and timings. The cluster's guard removes everything it set
+//! up, also after SIGINT or SIGTERM; the run outside then deletes the namespace and checks that
+//! the host is as it was ([`host`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,11 +18,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-mod cluster;
 mod dockerd;
+mod host;
 mod images;
 pub(crate) mod install;
-mod netns;
 mod scenarios;
 
 /// The binaries `KUBEBUILDER_ASSETS` must hold.
@@ -72,8 +72,7 @@ pub(crate) enum ControllerPlace {
     Host,
 }
 
-pub(crate) use crate::signals::interrupted;
-use crate::signals::until_interrupted;
+use throwaway_cluster::{interrupted, until_interrupted};
 
 /// The scenarios a run without `--scenario` runs, in this order: `metrics` before the
 /// scenarios that change the leader (its count is one process's), the node's faults before
@@ -84,6 +83,7 @@ pub(crate) const SCENARIOS: &[&str] = &[
     "ssh",
     "timing",
     "plugin",
+    "cli",
     "metrics",
     "failures",
     "pod-deleted",
@@ -111,22 +111,22 @@ pub(crate) fn selected(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
     if names.is_empty() {
         return Ok(SCENARIOS.to_vec());
     }
-    crate::select_scenarios(&all_scenarios(), names)
+    crate::harness::select_scenarios(&all_scenarios(), names)
 }
 
 /// Runs `cargo xtask e2e`: outside, it prepares everything that needs the host (packages,
 /// images, the plugin's binary), runs itself again inside a new network namespace
-/// ([`netns`]), and checks the host's network afterwards; inside, it runs the cluster.
+/// ([`throwaway_cluster::Netns`]), and checks the host afterwards; inside, it runs the cluster.
 pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     let chosen = selected(&args.scenarios)?;
     args.image_pull_grace
         .parse::<build_types::Duration>()
         .map_err(|e| anyhow::anyhow!("--image-pull-grace: {e}"))?;
     let soak = soak_settings(args)?;
-    if let Some(inside) = netns::Inside::from_env() {
+    if let Some(inside) = throwaway_cluster::Inside::from_env() {
         return run_inside(root, args, &chosen, &inside, &soak);
     }
-    if crate::control_plane::assets_or_skip("e2e", REQUIRED_BINARIES).is_none() {
+    if throwaway_cluster::assets_or_skip("e2e", REQUIRED_BINARIES).is_none() {
         return Ok(());
     }
     if !is_root() {
@@ -136,14 +136,14 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("xtask-e2e-{}", std::process::id()));
     prepare(root, &dir)?;
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
-    runtime.spawn(crate::signals::watch_signals(
+    runtime.spawn(throwaway_cluster::watch_signals(
         "e2e",
         "the run inside the network namespace removes the cluster, then the namespace goes",
     ));
-    let before = netns::HostSnapshot::capture();
+    let before = host::HostSnapshot::capture();
     let name = format!("xte2e-{}", std::process::id());
     let status = {
-        let namespace = netns::Netns::create(&name)?;
+        let namespace = throwaway_cluster::Netns::create(&name)?;
         eprintln!("[netns] created network namespace {name}; running the cluster inside it");
         namespace.run_self(&dir)
     };
@@ -151,8 +151,8 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let line = before
-        .compare(&netns::HostSnapshot::capture())
-        .and_then(|same| match netns::processes_naming(&dir) {
+        .compare(&host::HostSnapshot::capture())
+        .and_then(|same| match throwaway_cluster::processes_naming(&dir) {
             left if left.is_empty() => Ok(format!("{same}, 0 processes of the run")),
             left => Err(format!("processes of the run still running: {left:?}")),
         });
@@ -187,7 +187,7 @@ fn prepare(root: &Path, dir: &Path) -> anyhow::Result<()> {
         specs.len(),
         t.elapsed().as_secs_f64()
     );
-    crate::build_debug_binary("build-controller", "kubectl-build")?;
+    crate::harness::build_debug_binary("build-controller", "kubectl-build")?;
     Ok(())
 }
 
@@ -202,10 +202,10 @@ fn run_inside(
     root: &Path,
     args: &E2eArgs,
     chosen: &[&'static str],
-    inside: &netns::Inside,
+    inside: &throwaway_cluster::Inside,
     soak: &scenarios::Soak,
 ) -> anyhow::Result<()> {
-    let Some(assets) = crate::control_plane::assets_or_skip("e2e", REQUIRED_BINARIES) else {
+    let Some(assets) = throwaway_cluster::assets_or_skip("e2e", REQUIRED_BINARIES) else {
         return Ok(());
     };
     let started = Instant::now();
@@ -214,76 +214,96 @@ fn run_inside(
         inside.name,
         inside.dir.display()
     );
-    let output = root.join("target/images");
-    let mut tars: Vec<PathBuf> = RELEASE_IMAGES
-        .iter()
-        .map(|name| output.join(format!("{name}.tar")))
-        .collect();
-    tars.extend(
-        images::specs()
-            .iter()
-            .map(|spec| scenario_archive(&inside.dir, spec.reference)),
-    );
-    let bins = output.join("cargo/x86_64-unknown-linux-gnu/release");
+    let tars = image_archives(root, &inside.dir);
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     let verdicts = runtime.block_on(async {
-        tokio::spawn(crate::signals::watch_signals(
+        tokio::spawn(throwaway_cluster::watch_signals(
             "e2e",
             "stopping the scenarios and removing the cluster",
         ));
-        let inputs = cluster::StartInputs {
-            workspace: root,
+        let inputs = throwaway_cluster::ClusterInputs {
             assets: &assets,
             images: &tars,
+            pause_image: images::PAUSE,
             dir: inside.dir.clone(),
             keep_state: args.keep_state,
         };
-        let work = async {
-            let mut cluster = cluster::Cluster::start(inputs).await?;
-            let result = async {
-                let t = Instant::now();
-                let installed = match args.controller {
-                    ControllerPlace::InCluster => install::install(&mut cluster).await,
-                    ControllerPlace::Host => {
-                        install::install_on_host(&mut cluster, &bins, &args.image_pull_grace).await
-                    }
-                };
-                let seconds = t.elapsed().as_secs_f64();
-                match installed {
-                    Ok((controller, evidence)) => {
-                        let verdict =
-                            scenarios::install_verdict(Ok(evidence), args.controller, seconds);
-                        scenarios::run_all(&mut cluster, &controller, verdict, chosen, soak).await
-                    }
-                    Err(error) => Ok(vec![scenarios::install_verdict(
-                        Err(error),
-                        args.controller,
-                        seconds,
-                    )]),
-                }
-            }
-            .await;
-            if !interrupted() {
-                cluster.drain().await;
-            }
-            drop(cluster);
-            result
-        };
-        tokio::pin!(work);
         tokio::select! {
-            result = &mut work => result,
+            result = on_cluster(inputs, root, args, chosen, soak) => result,
             () = until_interrupted() => {
-                // dropping `work` drops the cluster guard, which cleans up
+                // dropping `on_cluster` drops the cluster guard, which cleans up
                 Err(anyhow::anyhow!("interrupted"))
             }
         }
-    });
-    let verdicts = verdicts?;
+    })?;
     println!("{}", scenarios::summary(&verdicts, started.elapsed()));
     if verdicts.iter().any(|v| v.failed()) {
         bail!("some scenarios failed");
     }
     Ok(())
+}
+
+/// The archives the node's containerd imports: the release's images from `cargo xtask
+/// images`, then the scenario images [`prepare`] wrote under `dir`.
+fn image_archives(root: &Path, dir: &Path) -> Vec<PathBuf> {
+    let output = root.join("target/images");
+    RELEASE_IMAGES
+        .iter()
+        .map(|name| output.join(format!("{name}.tar")))
+        .chain(
+            images::specs()
+                .iter()
+                .map(|spec| scenario_archive(dir, spec.reference)),
+        )
+        .collect()
+}
+
+/// Starts the cluster, installs the release and runs the scenarios on it; drains the node and
+/// removes the cluster afterwards (also when a step failed).
+async fn on_cluster(
+    inputs: throwaway_cluster::ClusterInputs<'_>,
+    root: &Path,
+    args: &E2eArgs,
+    chosen: &[&'static str],
+    soak: &scenarios::Soak,
+) -> anyhow::Result<Vec<scenarios::Verdict>> {
+    let mut cluster = throwaway_cluster::Cluster::start(inputs).await?;
+    let result = install_and_run(&mut cluster, root, args, chosen, soak).await;
+    if !interrupted() {
+        cluster.drain().await;
+    }
+    drop(cluster);
+    result
+}
+
+/// The install's verdict, then, when it passed, the scenarios'.
+async fn install_and_run(
+    cluster: &mut throwaway_cluster::Cluster,
+    root: &Path,
+    args: &E2eArgs,
+    chosen: &[&'static str],
+    soak: &scenarios::Soak,
+) -> anyhow::Result<Vec<scenarios::Verdict>> {
+    let bins = root.join("target/images/cargo/x86_64-unknown-linux-gnu/release");
+    let t = Instant::now();
+    let installed = match args.controller {
+        ControllerPlace::InCluster => install::install(cluster).await,
+        ControllerPlace::Host => {
+            install::install_on_host(cluster, &bins, &args.image_pull_grace).await
+        }
+    };
+    let seconds = t.elapsed().as_secs_f64();
+    match installed {
+        Ok((controller, evidence)) => {
+            let verdict = scenarios::install_verdict(Ok(evidence), args.controller, seconds);
+            scenarios::run_all(cluster, &controller, verdict, chosen, soak).await
+        }
+        Err(error) => Ok(vec![scenarios::install_verdict(
+            Err(error),
+            args.controller,
+            seconds,
+        )]),
+    }
 }
 
 /// `--soak-duration` and `--soak-rate`, checked.
@@ -327,8 +347,8 @@ fn install_packages() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("[e2e] installing: {}", missing.join(" "));
-    cluster::run_quiet(Command::new("apt-get").args(["update", "-qq"]))?;
-    cluster::run_quiet(
+    throwaway_cluster::run_quiet(Command::new("apt-get").args(["update", "-qq"]))?;
+    throwaway_cluster::run_quiet(
         Command::new("apt-get")
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&missing)
@@ -340,9 +360,8 @@ fn install_packages() -> anyhow::Result<()> {
 /// The release's four images, from `cargo xtask images` (static programs, git-init's pinned
 /// Debian packages), as archives in `target/images/`.
 fn release_images(root: &Path) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let t = Instant::now();
-    let status = Command::new(cargo)
+    let status = crate::harness::cargo()
         .args(["xtask", "images"])
         .current_dir(root)
         .stdout(std::process::Stdio::null())

@@ -18,8 +18,8 @@ pub use statement::{
     StatementInputs, statement,
 };
 
-use super::PluginExit;
 use super::error::PluginError;
+use super::exit::PluginExit;
 use super::io::Io;
 use super::session::Session;
 

@@ -18,43 +18,26 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
-use crate::bench_controller::process::{Launch, RssSampler, Target};
 use crate::chaos::{Env, Outcome, say};
+use crate::harness::process::{Launch, RssSampler, Target};
 
 mod generator;
 
-use generator::{Generated, Generator, seed_documents};
+use generator::{Generated, Generator, NAMESPACE, path, seed_documents};
 
 /// The scenario's name.
 const NAME: &str = "bad-input";
 /// The release's memory limit for the controller: the bound its RSS must stay under.
 pub(crate) const MEMORY_BOUND_MIB: u64 = 512;
-const NAMESPACE: &str = "chaos-bad-input";
 const IN_FLIGHT: usize = 32;
 /// How long the controller has, after the last object, to give every Build a status.
 const SETTLE_WITHIN: Duration = Duration::from_secs(900);
 
-/// The kinds sent, with their REST paths.
-fn path(kind: &str) -> Option<String> {
-    let crd =
-        |plural: &str| format!("/apis/build.knative.dev/v1alpha1/namespaces/{NAMESPACE}/{plural}");
-    Some(match kind {
-        "Build" => crd("builds"),
-        "BuildTemplate" => crd("buildtemplates"),
-        "ClusterBuildTemplate" => {
-            "/apis/build.knative.dev/v1alpha1/clusterbuildtemplates".to_owned()
-        }
-        "Secret" => format!("/api/v1/namespaces/{NAMESPACE}/secrets"),
-        "ServiceAccount" => format!("/api/v1/namespaces/{NAMESPACE}/serviceaccounts"),
-        _ => return None,
-    })
-}
-
 /// Runs the scenario: `count` objects sent, then every accepted Build awaited.
 pub(crate) async fn run(env: &Env, count: usize) -> anyhow::Result<Outcome> {
-    crate::control_plane::create_namespace(&env.admin, NAMESPACE).await?;
+    throwaway_cluster::create_namespace(&env.admin, NAMESPACE).await?;
     let mut controller = Controller::start(env).await?;
-    let root = crate::workspace_root();
+    let root = crate::harness::workspace_root();
     let mut generator = Generator::new(env.seed, seed_documents(&root)?, &env.sentinel, count);
     let started = Instant::now();
     let generated: Vec<Generated> = (0..count).map(|i| generator.next(i)).collect();

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use serde_json::{Value, json};
 
 use super::checker::Pods;
-use crate::fuzz::Rng;
+use crate::harness::inputs::Rng;
 
 /// The ServiceAccount whose Secret exists from the start.
 pub(crate) const ACCOUNT: &str = "chaos-bot";
@@ -94,12 +94,12 @@ impl Kind {
 
     /// How the stand-in kubelet ends the pod on its own, once it runs; `None` while it is left
     /// running until the controller stops it.
-    pub(crate) fn pod_ends(self) -> Option<crate::kubelet::Outcome> {
+    pub(crate) fn pod_ends(self) -> Option<crate::harness::kubelet::Outcome> {
         match self {
             Kind::Succeeds | Kind::LateTemplate | Kind::LateSecret => {
-                Some(crate::kubelet::Outcome::Succeeded)
+                Some(crate::harness::kubelet::Outcome::Succeeded)
             }
-            Kind::StepFails => Some(crate::kubelet::Outcome::LastStepFailed(1)),
+            Kind::StepFails => Some(crate::harness::kubelet::Outcome::LastStepFailed(1)),
             Kind::TimesOut | Kind::Cancelled => None,
         }
     }
@@ -255,7 +255,7 @@ mod tests {
         assert_eq!(Kind::TimesOut.pod_ends(), None);
         assert_eq!(
             Kind::StepFails.pod_ends(),
-            Some(crate::kubelet::Outcome::LastStepFailed(1))
+            Some(crate::harness::kubelet::Outcome::LastStepFailed(1))
         );
     }
 }

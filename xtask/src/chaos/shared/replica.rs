@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use crate::bench_controller::process::{Launch, Target};
 use crate::chaos::Env;
+use crate::harness::process::{Launch, Target};
 
 /// One controller process of a scenario.
 pub(crate) struct Replica {

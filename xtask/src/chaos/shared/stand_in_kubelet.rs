@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::api::retry;
 use super::mix::Kind;
-use crate::kubelet::{self, Outcome as PodOutcome};
+use crate::harness::kubelet::{self, Outcome as PodOutcome};
 
 const BUILD_NAME_LABEL: &str = "build.knative.dev/buildName";
 

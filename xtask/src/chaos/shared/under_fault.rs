@@ -31,9 +31,9 @@ use super::mix::{self, Kind};
 use super::replica::{Replica, ReplicaSettings};
 use super::stand_in_kubelet::{KubeletStats, play_kubelet};
 use super::watch::{watch_builds, watch_lease};
-use crate::bench_controller::process::Target;
 use crate::chaos::{Env, Outcome, say};
-use crate::fuzz::Rng;
+use crate::harness::inputs::Rng;
+use crate::harness::process::Target;
 
 /// How long the late template and Secret wait before they appear.
 const LATE_AFTER: Duration = Duration::from_secs(8);
@@ -407,7 +407,7 @@ fn expected(plan: &[(String, Kind)]) -> BTreeMap<String, Expected> {
 /// Creates the namespace and the objects the mix needs from the start.
 async fn prepare(env: &Env, namespace: &str) -> anyhow::Result<()> {
     let client = &env.admin;
-    crate::control_plane::create_namespace(client, namespace).await?;
+    throwaway_cluster::create_namespace(client, namespace).await?;
     let post = PostParams::default();
     Api::<BuildTemplate>::namespaced(client.clone(), namespace)
         .create(&post, &mix::template(mix::TEMPLATE)?)

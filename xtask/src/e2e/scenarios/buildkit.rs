@@ -10,18 +10,26 @@ use build_types::BuildTemplate;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
-use super::{Checked, NS, World, create_build, expect_status, finished_evidence, wait_done};
-use crate::e2e::cluster::Cluster;
+use super::builds::{create_build, expect_status, finished_evidence, wait_done};
+use super::verdict::Checked;
+use super::world::{NS, World};
 use crate::e2e::dockerd::Dockerd;
 use crate::e2e::images;
+use throwaway_cluster::Cluster;
 
 /// The tag the Build asks for.
 const TAG: &str = "e2e.local/kubeval:buildkit";
 
+/// The verdict's name.
+pub(super) const TITLE: &str =
+    "buildkit: the seed's template against a Docker daemon on the node's socket";
+
 /// Runs the scenario.
 pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Checked> {
     let mut checked = Checked::new();
-    let seed = std::fs::read_to_string(cluster.workspace().join("examples/seed/buildkit.yaml"))?;
+    let seed = std::fs::read_to_string(
+        crate::harness::workspace_root().join("examples/seed/buildkit.yaml"),
+    )?;
     let template = seed_template(&seed)?;
     let dockerd = Dockerd::start(&cluster.dir.join("dockerd"), cluster.log("dockerd")?)?;
     checked.note(format!(

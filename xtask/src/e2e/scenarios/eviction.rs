@@ -11,11 +11,13 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, EvictParams, Patch, PatchParams};
 use serde_json::json;
 
-use super::{
-    Checked, NS, World, condition_line, create_build, expect_status, follow_logs, followed,
-    succeeded, tools_step, wait_done, wait_message, wait_step_running,
+use super::builds::{
+    condition_line, create_build, expect_status, follow_logs, followed, succeeded, tools_step,
+    wait_done, wait_message, wait_step_running,
 };
-use crate::e2e::cluster::NODE;
+use super::verdict::Checked;
+use super::world::{NS, World};
+use throwaway_cluster::NODE;
 
 /// A Build with one step that runs for two minutes.
 async fn long_build(world: &World, name: &str) -> anyhow::Result<String> {
@@ -45,6 +47,11 @@ fn judge(checked: &mut Checked, build: &build_types::Build, since: Instant) {
     );
     checked.check(took < 15.0, format!("the verdict took {took:.1}s"));
 }
+
+/// The name of [`evict`]'s verdict.
+pub(super) const EVICT_TITLE: &str = "node: a running Build's pod evicted through the eviction API";
+/// The name of [`drain`]'s verdict.
+pub(super) const DRAIN_TITLE: &str = "node: drained of Build pods (cordon, evict) and uncordoned";
 
 /// A running Build's pod evicted through the eviction API.
 pub(super) async fn evict(world: &World) -> anyhow::Result<Checked> {

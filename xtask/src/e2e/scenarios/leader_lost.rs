@@ -8,12 +8,17 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams};
 
-use super::{Checked, World, load};
+use super::load;
+use super::verdict::Checked;
+use super::world::World;
 use crate::e2e::install::{RELEASE_NS, lease_holder, wait_replicas_ready};
 
 /// How soon a standby must hold the Lease after the leader is gone (README, "Leader
 /// election": lease duration 15 s, plus a 2 s retry period, plus one renewal's latency).
 const TAKEOVER_BOUND: Duration = Duration::from_secs(19);
+
+/// The verdict's name.
+pub(super) const TITLE: &str = "leader lost: the leading pod force-deleted under 50 Builds";
 
 /// Runs the scenario.
 pub(super) async fn run(world: &World) -> anyhow::Result<Checked> {

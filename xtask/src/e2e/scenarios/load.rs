@@ -14,7 +14,9 @@ use kube::api::{Api, ListParams, LogParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
-use super::{Checked, NS, World, create_build, succeeded, tools_step, wait_done};
+use super::builds::{create_build, succeeded, tools_step, wait_done};
+use super::verdict::Checked;
+use super::world::{NS, World};
 use crate::e2e::install::{CONTROLLER_SELECTOR, RELEASE_NS};
 
 /// What a Build of the load is expected to do.

@@ -13,7 +13,9 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use serde_json::json;
 
-use super::{Checked, NS, World, create_build, expect_status, tools_step, wait_done};
+use super::builds::{create_build, expect_status, tools_step, wait_done};
+use super::verdict::Checked;
+use super::world::{NS, World};
 use crate::e2e::install::{RELEASE_NAME, RELEASE_NS};
 
 /// The service proxy path of the release's metrics port.
@@ -43,6 +45,9 @@ pub(super) fn parse(text: &str) -> Option<Scrape> {
         started: sample("build_controller_builds_started_total")? as u64,
     })
 }
+
+/// The verdict's name.
+pub(super) const TITLE: &str = "metrics: scraped through the release's Service";
 
 /// Runs the scenario.
 pub(super) async fn run(world: &World) -> anyhow::Result<Checked> {

@@ -5,15 +5,23 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Checked, World, load};
-use crate::e2e::cluster::{Cluster, NodePart};
+use super::load;
+use super::verdict::{Checked, Verdict, timed};
+use super::world::World;
+use throwaway_cluster::{Cluster, NodePart};
+
+/// The verdict of the scenario for `part`.
+pub(super) async fn verdict(world: &World, cluster: &mut Cluster, part: NodePart) -> Verdict {
+    let what = match part {
+        NodePart::Kubelet => "the kubelet",
+        NodePart::Containerd => "containerd",
+    };
+    let title = format!("node: {what} SIGKILLed and restarted under 10 Builds");
+    timed(&title, run(world, cluster, part)).await
+}
 
 /// Runs the scenario for `part`.
-pub(super) async fn run(
-    world: &World,
-    cluster: &mut Cluster,
-    part: NodePart,
-) -> anyhow::Result<Checked> {
+async fn run(world: &World, cluster: &mut Cluster, part: NodePart) -> anyhow::Result<Checked> {
     let mut checked = Checked::new();
     let prefix = format!("{}-restart", part.process());
     let load = load::start(world, &prefix, 10).await?;

@@ -3,19 +3,24 @@
 //! for it. Each Build fails promptly with
 //! `StepOOMKilled`, and the message names OOM and the container.
 
+use crate::harness::wait_until;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{LimitRange, ServiceAccount};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
-use super::{
-    Checked, NS, World, condition_line, create_build, expect_status, succeeded, tools_step,
-    wait_done, wait_until,
+use super::builds::{
+    condition_line, create_build, expect_status, succeeded, tools_step, wait_done,
 };
+use super::verdict::Checked;
+use super::world::{NS, World};
 
 /// The namespace whose LimitRange is too small for the git fetcher.
 const SMALL_NS: &str = "e2e-small";
+
+/// The verdict's name.
+pub(super) const TITLE: &str = "node: a step and an init helper OOM-killed";
 
 /// Runs the scenario.
 pub(super) async fn run(world: &World) -> anyhow::Result<Checked> {
@@ -88,7 +93,7 @@ fn judge(checked: &mut Checked, build: &build_types::Build, container: &str, too
 /// A namespace whose containers get 24 MiB at most unless they say otherwise: enough for the
 /// credential initializer, not for git fetching a 48 MiB file (the git server's `big.git`).
 async fn small_namespace(world: &World) -> anyhow::Result<()> {
-    crate::control_plane::create_namespace(&world.client, SMALL_NS).await?;
+    throwaway_cluster::create_namespace(&world.client, SMALL_NS).await?;
     Api::<LimitRange>::namespaced(world.client.clone(), SMALL_NS)
         .create(
             &PostParams::default(),

@@ -15,9 +15,11 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
-use super::{Checked, NS, World, succeeded, tools_step};
-use crate::e2e::cluster::{Cluster, ctr, run_quiet};
+use super::builds::{succeeded, tools_step};
+use super::verdict::Checked;
+use super::world::{NS, World};
 use crate::e2e::install::{RELEASE_NS, container_id, lease_holder};
+use throwaway_cluster::{Cluster, ctr, run_quiet};
 
 /// How often the controller is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
@@ -41,6 +43,15 @@ pub(crate) struct Soak {
     pub(crate) duration: Duration,
     /// Builds created per minute.
     pub(crate) per_minute: u32,
+}
+
+/// The verdict's name, with the soak's settings.
+pub(super) fn title(soak: &Soak) -> String {
+    format!(
+        "soak: {} Builds a minute for {}s against the in-cluster controller",
+        soak.per_minute,
+        soak.duration.as_secs()
+    )
 }
 
 /// Runs the scenario.
@@ -67,7 +78,7 @@ pub(super) async fn run(world: &World, cluster: &Cluster, soak: &Soak) -> anyhow
             next_sample += SAMPLE_EVERY;
             tally.sweep(world, false).await?;
         }
-        if crate::e2e::interrupted() {
+        if throwaway_cluster::interrupted() {
             anyhow::bail!("interrupted");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -8,18 +8,22 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 
-use super::{Checked, World};
-use crate::e2e::cluster::{Cluster, run_quiet};
-use crate::e2e::install::{release_objects, resource_of};
+use super::verdict::Checked;
+use super::world::World;
+use crate::harness::release::{release_objects, resource_of};
+use throwaway_cluster::{Cluster, run_quiet};
 
 /// The label every Build pod carries.
 const BUILD_POD: &str = "build.knative.dev/buildName";
+
+/// The verdict's name.
+pub(super) const TITLE: &str = "uninstall: kubectl delete -f config/release.yaml";
 
 /// Runs the scenario.
 pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Checked> {
     let mut checked = Checked::new();
     let client = world.client.clone();
-    let release = cluster.workspace().join("config/release.yaml");
+    let release = crate::harness::workspace_root().join("config/release.yaml");
     let objects = release_objects(&std::fs::read_to_string(&release)?)?;
     let build_pods = Api::<Pod>::all(client.clone());
     let before = build_pods

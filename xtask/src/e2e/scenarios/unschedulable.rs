@@ -6,10 +6,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{
-    Checked, NS, World, condition_line, create_build, expect_status, follow_logs, followed,
-    succeeded, tools_step, wait_done, wait_message,
+use super::builds::{
+    condition_line, create_build, expect_status, follow_logs, followed, succeeded, tools_step,
+    wait_done, wait_message,
 };
+use super::verdict::Checked;
+use super::world::{NS, World};
+
+/// The verdict's name.
+pub(super) const TITLE: &str = "node: a pod no node takes, with a 20s timeout";
 
 /// Runs the scenario.
 pub(super) async fn run(world: &World, kubeconfig: &std::path::Path) -> anyhow::Result<Checked> {

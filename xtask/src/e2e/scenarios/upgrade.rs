@@ -9,12 +9,17 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use super::{Checked, World, load};
-use crate::e2e::cluster::{Cluster, ctr, run_quiet};
+use super::load;
+use super::verdict::Checked;
+use super::world::World;
 use crate::e2e::install::{RELEASE_NAME, RELEASE_NS, lease_holder, wait_replicas_ready};
+use throwaway_cluster::{Cluster, ctr, run_quiet};
 
 /// The tag the controller image is rolled to.
 const UPGRADE_TAG: &str = "v0.1.0-e2e-upgrade";
+
+/// The verdict's name.
+pub(super) const TITLE: &str = "upgrade: the Deployment rolled to another image under 50 Builds";
 
 /// Runs the scenario.
 pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Checked> {

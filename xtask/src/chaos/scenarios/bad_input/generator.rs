@@ -1,13 +1,30 @@
 //! The bad-input generator: Builds, BuildTemplates, ClusterBuildTemplates, ServiceAccounts
 //! and Secrets generated from properties (odd names, huge strings, unicode, deep nesting,
 //! wrong types, references to missing or malformed objects) and mutated from the fuzz corpus
-//! (the seed examples, through [`crate::fuzz::mutate`] and structural edits). Deterministic
+//! (the seed examples, through [`crate::harness::inputs::mutate`] and structural edits). Deterministic
 //! for a seed; every Secret carries the run's sentinel.
 
 use serde_json::{Value, json};
 
-use super::path;
-use crate::fuzz::{Rng, mutate};
+use crate::harness::inputs::{Rng, mutate};
+
+pub(super) const NAMESPACE: &str = "chaos-bad-input";
+
+/// The kinds sent, with their REST paths.
+pub(super) fn path(kind: &str) -> Option<String> {
+    let crd =
+        |plural: &str| format!("/apis/build.knative.dev/v1alpha1/namespaces/{NAMESPACE}/{plural}");
+    Some(match kind {
+        "Build" => crd("builds"),
+        "BuildTemplate" => crd("buildtemplates"),
+        "ClusterBuildTemplate" => {
+            "/apis/build.knative.dev/v1alpha1/clusterbuildtemplates".to_owned()
+        }
+        "Secret" => format!("/api/v1/namespaces/{NAMESPACE}/secrets"),
+        "ServiceAccount" => format!("/api/v1/namespaces/{NAMESPACE}/serviceaccounts"),
+        _ => return None,
+    })
+}
 
 /// The generator: properties, plus mutations of the seed corpus.
 pub(crate) struct Generator {
@@ -415,7 +432,7 @@ fn replace_random_node(value: &mut Value, replacement: Value, rng: &mut Rng) {
 /// Splits the seed examples into one YAML document each.
 pub(crate) fn seed_documents(root: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut documents = Vec::new();
-    for input in crate::fuzz::corpus(root, "load")? {
+    for input in crate::harness::inputs::corpus(root, "load")? {
         let text = String::from_utf8_lossy(&input).into_owned();
         for document in text.split("\n---") {
             if document.contains("kind:") {
@@ -433,7 +450,7 @@ mod tests {
     use super::*;
 
     fn generator(count: usize) -> Generator {
-        let root = crate::workspace_root();
+        let root = crate::harness::workspace_root();
         Generator::new(5, seed_documents(&root).unwrap(), "the-sentinel", count)
     }
 

@@ -1,5 +1,6 @@
-//! What a kubelet would write about a build pod: the harnesses (`bench-controller`, `chaos`) have
-//! no kubelet, so they move pods along themselves with these patches of the status subresource.
+//! What a kubelet would write about a build pod: the harnesses on a control plane alone
+//! (`bench-controller`, `chaos`) have no kubelet, so they move pods along themselves with these
+//! patches of the status subresource.
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::{Value, json};
@@ -27,83 +28,91 @@ pub(crate) fn patch(pod: &Pod, now: &str, outcome: Outcome) -> Value {
     let init_containers = spec
         .and_then(|s| s.init_containers.as_deref())
         .unwrap_or_default();
-    let last_init = init_containers.len().saturating_sub(1);
-    let status = |container: &Container, state: Value| {
-        json!({
-            "name": container.name,
-            "image": container.image.clone().unwrap_or_default(),
-            "imageID": "",
-            "ready": false,
-            "restartCount": 0,
-            "started": state.get("running").is_some(),
-            "state": state,
-        })
-    };
-    let terminated = |code: i32, reason: &str| {
-        json!({"terminated": {
-            "exitCode": code, "reason": reason, "startedAt": now, "finishedAt": now,
-        }})
-    };
-    let waiting = || json!({"waiting": {"reason": "PodInitializing"}});
-    let init_state = |index: usize| match outcome {
-        _ if index < last_init => terminated(0, "Completed"),
-        Outcome::Succeeded => terminated(0, "Completed"),
-        Outcome::Running => json!({"running": {"startedAt": now}}),
-        Outcome::DeadlineExceeded => terminated(137, "Error"),
-        Outcome::LastStepFailed(code) => terminated(code, "Error"),
-    };
-    let init: Vec<Value> = init_containers
-        .iter()
-        .enumerate()
-        .map(|(index, container)| status(container, init_state(index)))
-        .collect();
-    let main: Vec<Value> = spec
-        .map(|s| s.containers.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .map(|container| match outcome {
-            Outcome::Succeeded => status(container, terminated(0, "Completed")),
-            _ => status(container, waiting()),
-        })
-        .collect();
-    let condition = |type_: &str, status: &str, reason: Option<&str>| {
-        let mut condition = json!({"type": type_, "status": status, "lastTransitionTime": now});
-        if let Some(reason) = reason {
-            condition["reason"] = json!(reason);
+    let containers = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
+    let (phase, initialized, initialized_reason) = match outcome {
+        Outcome::Running => ("Pending", "False", "ContainersNotInitialized"),
+        Outcome::Succeeded => ("Succeeded", "True", "PodCompleted"),
+        Outcome::LastStepFailed(_) | Outcome::DeadlineExceeded => {
+            ("Failed", "False", "ContainersNotInitialized")
         }
-        condition
-    };
-    let (phase, initialized) = match outcome {
-        Outcome::Running => (
-            "Pending",
-            condition("Initialized", "False", Some("ContainersNotInitialized")),
-        ),
-        Outcome::Succeeded => (
-            "Succeeded",
-            condition("Initialized", "True", Some("PodCompleted")),
-        ),
-        Outcome::LastStepFailed(_) | Outcome::DeadlineExceeded => (
-            "Failed",
-            condition("Initialized", "False", Some("ContainersNotInitialized")),
-        ),
     };
     let mut body = json!({
         "phase": phase,
         "startTime": now,
         "conditions": [
-            condition("PodScheduled", "True", None),
-            initialized,
-            condition("ContainersReady", "False", Some("PodCompleted")),
-            condition("Ready", "False", Some("PodCompleted")),
+            condition(now, "PodScheduled", "True", None),
+            condition(now, "Initialized", initialized, Some(initialized_reason)),
+            condition(now, "ContainersReady", "False", Some("PodCompleted")),
+            condition(now, "Ready", "False", Some("PodCompleted")),
         ],
-        "initContainerStatuses": init,
-        "containerStatuses": main,
+        "initContainerStatuses": init_statuses(init_containers, now, outcome),
+        "containerStatuses": main_statuses(containers, now, outcome),
     });
     if outcome == Outcome::DeadlineExceeded {
         body["reason"] = json!("DeadlineExceeded");
         body["message"] = json!("Pod was active on the node longer than the specified deadline");
     }
     json!({ "status": body })
+}
+
+/// The init containers' statuses: those before the last exited 0; the last one as `outcome`
+/// says.
+fn init_statuses(containers: &[Container], now: &str, outcome: Outcome) -> Vec<Value> {
+    let last = containers.len().saturating_sub(1);
+    let state = |index: usize| match outcome {
+        _ if index < last => terminated(now, 0, "Completed"),
+        Outcome::Succeeded => terminated(now, 0, "Completed"),
+        Outcome::Running => json!({"running": {"startedAt": now}}),
+        Outcome::DeadlineExceeded => terminated(now, 137, "Error"),
+        Outcome::LastStepFailed(code) => terminated(now, code, "Error"),
+    };
+    containers
+        .iter()
+        .enumerate()
+        .map(|(index, container)| container_status(container, state(index)))
+        .collect()
+}
+
+/// The containers' statuses: exited 0 when the pod succeeded, else still waiting for the init
+/// containers.
+fn main_statuses(containers: &[Container], now: &str, outcome: Outcome) -> Vec<Value> {
+    let state = || match outcome {
+        Outcome::Succeeded => terminated(now, 0, "Completed"),
+        _ => json!({"waiting": {"reason": "PodInitializing"}}),
+    };
+    containers
+        .iter()
+        .map(|container| container_status(container, state()))
+        .collect()
+}
+
+/// One container's status in `state`.
+fn container_status(container: &Container, state: Value) -> Value {
+    json!({
+        "name": container.name,
+        "image": container.image.clone().unwrap_or_default(),
+        "imageID": "",
+        "ready": false,
+        "restartCount": 0,
+        "started": state.get("running").is_some(),
+        "state": state,
+    })
+}
+
+/// A container state: exited with `code` at `now`.
+fn terminated(now: &str, code: i32, reason: &str) -> Value {
+    json!({"terminated": {
+        "exitCode": code, "reason": reason, "startedAt": now, "finishedAt": now,
+    }})
+}
+
+/// A pod condition that changed at `now`.
+fn condition(now: &str, type_: &str, status: &str, reason: Option<&str>) -> Value {
+    let mut condition = json!({"type": type_, "status": status, "lastTransitionTime": now});
+    if let Some(reason) = reason {
+        condition["reason"] = json!(reason);
+    }
+    condition
 }
 
 /// [`patch`] with [`Outcome::Succeeded`]: what a kubelet sends when every init container and

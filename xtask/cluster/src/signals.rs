@@ -1,5 +1,6 @@
-//! SIGINT and SIGTERM for the harnesses that start processes (`e2e`, `chaos`): caught, so that
-//! their cleanup guards run instead of the process dying with the machine left dirty.
+//! SIGINT and SIGTERM for the programs that start a cluster (`cargo xtask e2e`, `cargo xtask
+//! chaos`): caught, so that the guards run instead of the process dying with the machine left
+//! dirty. The waits of this crate give up once [`interrupted`] says so.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -7,13 +8,13 @@ use std::time::Duration;
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Whether SIGINT or SIGTERM arrived.
-pub(crate) fn interrupted() -> bool {
+pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// Catches SIGINT and SIGTERM for good (run it as a task), saying once, prefixed `[harness]`,
 /// that `what` is being stopped.
-pub(crate) async fn watch_signals(harness: &'static str, what: &'static str) {
+pub async fn watch_signals(harness: &'static str, what: &'static str) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -35,7 +36,7 @@ pub(crate) async fn watch_signals(harness: &'static str, what: &'static str) {
 }
 
 /// Returns once SIGINT or SIGTERM has arrived.
-pub(crate) async fn until_interrupted() {
+pub async fn until_interrupted() {
     while !interrupted() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -1,5 +1,6 @@
-//! The controller under test: one the benchmark started, or any running process it attached to
-//! by pid, measured from `/proc`.
+//! The controller under test as a process: one a harness started (the benchmark, the chaos
+//! scenarios), or any running process the benchmark attached to by pid, measured from `/proc`:
+//! its `/readyz`, `/metrics`, CPU and RSS.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -85,7 +86,7 @@ pub(crate) struct Launch<'a> {
 impl Target {
     /// Starts `launch.binary run` on a free loopback metrics port.
     pub(crate) fn start(launch: &Launch<'_>) -> anyhow::Result<Self> {
-        let metrics_port = free_port()?;
+        let metrics_port = throwaway_cluster::free_port()?;
         let log = std::fs::File::create(&launch.log)
             .with_context(|| format!("creating {}", launch.log.display()))?;
         let child = Command::new(launch.binary)
@@ -256,11 +257,6 @@ impl Drop for RssSampler {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// A plain HTTP/1.1 GET of `path` on the loopback `port`: the whole response.
