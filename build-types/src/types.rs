@@ -424,3 +424,67 @@ pub struct ParameterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
 }
+
+#[cfg(test)]
+mod extension_tests {
+    use serde_json::json;
+
+    use super::BuildStatus;
+    use crate::provenance::{ContainerImage, SourceKind, SourceStatus, StepImage, StepResult};
+
+    #[test]
+    fn the_extension_is_left_out_when_empty_and_named_in_camel_case() {
+        let empty = serde_json::to_value(BuildStatus::default()).unwrap();
+        assert_eq!(empty, json!({"stepsCompleted": []}));
+
+        let status = BuildStatus {
+            sources: vec![SourceStatus {
+                name: None,
+                step: "build-step-git-source-0".into(),
+                kind: SourceKind::Git,
+                url: Some("https://github.com/a/b.git".into()),
+                revision: Some("main".into()),
+                commit: Some("0123".into()),
+                image: ContainerImage {
+                    image: Some("git-init".into()),
+                    image_id: Some("sha256:aa".into()),
+                },
+            }],
+            step_images: vec![StepImage {
+                step: "build-step-build".into(),
+                image: ContainerImage {
+                    image: Some("busybox".into()),
+                    image_id: None,
+                },
+            }],
+            results: vec![StepResult {
+                name: "IMAGE_DIGEST".into(),
+                value: "sha256:bb".into(),
+                step: "build-step-build".into(),
+            }],
+            controller_version: Some("0.1.0".into()),
+            ..BuildStatus::default()
+        };
+        let value = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "stepsCompleted": [],
+                "sources": [{
+                    "step": "build-step-git-source-0",
+                    "kind": "git",
+                    "url": "https://github.com/a/b.git",
+                    "revision": "main",
+                    "commit": "0123",
+                    "image": "git-init",
+                    "imageID": "sha256:aa",
+                }],
+                "stepImages": [{"step": "build-step-build", "image": "busybox"}],
+                "results": [{"name": "IMAGE_DIGEST", "value": "sha256:bb", "step": "build-step-build"}],
+                "controllerVersion": "0.1.0",
+            })
+        );
+        let back: BuildStatus = serde_json::from_value(value).unwrap();
+        assert_eq!(back, status);
+    }
+}

@@ -139,3 +139,36 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    /// ARCHITECTURE.md's invariant: no file of a crate imports, through its `use` lines and
+    /// paths, a file that imports it back (`xtask/cycles.py` reads them; it says which).
+    #[test]
+    fn no_import_circles() {
+        let root = crate::harness::workspace_root();
+        for src in [
+            "build-types/src",
+            "build-template/src",
+            "build-auth/src",
+            "build-pod/src",
+            "build-controller/src",
+            "xtask/src",
+            "xtask/cluster/src",
+        ] {
+            let out = Command::new("python3")
+                .arg(root.join("xtask/cycles.py"))
+                .arg(root.join(src))
+                .output()
+                .expect("python3 runs xtask/cycles.py");
+            assert!(
+                out.status.success(),
+                "{src} has an import circle:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

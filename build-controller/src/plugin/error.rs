@@ -75,7 +75,7 @@ pub enum PluginError {
         path: PathBuf,
         /// Why it cannot sign.
         #[source]
-        source: super::provenance::KeyError,
+        source: super::provenance::dsse::KeyError,
     },
 
     /// The Build given to `run` is not acceptable: no Build in the file, a malformed flag, an

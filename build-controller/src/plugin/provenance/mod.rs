@@ -2,7 +2,7 @@
 //! Statement v1 with a SLSA Provenance v1 predicate (made by [`statement`] from the Build
 //! alone), or, with `--key`, that statement signed in a DSSE envelope ([`sign_envelope`]).
 
-mod dsse;
+pub(super) mod dsse;
 mod statement;
 
 use std::path::PathBuf;
