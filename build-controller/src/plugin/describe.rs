@@ -229,7 +229,8 @@ fn source(source: &SourceSpec) -> SourceDescription {
             &git.revision
         };
         described.kind = "git".to_owned();
-        described.url = Some(git.url.clone());
+        // a URL written with `user:password@` shows `***@`: describe never prints a credential
+        described.url = Some(build_pod::git_init::redact_url(&git.url));
         described.revision = Some(revision.to_owned());
     } else if let Some(gcs) = &source.gcs {
         described.kind = "gcs".to_owned();
@@ -404,4 +405,26 @@ fn event_time(event: &Event) -> String {
         .first_timestamp
         .as_ref()
         .map_or_else(|| "-".to_owned(), time)
+}
+
+#[cfg(test)]
+mod tests {
+    use build_types::{GitSourceSpec, SourceSpec};
+
+    #[test]
+    fn a_git_url_with_a_password_is_described_without_it() {
+        let spec = SourceSpec {
+            git: Some(GitSourceSpec {
+                url: "https://robot:t0ken@github.com/a/b.git".into(),
+                revision: "main".into(),
+            }),
+            ..SourceSpec::default()
+        };
+        let described = super::source(&spec);
+        assert_eq!(
+            described.url.as_deref(),
+            Some("https://***@github.com/a/b.git")
+        );
+        assert!(!described.line().contains("t0ken"));
+    }
 }

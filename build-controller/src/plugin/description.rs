@@ -352,7 +352,7 @@ impl AccountDescription {
 impl SourceDescription {
     /// The source in one line: `git URL @ REVISION`, `gcs LOCATION (TYPE)`, `custom image
     /// IMAGE` or `empty`, after its name, or followed by where it goes.
-    fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let get = |value: &Option<String>| value.clone().unwrap_or_default();
         let what = match self.kind.as_str() {
             "git" => format!("git {} @ {}", get(&self.url), get(&self.revision)),
