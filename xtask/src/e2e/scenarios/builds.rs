@@ -330,6 +330,13 @@ pub(super) async fn kubectl_build(
         .args(["-n", NS, "--no-color"])
         .args(args)
         .env("NO_COLOR", "1");
+    ran(command).await
+}
+
+/// Runs `command` off the async threads, its stdin closed: its exit code (-1 when a signal
+/// ended it), stdout and stderr.
+pub(super) async fn ran(mut command: Command) -> anyhow::Result<(i32, String, String)> {
+    command.stdin(std::process::Stdio::null());
     let out = tokio::task::spawn_blocking(move || command.output()).await??;
     Ok((
         out.status.code().unwrap_or(-1),

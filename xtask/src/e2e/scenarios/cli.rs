@@ -5,14 +5,14 @@
 //! itself through it when `KUBEBUILDER_ASSETS` holds a kubectl, complete its name.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::builds::{create_build, kubectl_build, tools_step, wait_done};
+use super::builds::{create_build, kubectl_build, ran, tools_step, wait_done};
 use super::verdict::Checked;
 use super::world::{NS, World};
 use crate::harness::wait_until;
@@ -169,7 +169,7 @@ async fn completion(
     let words = ["-n", NS, "logs", "cli-"];
     let mut direct = Command::new(complete);
     direct.args(words).env("KUBECONFIG", kubeconfig);
-    let direct = output(direct).await?;
+    let (_, direct, _) = ran(direct).await?;
     checked.note(format!(
         "kubectl_complete-build {}: {direct:?}",
         words.join(" ")
@@ -197,7 +197,7 @@ async fn completion(
         .args(words)
         .env("KUBECONFIG", kubeconfig)
         .env("PATH", path);
-    let through_kubectl = output(through_kubectl).await?;
+    let (_, through_kubectl, _) = ran(through_kubectl).await?;
     checked.note(format!(
         "kubectl __complete build {}: {through_kubectl:?}",
         words.join(" ")
@@ -213,13 +213,6 @@ async fn completion(
 fn offers(out: &str) -> bool {
     out.lines().any(|l| l == format!("{NAME}\tSucceeded"))
         && out.lines().rfind(|l| !l.is_empty()) == Some(":4")
-}
-
-/// What `command` printed on stdout (stderr is dropped).
-async fn output(mut command: Command) -> anyhow::Result<String> {
-    command.stdin(Stdio::null()).stderr(Stdio::null());
-    let out = tokio::task::spawn_blocking(move || command.output()).await??;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]
