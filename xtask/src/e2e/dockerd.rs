@@ -56,11 +56,19 @@ impl Dockerd {
     /// Starts dockerd in the current network namespace with all its state under `dir`
     /// (created), listening on [`SOCKET`]; refuses (error) when [`SOCKET`] already exists
     /// (someone else's daemon); waits until `docker version` answers (at most 60 s). Its output
-    /// goes to `log`, which is best kept outside `dir` (the guard removes `dir`).
-    pub(crate) fn start(dir: &Path, log: fs::File) -> anyhow::Result<Dockerd> {
+    /// goes to `log`, which is best kept outside `dir` (the guard removes `dir`). It pushes to
+    /// `insecure_registries` (`host:port`) over plain HTTP.
+    pub(crate) fn start(
+        dir: &Path,
+        log: fs::File,
+        insecure_registries: &[&str],
+    ) -> anyhow::Result<Dockerd> {
         preflight(dir)?;
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        fs::write(dir.join("daemon.json"), daemon_json(dir))?;
+        fs::write(
+            dir.join("daemon.json"),
+            daemon_json(dir, insecure_registries),
+        )?;
         let before = host_leftovers();
         let t = Instant::now();
         let child = Command::new(DOCKERD)
@@ -235,10 +243,15 @@ fn arguments(dir: &Path) -> Vec<String> {
     .to_vec()
 }
 
-/// The daemon's configuration file: only its key's path, under `dir` (20.10 writes an identity
-/// key to `/etc/docker/key.json` otherwise, and has no command-line flag for it).
-fn daemon_json(dir: &Path) -> String {
-    serde_json::json!({ "deprecated-key-path": dir.join("key.json") }).to_string()
+/// The daemon's configuration file: its key's path, under `dir` (20.10 writes an identity key
+/// to `/etc/docker/key.json` otherwise, and has no command-line flag for it), and the
+/// registries it reaches over plain HTTP.
+fn daemon_json(dir: &Path, insecure_registries: &[&str]) -> String {
+    serde_json::json!({
+        "deprecated-key-path": dir.join("key.json"),
+        "insecure-registries": insecure_registries,
+    })
+    .to_string()
 }
 
 /// Debian's client on [`SOCKET`], its configuration under `dir`.
@@ -532,8 +545,8 @@ mod tests {
     #[test]
     fn the_daemon_key_stays_under_its_directory() {
         assert_eq!(
-            daemon_json(Path::new("/tmp/x/dockerd")),
-            r#"{"deprecated-key-path":"/tmp/x/dockerd/key.json"}"#
+            daemon_json(Path::new("/tmp/x/dockerd"), &["10.88.0.5:5000"]),
+            r#"{"deprecated-key-path":"/tmp/x/dockerd/key.json","insecure-registries":["10.88.0.5:5000"]}"#
         );
     }
 
@@ -692,10 +705,10 @@ mod tests {
         let host_before = host_leftovers();
         let key_before = Path::new("/etc/docker/key.json").exists();
         let log = fs::File::create(base.with_extension("log")).unwrap();
-        let dockerd = Dockerd::start(&dir, log).unwrap();
+        let dockerd = Dockerd::start(&dir, log, &[]).unwrap();
 
         let log = fs::File::create(base.with_extension("second.log")).unwrap();
-        let second = Dockerd::start(&base.join("second"), log);
+        let second = Dockerd::start(&base.join("second"), log, &[]);
         assert!(second.is_err(), "a second daemon on {SOCKET} was started");
         let seed = context(&base.join("seed"), SEED_DOCKERFILE);
         fs::write(seed.join("hello.txt"), "hello\n").unwrap();
@@ -742,7 +755,7 @@ mod tests {
         let dir = base.join("dockerd");
         let host_before = host_leftovers();
         let log = fs::File::create(base.with_extension("log")).unwrap();
-        let mut dockerd = Dockerd::start(&dir, log).unwrap();
+        let mut dockerd = Dockerd::start(&dir, log, &[]).unwrap();
         let run = context(&base.join("run"), SLEEP_DOCKERFILE);
         fs::copy("/bin/busybox", run.join("busybox")).unwrap();
         let mut client = dockerd

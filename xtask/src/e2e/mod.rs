@@ -80,6 +80,7 @@ use throwaway_cluster::{interrupted, until_interrupted};
 pub(crate) const SCENARIOS: &[&str] = &[
     "img",
     "buildkit",
+    "buildah",
     "ssh",
     "timing",
     "plugin",

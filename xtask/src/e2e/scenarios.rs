@@ -14,8 +14,10 @@ use super::ControllerPlace;
 use super::install::Controller;
 use verdict::{Checked, not_run, timed};
 
+mod buildah;
 mod buildkit;
 mod builds;
+mod catalog;
 mod cli;
 mod eviction;
 mod failures;
@@ -85,8 +87,9 @@ async fn run_one(
     }
     let kubeconfig = cluster.kubeconfig.clone();
     let verdict = match name {
-        "img" => timed(img::TITLE, img::run(world)).await,
+        "img" => timed(img::TITLE, img::run(world, cluster)).await,
         "buildkit" => timed(buildkit::TITLE, buildkit::run(world, cluster)).await,
+        "buildah" => timed(buildah::TITLE, buildah::run(world, cluster)).await,
         "ssh" => return ssh::verdicts(world).await,
         "timing" => timed(timing::TITLE, timing::run(world)).await,
         "plugin" => timed(plugin::TITLE, plugin::run(&kubeconfig)).await,

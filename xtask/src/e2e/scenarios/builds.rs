@@ -317,9 +317,18 @@ pub(super) async fn wait_message(
 }
 
 /// Runs `kubectl-build` (the debug build of the workspace's plugin) against the cluster with
-/// `args`; returns its exit code, stdout and stderr.
+/// `args` in namespace [`NS`]; returns its exit code, stdout and stderr.
 pub(super) async fn kubectl_build(
     kubeconfig: &std::path::Path,
+    args: &[&str],
+) -> anyhow::Result<(i32, String, String)> {
+    kubectl_build_in(kubeconfig, NS, args).await
+}
+
+/// [`kubectl_build`] in namespace `namespace`.
+pub(super) async fn kubectl_build_in(
+    kubeconfig: &std::path::Path,
+    namespace: &str,
     args: &[&str],
 ) -> anyhow::Result<(i32, String, String)> {
     let binary = crate::harness::workspace_root().join("target/debug/kubectl-build");
@@ -327,7 +336,7 @@ pub(super) async fn kubectl_build(
     command
         .arg("--kubeconfig")
         .arg(kubeconfig)
-        .args(["-n", NS, "--no-color"])
+        .args(["-n", namespace, "--no-color"])
         .args(args)
         .env("NO_COLOR", "1");
     ran(command).await

@@ -30,6 +30,11 @@ pub(super) const REGISTRY_USER: &str = "e2e";
 pub(super) struct World {
     /// An admin client.
     pub(super) client: Client,
+    /// The namespace [`World::builds`] and [`World::pods`] work in: [`NS`], or another one
+    /// ([`World::elsewhere`]).
+    pub(super) namespace: String,
+    /// The full SHA of the scenario repository's `main`, as the git server printed it.
+    pub(super) commit: String,
     /// The git server pod's IP.
     pub(super) git_ip: String,
     /// The registry pod's IP.
@@ -39,13 +44,24 @@ pub(super) struct World {
 }
 
 impl World {
-    /// The Builds of [`NS`].
+    /// The Builds of its namespace.
     pub(super) fn builds(&self) -> Api<Build> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.namespace)
     }
-    /// The pods of [`NS`].
+    /// The pods of its namespace.
     pub(super) fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+    /// The same fixtures, seen from namespace `namespace`.
+    pub(super) fn elsewhere(&self, namespace: &str) -> World {
+        World {
+            client: self.client.clone(),
+            namespace: namespace.to_owned(),
+            commit: self.commit.clone(),
+            git_ip: self.git_ip.clone(),
+            registry_ip: self.registry_ip.clone(),
+            password: self.password.clone(),
+        }
     }
     /// The scenario repository's `git://` URL.
     pub(super) fn git_url(&self) -> String {
@@ -68,18 +84,30 @@ pub(super) async fn fixtures(cluster: &Cluster, client: Client) -> anyhow::Resul
     create(&pods, registry_pod()).await?;
     let git_ip = wait_ready_ip(&pods, "git-server").await?;
     let registry_ip = wait_ready_ip(&pods, "registry").await?;
+    let commit = printed_commit(&pods).await?;
     credentials(&secrets, &keys, &git_ip, &registry_ip).await?;
     service_accounts(&client).await?;
     Ok(World {
         client,
+        namespace: NS.to_owned(),
+        commit,
         git_ip,
         registry_ip,
         password: keys.password,
     })
 }
 
+/// The full SHA the git server printed for the scenario repository's `main`.
+async fn printed_commit(pods: &Api<Pod>) -> anyhow::Result<String> {
+    let logs = pods.logs("git-server", &LogParams::default()).await?;
+    logs.lines()
+        .find_map(|line| line.strip_prefix(COMMIT_LINE))
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("the git server printed no line {COMMIT_LINE:?}"))
+}
+
 /// Creates the object `value` describes.
-async fn create<K>(api: &Api<K>, value: Value) -> anyhow::Result<()>
+pub(super) async fn create<K>(api: &Api<K>, value: Value) -> anyhow::Result<()>
 where
     K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
 {
@@ -151,12 +179,7 @@ async fn credentials(
     git_ip: &str,
     registry_ip: &str,
 ) -> anyhow::Result<()> {
-    create(secrets, json!({
-        "metadata": {"name": "registry-creds", "annotations": {"build.knative.dev/docker-0": format!("http://{registry_ip}:5000")}},
-        "type": "kubernetes.io/basic-auth",
-        "stringData": {"username": REGISTRY_USER, "password": keys.password},
-    }))
-    .await?;
+    create(secrets, registry_secret(registry_ip, &keys.password)).await?;
     let host_key = keys.read("host.pub")?;
     let host_key = host_key
         .split_whitespace()
@@ -182,6 +205,16 @@ async fn credentials(
         .await?;
     }
     Ok(())
+}
+
+/// Secret `registry-creds`: the registry's basic-auth credentials, annotated for
+/// `build.knative.dev/docker-0` (creds-init writes them to `$HOME/.docker/config.json`).
+pub(super) fn registry_secret(registry_ip: &str, password: &str) -> Value {
+    json!({
+        "metadata": {"name": "registry-creds", "annotations": {"build.knative.dev/docker-0": format!("http://{registry_ip}:5000")}},
+        "type": "kubernetes.io/basic-auth",
+        "stringData": {"username": REGISTRY_USER, "password": password},
+    })
 }
 
 /// The ServiceAccounts the Builds run as, each with its Secret; then waits for the namespace's
@@ -213,6 +246,13 @@ async fn service_accounts(client: &Client) -> anyhow::Result<()> {
 
 /// The Dockerfile of the repository the git server serves: nothing to pull (no network).
 const DOCKERFILE: &str = "FROM scratch\nCOPY hello.txt /hello.txt\n";
+/// The repository's second Dockerfile: a RUN instruction, with busybox (copied from the git
+/// server's image into the repository) as its shell.
+pub(super) const DOCKERFILE_RUN: &str = "Dockerfile.run";
+const DOCKERFILE_RUN_TEXT: &str =
+    "FROM scratch\nCOPY busybox /bin/sh\nRUN echo built by RUN > /built.txt\n";
+/// What the git server prints before the full SHA of the repository's `main`.
+const COMMIT_LINE: &str = "app.git main is ";
 
 fn git_server_pod() -> Value {
     let script = format!(
@@ -221,6 +261,8 @@ mkdir -p /srv/git /run/sshd /root/.ssh /tmp/work
 git init -q --bare -b main /srv/git/app.git
 cd /tmp/work && git init -q -b main
 printf '{dockerfile}' > Dockerfile
+printf '{dockerfile_run}' > {dockerfile_run_name}
+cp /bin/busybox busybox
 echo 'hello from the e2e repository' > hello.txt
 git add . && git -c user.name=e2e -c user.email=e2e@e2e.local commit -qm 'e2e app'
 git push -q /srv/git/app.git main
@@ -231,12 +273,16 @@ git add . && git -c user.name=e2e -c user.email=e2e@e2e.local commit -qm 'one 48
 git push -q /srv/git/big.git main
 cd /tmp/work
 git -C /srv/git/app.git log --oneline
+echo "{commit_line}$(git -C /srv/git/app.git rev-parse main)"
 cp /etc/e2e-ssh/authorized_keys /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
 cp /etc/e2e-ssh/ssh_host_ed25519_key /run/host_key && chmod 600 /run/host_key
 /usr/sbin/sshd -e -f /dev/null -h /run/host_key -o PermitRootLogin=prohibit-password -o StrictModes=no -o UsePAM=no -o AuthorizedKeysFile=/root/.ssh/authorized_keys -p 22
 echo sshd started
 exec git daemon --reuseaddr --verbose --base-path=/srv/git --export-all /srv/git"#,
-        dockerfile = DOCKERFILE.replace('\n', "\\n")
+        dockerfile = DOCKERFILE.replace('\n', "\\n"),
+        dockerfile_run = DOCKERFILE_RUN_TEXT.replace('\n', "\\n"),
+        dockerfile_run_name = DOCKERFILE_RUN,
+        commit_line = COMMIT_LINE,
     );
     json!({
         "metadata": {"name": "git-server", "labels": {"app": "git-server"}},
