@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use build_auth::CredentialPlan;
 use build_types::{Build, FieldPath, GcsSourceSpec, GitSourceSpec, Report, SourceSpec, Valid};
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, Volume, VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, SeccompProfile,
+    SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
@@ -38,6 +39,12 @@ pub const TERMINATION_GRACE_SECONDS: i64 = 5;
 /// writing `/dev/termination-log` reports the tail of its log instead, so the Build's failure
 /// message can say why a step failed.
 pub const TERMINATION_MESSAGE_POLICY: &str = "FallbackToLogsOnError";
+
+/// The user and group the controller's own containers (the credential initializer, git-init,
+/// the nop container) run as: the release images' `nonroot` user. With no privilege escalation,
+/// no capability and RuntimeDefault seccomp, they meet Pod Security `restricted`, so a Build
+/// whose steps meet it too runs in a namespace at that level.
+pub const HELPER_USER: i64 = 65532;
 
 /// `kubectl apply`'s record of the Build, meaningless on the pod; not copied.
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -132,6 +139,7 @@ pub fn compile_pod(inputs: &PodInputs<'_>) -> Result<Pod, PodError> {
             containers: vec![Container {
                 name: NOP_CONTAINER.to_owned(),
                 image: Some(inputs.images.nop.clone()),
+                security_context: Some(helper_security(true)),
                 ..Container::default()
             }],
             service_account_name: Some(build.spec.service_account().to_owned()),
@@ -159,6 +167,7 @@ fn init_containers(inputs: &PodInputs<'_>, problems: &mut Report) -> Containers 
             env: Some(implicit_env()),
             volume_mounts: Some(creds_mounts),
             working_dir: Some(WORKSPACE_DIR.to_owned()),
+            security_context: Some(helper_security(true)),
             ..Container::default()
         },
     );
@@ -356,7 +365,7 @@ fn git_container(
     if let Some(target) = source.target_path.as_deref().filter(|t| !t.is_empty()) {
         args.extend(["-path".to_owned(), target.to_owned()]);
     }
-    fetcher(name, &images.git_init, args)
+    fetcher(name, &images.git_init, args, true)
 }
 
 fn gcs_container(
@@ -377,10 +386,11 @@ fn gcs_container(
             format!("{WORKSPACE_DIR}/{}", target.trim_start_matches('/')),
         ]);
     }
-    fetcher(name, &images.gcs_fetcher, args)
+    fetcher(name, &images.gcs_fetcher, args, false)
 }
 
-fn fetcher(name: String, image: &str, args: Vec<String>) -> Container {
+/// A source's fetcher; `ours` for git-init (see [`helper_security`]).
+fn fetcher(name: String, image: &str, args: Vec<String>, ours: bool) -> Container {
     Container {
         name,
         image: Some(image.to_owned()),
@@ -388,7 +398,30 @@ fn fetcher(name: String, image: &str, args: Vec<String>) -> Container {
         env: Some(implicit_env()),
         volume_mounts: Some(implicit_mounts(None)),
         working_dir: Some(WORKSPACE_DIR.to_owned()),
+        security_context: Some(helper_security(ours)),
         ..Container::default()
+    }
+}
+
+/// The securityContext of a container the controller adds: no privilege escalation, no
+/// capability, RuntimeDefault seccomp; and for the controller's own images (`ours`), user and
+/// group [`HELPER_USER`], so that Pod Security `restricted` admits them whatever user the image
+/// names. The GCS fetcher's image is Google's, so its user is left to it.
+fn helper_security(ours: bool) -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            localhost_profile: None,
+        }),
+        run_as_non_root: ours.then_some(true),
+        run_as_user: ours.then_some(HELPER_USER),
+        run_as_group: ours.then_some(HELPER_USER),
+        ..SecurityContext::default()
     }
 }
 

@@ -85,6 +85,45 @@ fn the_layout_describes_every_compiled_pod() {
     });
 }
 
+/// Every container the compiler adds (not a step, not a custom source) meets Pod Security
+/// `restricted`: no escalation, no capability, RuntimeDefault seccomp, and for the
+/// controller's own images a non-root user; the GCS fetcher's user is left to its image.
+#[test]
+fn the_containers_the_compiler_adds_meet_restricted() {
+    let images = images();
+    insta::glob!("fixtures/compile/*.yaml", |path| {
+        let pod = compile(&load(path), &CredentialPlan::default()).unwrap();
+        let spec = pod.spec.unwrap();
+        let added = spec
+            .init_containers
+            .unwrap()
+            .into_iter()
+            .chain(spec.containers)
+            .filter_map(|c| {
+                let image = c.image.clone().unwrap_or_default();
+                let ours = [&images.creds_init, &images.git_init, &images.nop].contains(&&image);
+                (ours || image == images.gcs_fetcher).then_some((c, ours))
+            });
+        for (container, ours) in added {
+            let at = format!("{}: {}", path.display(), container.name);
+            let context = container.security_context.expect(&at);
+            assert_eq!(context.allow_privilege_escalation, Some(false), "{at}");
+            let capabilities = context.capabilities.expect(&at);
+            assert_eq!(capabilities.drop, Some(vec!["ALL".to_owned()]), "{at}");
+            assert_eq!(capabilities.add, None, "{at}");
+            assert_eq!(
+                context.seccomp_profile.expect(&at).type_,
+                "RuntimeDefault",
+                "{at}"
+            );
+            let user = ours.then_some(build_pod::HELPER_USER);
+            assert_eq!(context.run_as_non_root, ours.then_some(true), "{at}");
+            assert_eq!(context.run_as_user, user, "{at}");
+            assert_eq!(context.run_as_group, user, "{at}");
+        }
+    });
+}
+
 /// The Build, validated as the composition does before compiling.
 fn valid(build: &Build) -> Valid<Build> {
     build

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use build_types::Build;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
@@ -16,7 +17,9 @@ use kube::api::Api;
 use serde_json::{Value, json};
 use throwaway_cluster::Cluster;
 
-use super::builds::{expect_status, finished_evidence, pod_name, ran};
+use super::builds::{
+    create_build, expect_status, finished_evidence, pod_name, ran, tools_step, wait_done,
+};
 use super::catalog;
 use super::verdict::Checked;
 use super::world::{DOCKERFILE_RUN, World, create, registry_secret};
@@ -27,7 +30,7 @@ const BASELINE: &str = "e2e-baseline";
 const RESTRICTED: &str = "e2e-restricted";
 
 /// The verdict's name.
-pub(super) const TITLE: &str = "buildah: the catalog's unprivileged template in a Pod Security baseline namespace, pushed with basic auth, attested";
+pub(super) const TITLE: &str = "buildah: the catalog's unprivileged template in a Pod Security baseline namespace, pushed with basic auth, attested; a restricted Build at restricted";
 
 /// Runs the scenario.
 pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Checked> {
@@ -47,11 +50,12 @@ pub(super) async fn run(world: &World, cluster: &Cluster) -> anyhow::Result<Chec
     check_admission(cluster, &pod, &mut checked).await?;
     catalog::check_pushed(&world, cluster, &build, &image, &mut checked).await?;
     check_run_limit(&world, &mut checked).await?;
+    check_restricted_build(&world.elsewhere(RESTRICTED), &mut checked).await?;
     Ok(checked)
 }
 
-/// The two namespaces, each labelled with its level, with ServiceAccount build-bot (and in
-/// [`BASELINE`] its registry Secret).
+/// The two namespaces, each labelled with its level, with ServiceAccount build-bot and its
+/// registry Secret.
 async fn namespaces(world: &World) -> anyhow::Result<()> {
     for (namespace, level) in [(BASELINE, "baseline"), (RESTRICTED, "restricted")] {
         let labels: serde_json::Map<String, Value> = ["enforce", "warn", "audit"]
@@ -68,12 +72,13 @@ async fn namespaces(world: &World) -> anyhow::Result<()> {
             json!({"metadata": {"name": "build-bot"}, "secrets": [{"name": "registry-creds"}]}),
         )
         .await?;
+        create(
+            &Api::<Secret>::namespaced(world.client.clone(), namespace),
+            registry_secret(&world.registry_ip, &world.password),
+        )
+        .await?;
     }
-    create(
-        &Api::<Secret>::namespaced(world.client.clone(), BASELINE),
-        registry_secret(&world.registry_ip, &world.password),
-    )
-    .await
+    Ok(())
 }
 
 /// A Build `name` of the template, pushing `image` built from `dockerfile`; waits until it
@@ -208,6 +213,39 @@ async fn check_run_limit(world: &World, checked: &mut Checked) -> anyhow::Result
     checked.check(
         step.contains("building at STEP \"RUN "),
         "the Build did not fail at its RUN instruction (the catalog's README says it does: update it)",
+    );
+    Ok(())
+}
+
+/// A Build whose one step meets Pod Security `restricted` (a non-root user, no escalation, no
+/// capability, RuntimeDefault seccomp), with its credentials and git source, in [`RESTRICTED`]:
+/// the pod is admitted, so the containers the controller adds meet the level too, and it
+/// succeeds.
+async fn check_restricted_build(world: &World, checked: &mut Checked) -> anyhow::Result<()> {
+    let mut step = tools_step("show", "id; cat /workspace/hello.txt");
+    step["securityContext"] = json!({
+        "runAsNonRoot": true, "runAsUser": 65532, "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+    });
+    let name = create_build(
+        world,
+        json!({
+            "metadata": {"name": "restricted", "namespace": RESTRICTED},
+            "spec": {
+                "serviceAccountName": "build-bot",
+                "source": {"git": {"url": world.git_url(), "revision": "main"}},
+                "steps": [step],
+            },
+        }),
+    )
+    .await?;
+    let build = wait_done(world, &name, Duration::from_secs(120)).await?;
+    let logs = finished_evidence(world, &build, checked).await;
+    expect_status(checked, &build, "True", None);
+    checked.check(
+        logs.get("build-step-show")
+            .is_some_and(|log| log.contains("uid=65532") && log.contains("hello from the e2e")),
+        "the restricted Build's step did not run as 65532 over the checked-out source",
     );
     Ok(())
 }
