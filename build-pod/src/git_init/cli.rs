@@ -97,6 +97,26 @@ fn ssh_files(home: &str) -> ssh::Files {
     }
 }
 
+/// The real `git` with `args`: never prompting for a password, with `ssh` as its ssh command
+/// when given, and trusting the checkout whoever owns it. git-init runs as user 65532 while
+/// `/workspace`, an emptyDir, belongs to root, and git refuses a repository another user owns
+/// ("detected dubious ownership") unless `safe.directory` says otherwise; that setting is read
+/// only from the global or system configuration or the command line, which `GIT_CONFIG_COUNT`
+/// stands for. The checkout is the pod's own emptyDir, written only by the containers before.
+fn git_command(args: &[&str], ssh: Option<&str>) -> Command {
+    let mut command = Command::new("git");
+    command
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "safe.directory")
+        .env("GIT_CONFIG_VALUE_0", "*");
+    if let Some(ssh) = ssh {
+        command.env("GIT_SSH_COMMAND", ssh);
+    }
+    command
+}
+
 /// Runs the real `git`, never prompting for a password.
 struct Cli {
     ssh_command: Option<String>,
@@ -104,12 +124,9 @@ struct Cli {
 
 impl Git for Cli {
     fn run(&mut self, args: &[&str]) -> Result<GitOutput, String> {
-        let mut command = Command::new("git");
-        command.args(args).env("GIT_TERMINAL_PROMPT", "0");
-        if let Some(ssh) = &self.ssh_command {
-            command.env("GIT_SSH_COMMAND", ssh);
-        }
-        let output = command.output().map_err(|e| e.to_string())?;
+        let output = git_command(args, self.ssh_command.as_deref())
+            .output()
+            .map_err(|e| e.to_string())?;
         Ok(GitOutput {
             success: output.status.success(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -119,5 +136,43 @@ impl Git for Cli {
 
     fn log(&mut self, line: &str) {
         eprintln!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repository another user owns: git refuses it without `safe.directory`, and
+    /// [`git_command`] works in it. Needs to be able to chown (root); says so and passes
+    /// otherwise.
+    #[test]
+    fn git_trusts_a_checkout_another_user_owns() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("workspace");
+        std::fs::create_dir(&repo).unwrap();
+        let repo_arg = repo.to_str().unwrap();
+        let init = git_command(&["init", "-q", repo_arg], None)
+            .output()
+            .unwrap();
+        assert!(init.status.success());
+        if let Err(error) = std::os::unix::fs::chown(&repo, Some(65534), Some(65534)) {
+            eprintln!("skipped: cannot chown a directory to another user here ({error})");
+            return;
+        }
+        let plain = Command::new("git")
+            .args(["-C", repo_arg, "status", "--short"])
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&plain.stderr).contains("dubious ownership"),
+            "git did not refuse the repository: {plain:?}"
+        );
+        let trusted = git_command(&["-C", repo_arg, "status", "--short"], None)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert!(trusted.status.success(), "{trusted:?}");
     }
 }
