@@ -27,6 +27,7 @@ pub(super) const NS: &str = "e2e";
 pub(super) const REGISTRY_USER: &str = "e2e";
 
 /// The shared fixtures.
+#[derive(Clone)]
 pub(super) struct World {
     /// An admin client.
     pub(super) client: Client,
@@ -55,12 +56,8 @@ impl World {
     /// The same fixtures, seen from namespace `namespace`.
     pub(super) fn elsewhere(&self, namespace: &str) -> World {
         World {
-            client: self.client.clone(),
             namespace: namespace.to_owned(),
-            commit: self.commit.clone(),
-            git_ip: self.git_ip.clone(),
-            registry_ip: self.registry_ip.clone(),
-            password: self.password.clone(),
+            ..self.clone()
         }
     }
     /// The scenario repository's `git://` URL.
