@@ -102,15 +102,20 @@ fn ssh_files(home: &str) -> ssh::Files {
 /// `/workspace`, an emptyDir, belongs to root, and git refuses a repository another user owns
 /// ("detected dubious ownership") unless `safe.directory` says otherwise; that setting is read
 /// only from the global or system configuration or the command line, which `GIT_CONFIG_COUNT`
-/// stands for. The checkout is the pod's own emptyDir, written only by the containers before.
+/// stands for: the setting is added after any `GIT_CONFIG_COUNT` entries git-init was given.
+/// The checkout is the pod's own emptyDir, written only by the containers before.
 fn git_command(args: &[&str], ssh: Option<&str>) -> Command {
+    let given: usize = std::env::var("GIT_CONFIG_COUNT")
+        .ok()
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0);
     let mut command = Command::new("git");
     command
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_COUNT", "1")
-        .env("GIT_CONFIG_KEY_0", "safe.directory")
-        .env("GIT_CONFIG_VALUE_0", "*");
+        .env("GIT_CONFIG_COUNT", (given + 1).to_string())
+        .env(format!("GIT_CONFIG_KEY_{given}"), "safe.directory")
+        .env(format!("GIT_CONFIG_VALUE_{given}"), "*");
     if let Some(ssh) = ssh {
         command.env("GIT_SSH_COMMAND", ssh);
     }
