@@ -121,6 +121,7 @@ async fn run_inner(
         // Ready once every cache has its initial list.
         synced: Synced::new(CACHES, endpoints.health.clone(), synced),
         telemetry: &endpoints.telemetry,
+        builds_listed: Arc::new(tokio::sync::watch::channel(false).0),
     };
     let controller = watches.controller(writers, &stores, &ctx, concurrency);
 
@@ -189,6 +190,8 @@ struct Watches<'a> {
     namespace: Option<&'a str>,
     synced: Synced,
     telemetry: &'a Telemetry,
+    /// Whether the Build cache has had its first initial list: the pod watch starts then.
+    builds_listed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Watches<'_> {
@@ -253,24 +256,38 @@ impl Watches<'_> {
     }
 
     /// The Builds, into `writer`'s cache, but the echoes of the controller's own status
-    /// patches. Each Build the watch brings is noted as due in the work queue; a new one
-    /// starts its `pod_creation_delay`.
+    /// patches and the finished Builds that need no reconcile ([`reconcile::wakes`]). Each
+    /// Build the watch brings is noted as due in the work queue; a new one starts its
+    /// `pod_creation_delay`.
+    ///
+    /// [`reconcile::wakes`]: crate::reconcile::wakes
     fn builds(
         &self,
         writer: reflector::store::Writer<CachedBuild>,
         ctx: &Arc<Context>,
     ) -> impl futures::Stream<Item = Result<CachedBuild, watcher::Error>> + Send + 'static {
         let telemetry = self.telemetry.clone();
+        let listed = self.builds_listed.clone();
+        let wakes = ctx.clone();
         cached(
             scoped::<CachedBuild>(self.client, self.namespace),
             watcher::Config::default(),
-            writer,
-            &self.synced,
-            // Decoding keeps only what is read (`CachedBuild`).
-            |_| {},
+            Cache {
+                writer,
+                synced: &self.synced,
+                // Decoding keeps only what is read (`CachedBuild`).
+                strip: |_| {},
+                keep: keep_all,
+            },
         )
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                listed.send_replace(true);
+            }
+        })
         .applied_objects()
         .try_filter(not_own_status_echo(ctx.clone()))
+        .try_filter(move |build| std::future::ready(crate::reconcile::wakes(&wakes, build)))
         // When the watch delivers a new Build: the start of its pod_creation_delay.
         .inspect(move |build| {
             if let Ok(build) = build {
@@ -281,32 +298,55 @@ impl Watches<'_> {
     }
 
     /// The build pods (labelled [`BUILD_NAME_LABEL`]), into `writer`'s cache, but the echoes of
-    /// the controller's own creates; deletions too, since a pod deleted under a running Build
-    /// fails it. The Build owning each is noted as due in the work queue.
+    /// the controller's own creates and, in a relist, the pods their finished Builds are
+    /// settled on ([`reconcile::is_settled`]); deletions too, since a pod deleted under a
+    /// running Build fails it. The Build owning each is noted as due in the work queue.
+    ///
+    /// The watch starts once the Build cache has its first initial list, so that a restart
+    /// finds the Builds its pods are settled on.
+    ///
+    /// [`reconcile::is_settled`]: crate::reconcile::is_settled
     fn pods(
         &self,
         writer: PodCacheWriter,
         ctx: &Arc<Context>,
     ) -> impl futures::Stream<Item = Result<CachedPod, watcher::Error>> + Send + 'static {
         let woken = self.telemetry.clone();
-        cached(
-            scoped::<CachedPod>(self.client, self.namespace),
+        let api = scoped::<CachedPod>(self.client, self.namespace);
+        let settled = ctx.clone();
+        let mut listed = self.builds_listed.subscribe();
+        let start = async move {
+            // An Err means the Build watch is gone: the controller is stopping.
+            let _ = listed.wait_for(|listed| *listed).await;
+        };
+        // A watcher lists only when first polled: after `start`.
+        let watch = cached(
+            api,
             watcher::Config::default().labels(BUILD_NAME_LABEL),
-            writer,
-            &self.synced,
-            // Decoding keeps only what is read (`CachedPod`).
-            |_| {},
-        )
-        .try_filter(not_own_create_echo(ctx.clone()))
-        // Deletions too: a pod deleted under a running Build fails it.
-        .touched_objects()
-        .inspect(move |pod| {
-            if let Ok(pod) = pod {
-                for build in owning_builds(pod) {
-                    woken.reconcile_due(build);
+            Cache {
+                writer,
+                synced: &self.synced,
+                // Decoding keeps only what is read (`CachedPod`).
+                strip: |_| {},
+                keep: move |event: &watcher::Event<CachedPod>| {
+                    !matches!(event, watcher::Event::InitApply(pod)
+                        if crate::reconcile::is_settled(&settled, pod))
+                },
+            },
+        );
+        futures::stream::once(start)
+            .filter_map(|()| std::future::ready(None))
+            .chain(watch)
+            .try_filter(not_own_create_echo(ctx.clone()))
+            // Deletions too: a pod deleted under a running Build fails it.
+            .touched_objects()
+            .inspect(move |pod| {
+                if let Ok(pod) = pod {
+                    for build in owning_builds(pod) {
+                        woken.reconcile_due(build);
+                    }
                 }
-            }
-        })
+            })
     }
 
     /// The objects of `api`, into `writer`'s cache as `strip` leaves them.
@@ -319,7 +359,13 @@ impl Watches<'_> {
     where
         K: Watched,
     {
-        cached(api, watcher::Config::default(), writer, &self.synced, strip).applied_objects()
+        let cache = Cache {
+            writer,
+            synced: &self.synced,
+            strip,
+            keep: keep_all,
+        };
+        cached(api, watcher::Config::default(), cache).applied_objects()
     }
 }
 
@@ -496,23 +542,48 @@ impl WatchCache<CachedPod> for PodCacheWriter {
     }
 }
 
-/// A watch of `api` that keeps a copy of every object, as `strip` leaves it, in `writer`'s
-/// cache, and tells `synced` when the cache first has its initial list.
-fn cached<K>(
+/// A [`Cache`]'s `keep` that drops nothing.
+fn keep_all<K>(_: &watcher::Event<K>) -> bool {
+    true
+}
+
+/// What a watch ([`cached`]) fills and how.
+struct Cache<'a, K, W, F> {
+    /// The cache.
+    writer: W,
+    /// Told when the cache first has its initial list.
+    synced: &'a Synced,
+    /// What is dropped of each object before it is cached.
+    strip: fn(&mut K),
+    /// Which events reach the cache and the stream: the others are dropped unseen.
+    keep: F,
+}
+
+/// A watch of `api` that keeps a copy of every object `cache.keep` lets through, as
+/// `cache.strip` leaves it, in `cache.writer`'s cache, and tells `cache.synced` when the cache
+/// first has its initial list.
+fn cached<K, W, F>(
     api: Api<K>,
     config: watcher::Config,
-    mut writer: impl WatchCache<K>,
-    synced: &Synced,
-    strip: fn(&mut K),
+    cache: Cache<'_, K, W, F>,
 ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
 where
     K: Watched,
+    W: WatchCache<K>,
+    F: FnMut(&watcher::Event<K>) -> bool + Send + 'static,
 {
+    let Cache {
+        mut writer,
+        synced,
+        strip,
+        mut keep,
+    } = cache;
     let synced = synced.clone();
     let listed = AtomicBool::new(false);
     watcher(api, config)
         .default_backoff()
         .modify(strip)
+        .try_filter(move |event| std::future::ready(keep(event)))
         .inspect(move |event| {
             if let Ok(event) = event {
                 writer.apply(event);

@@ -17,10 +17,45 @@ pub(crate) struct OwnWrites {
     /// Per Build, its last status patch, until the cache shows a newer version: see
     /// [`OwnWrites::cache_lags_own_write`] and [`OwnWrites::is_own_status_echo`].
     written: PerBuild<Written>,
+    /// The pods this controller creates: see [`OwnWrites::is_own_pod_echo`].
+    created: Mutex<Created>,
+}
+
+/// The notes of the controller's pod creates.
+#[derive(Default)]
+struct Created {
     /// Per pod UID, the `resourceVersion` this controller created the pod at, and when, until
     /// the pod's first `Apply` watch event (a pod whose first event is a deletion or a relist's
-    /// keeps its note until pruned): see [`OwnWrites::is_own_pod_echo`].
-    created: Mutex<HashMap<String, (String, Instant)>>,
+    /// keeps its note until pruned).
+    answered: HashMap<String, (String, Instant)>,
+    /// Per `namespace/name`, a create sent and not answered yet, since when, and the version
+    /// of the watch event already taken for its echo: the watch can bring the new pod before
+    /// the create's answer arrives.
+    in_flight: HashMap<String, (Option<String>, Instant)>,
+}
+
+impl Created {
+    /// Drops the notes older than [`CREATED_KEPT`] once there are many.
+    fn prune(&mut self) {
+        if self.answered.len() + self.in_flight.len() < CREATED_PRUNE_AT {
+            return;
+        }
+        // Pods whose watch event never came (deleted and relisted away), creates whose
+        // reconcile was cancelled: drop the old notes.
+        let now = Instant::now();
+        self.answered
+            .retain(|_, (_, at)| now.duration_since(*at) < CREATED_KEPT);
+        self.in_flight
+            .retain(|_, (_, at)| now.duration_since(*at) < CREATED_KEPT);
+        let (answered, in_flight) = (self.answered.len(), self.in_flight.len());
+        self.answered.shrink_to(answered * 2);
+        self.in_flight.shrink_to(in_flight * 2);
+    }
+}
+
+/// The key of a create in flight.
+fn pod_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
 }
 
 /// A status patch of one Build that the cache has not moved past yet.
@@ -112,33 +147,64 @@ impl OwnWrites {
         echo
     }
 
-    /// Notes that this controller created `pod` (the API server's answer).
+    /// Notes that this controller is about to create the pod `name` in `namespace`.
+    pub(crate) fn creating_pod(&self, namespace: &str, name: &str) {
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created.prune();
+        created
+            .in_flight
+            .insert(pod_key(namespace, name), (None, Instant::now()));
+    }
+
+    /// Notes that the create of the pod `name` in `namespace` failed.
+    pub(crate) fn create_failed(&self, namespace: &str, name: &str) {
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        crate::sparse::remove(&mut created.in_flight, &pod_key(namespace, name));
+    }
+
+    /// Notes that this controller created `pod` (the API server's answer), unless its watch
+    /// event has already come and been taken for the echo.
     pub(crate) fn created_pod(&self, pod: &CachedPod) {
         let (Some(uid), Some(version)) = (&pod.meta().uid, &pod.meta().resource_version) else {
             return;
         };
-        let mut map = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= CREATED_PRUNE_AT {
-            // Pods whose watch event never came (deleted and relisted away): drop the old notes.
-            let now = Instant::now();
-            map.retain(|_, (_, at)| now.duration_since(*at) < CREATED_KEPT);
-            let kept = map.len();
-            map.shrink_to(kept * 2);
+        let key = pod_key(
+            pod.meta().namespace.as_deref().unwrap_or_default(),
+            pod.meta().name.as_deref().unwrap_or_default(),
+        );
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        let echoed = crate::sparse::remove(&mut created.in_flight, &key)
+            .is_some_and(|(echo, _)| echo.as_ref() == Some(version));
+        if !echoed {
+            created.prune();
+            created
+                .answered
+                .insert(uid.clone(), (version.clone(), Instant::now()));
         }
-        map.insert(uid.clone(), (version.clone(), Instant::now()));
     }
 
     /// Whether `pod`, a watch event, is only the echo of this controller's create: the version
-    /// the create made. The reconcile that created the pod went on with that same version, so
-    /// the event wakes no reconcile. Asked about any version, it drops the note.
+    /// the create made (or, while the create is still unanswered, the first version the watch
+    /// brings of the pod it creates). The reconcile that created the pod goes on with that same
+    /// version, so the event wakes no reconcile. Asked about any version, it drops the note.
     pub(crate) fn is_own_pod_echo(&self, pod: &CachedPod) -> bool {
         let Some(uid) = &pod.meta().uid else {
             return false;
         };
-        let mut map = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        match crate::sparse::remove(&mut map, uid.as_str()) {
-            Some((version, _)) => pod.meta().resource_version.as_ref() == Some(&version),
-            None => false,
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((version, _)) = crate::sparse::remove(&mut created.answered, uid.as_str()) {
+            return pod.meta().resource_version.as_ref() == Some(&version);
+        }
+        let key = pod_key(
+            pod.meta().namespace.as_deref().unwrap_or_default(),
+            pod.meta().name.as_deref().unwrap_or_default(),
+        );
+        match created.in_flight.get_mut(&key) {
+            Some((echo @ None, _)) => {
+                echo.clone_from(&pod.meta().resource_version);
+                echo.is_some()
+            }
+            _ => false,
         }
     }
 }
@@ -221,5 +287,31 @@ pub(crate) mod tests {
         writes.created_pod(&pod("7"));
         assert!(!writes.is_own_pod_echo(&pod("8")));
         assert!(!writes.is_own_pod_echo(&pod("7")), "note dropped with 8");
+    }
+
+    #[test]
+    fn the_echo_of_a_pod_create_can_come_before_its_answer() {
+        let writes = own_writes();
+        writes.creating_pod("ns", "p");
+        assert!(
+            writes.is_own_pod_echo(&pod("7")),
+            "the first event while in flight"
+        );
+        assert!(!writes.is_own_pod_echo(&pod("8")), "a second one is news");
+        writes.created_pod(&pod("7"));
+        assert!(
+            !writes.is_own_pod_echo(&pod("7")),
+            "the answer adds no note for an echo already taken"
+        );
+
+        // The answer first, as usual: its note tells the echo.
+        writes.creating_pod("ns", "p");
+        writes.created_pod(&pod("9"));
+        assert!(writes.is_own_pod_echo(&pod("9")));
+
+        // A failed create leaves nothing: a pod of that name is someone else's.
+        writes.creating_pod("ns", "p");
+        writes.create_failed("ns", "p");
+        assert!(!writes.is_own_pod_echo(&pod("10")));
     }
 }

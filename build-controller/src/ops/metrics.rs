@@ -373,9 +373,11 @@ impl Telemetry {
     /// Notes that the Build watch delivered `build` at `now`: the first sighting of a Build
     /// that has not started is where its `pod_creation_delay` is measured from.
     pub fn build_seen(&self, build: &CachedBuild, now: Timestamp) {
-        let started = build
-            .status()
-            .is_some_and(|s| s.cluster.is_some() || s.is_done());
+        let started = build.is_finished()
+            || build
+                .unfinished()
+                .and_then(|b| b.status.as_ref())
+                .is_some_and(|s| s.cluster.is_some());
         let Some(uid) = build.meta().uid.as_ref().filter(|_| !started) else {
             return;
         };
@@ -481,7 +483,10 @@ impl Telemetry {
                 store
                     .state()
                     .iter()
-                    .filter(|build| build.status().is_some_and(is_running))
+                    .filter(|build| {
+                        let unfinished = build.unfinished().and_then(|b| b.status.as_ref());
+                        unfinished.is_some_and(is_running)
+                    })
                     .count()
             })
         };

@@ -25,6 +25,18 @@ use crate::per_build::due_key;
 /// waking just short of it.
 const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 
+/// The settings of [`build_pod::assess`], from the controller's.
+pub(super) fn policy(ctx: &Context) -> Policy {
+    Policy {
+        image_pull_grace: ctx.config.image_pull_grace,
+    }
+}
+
+/// Whether a Build (`done`: finished, as its status is stored) that [`build_pod::assess`] finds
+/// unchanged by its pod is settled on it: nothing reads the pod again until it changes.
+pub(super) fn settles(done: bool, pod: &Pod) -> bool {
+    done && has_ended(pod)
+}
 /// `Action::requeue(after)`, noted in the work queue's depth.
 pub(super) fn requeue(ctx: &Context, build: &impl Resource, after: Duration) -> Action {
     ctx.telemetry.reconcile_due_after(due_key(build), after);
@@ -60,16 +72,15 @@ impl<'a> Reconcile<'a> {
 
     /// The settings of [`build_pod::assess`], from the controller's.
     pub(super) fn policy(&self) -> Policy {
-        Policy {
-            image_pull_grace: self.ctx.config.image_pull_grace,
-        }
+        policy(self.ctx)
     }
 
     /// A finished Build (`done`: its status as stored) whose status shows its ended pod will
     /// not read that pod again: the cache forgets it, unless a newer version has arrived since.
-    /// The watch brings it back if it changes, and a relist brings back every pod.
+    /// The watch brings it back if it changes; a relist brings it back only if its Build's
+    /// cached status does not show it yet ([`is_settled`](super::is_settled)).
     pub(super) fn forget_if_settled(&self, done: bool, pod: &Pod) {
-        if !(done && has_ended(pod)) {
+        if !settles(done, pod) {
             return;
         }
         if let Some(version) = &pod.metadata.resource_version

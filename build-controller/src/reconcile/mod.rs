@@ -18,14 +18,16 @@ use std::sync::Arc;
 
 use build_pod::{Assessment, Stop, Update, assess};
 use k8s_openapi::api::core::v1::Pod;
-use kube::ResourceExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::context::Context;
 use crate::error::Error;
 use crate::per_build::due_key;
-use crate::stores::CachedBuild;
+use crate::stores::{CachedBuild, CachedPod};
 use io::{Reconcile, requeue};
 use start::Started;
 
@@ -75,6 +77,62 @@ pub async fn reconcile(cached: Arc<CachedBuild>, ctx: Arc<Context>) -> Result<Ac
         ctx.backoff.reset(&key);
     }
     result
+}
+
+/// Whether the pod a relist brings is one its Build's reconcile would [forget] at once: its
+/// controlling owner is a finished Build in the cache, whose status already shows the ended
+/// pod ([`assess`] finds nothing to change). Such a pod is neither cached nor wakes its Build,
+/// so a restart over thousands of finished Builds does not hold their pods and reconcile each
+/// to drop it again. Anything else (its Build not cached yet, not finished, or its status
+/// behind the pod) is cached and wakes the Build as before.
+///
+/// [forget]: crate::stores::PodCache::forget
+pub(crate) fn is_settled(ctx: &Context, cached: &CachedPod) -> bool {
+    let namespace = cached.namespace().unwrap_or_default();
+    let Some(owner) = cached
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true) && o.kind == "Build")
+    else {
+        return false;
+    };
+    let Some(build) = ctx
+        .stores
+        .builds
+        .get(&ObjectRef::new(&owner.name).within(&namespace))
+    else {
+        return false;
+    };
+    if build.unfinished().is_some() || build.meta().uid.as_deref() != Some(owner.uid.as_str()) {
+        return false;
+    }
+    let build = build.build();
+    let pod = cached.to_pod();
+    io::settles(true, &pod)
+        && build_pod::pod_name(&build) == pod.name_any()
+        && assess(&build, Some(&pod), (ctx.clock)(), &io::policy(ctx)) == Assessment::Unchanged
+}
+
+/// Whether a Build the watch brings needs a reconcile: all do but a finished one whose pod is
+/// not cached, which rule 1 leaves as it is (if its pod comes, the pod wakes it).
+pub(crate) fn wakes(ctx: &Context, cached: &CachedBuild) -> bool {
+    if cached.unfinished().is_some() {
+        return true;
+    }
+    let identity = build_types::Build {
+        metadata: ObjectMeta {
+            name: cached.meta().name.clone(),
+            uid: cached.meta().uid.clone(),
+            ..ObjectMeta::default()
+        },
+        spec: Default::default(),
+        status: None,
+    };
+    let namespace = cached.namespace().unwrap_or_default();
+    ctx.stores
+        .pods
+        .get(&namespace, &build_pod::pod_name(&identity))
+        .is_some()
 }
 
 /// Decides when a failed reconcile is retried: after `config.conflict_retry` for a 409
@@ -198,5 +256,100 @@ impl Reconcile<'_> {
             Some(at) => self.requeue_at(at),
             None => Action::await_change(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use build_types::Build;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    use super::*;
+    use crate::stores::{PodCache, ready_store};
+
+    /// Build `ns/b` with one step; `done`: with the status its ended pod gives.
+    fn build(done: bool) -> Build {
+        let mut build: Build = serde_json::from_value(json!({
+            "apiVersion": "build.knative.dev/v1alpha1", "kind": "Build",
+            "metadata": {"name": "b", "namespace": "ns", "uid": "u", "resourceVersion": "1"},
+            "spec": {"steps": [{"name": "build", "image": "busybox"}]},
+        }))
+        .unwrap();
+        if done {
+            build.status = Some(build_pod::status_from_pod(&pod(&build, 0), &build));
+            assert!(build.status.as_ref().unwrap().is_done());
+        }
+        build
+    }
+
+    /// `build`'s pod, ended; its step exited with `exit_code`.
+    fn pod(build: &Build, exit_code: i32) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": build_pod::pod_name(build), "namespace": "ns",
+                         "resourceVersion": "5",
+                         "ownerReferences": [{"apiVersion": "build.knative.dev/v1alpha1",
+                             "kind": "Build", "name": "b", "uid": "u", "controller": true}]},
+            "spec": {"initContainers": [
+                         {"name": "build-step-credential-initializer", "image": "creds-init"},
+                         {"name": "build-step-build", "image": "busybox"}],
+                     "containers": [{"name": "nop", "image": "nop"}]},
+            "status": {"phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
+                       "initContainerStatuses": [
+                         {"name": "build-step-credential-initializer", "image": "creds-init",
+                          "imageID": "", "ready": false, "restartCount": 0,
+                          "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                              "startedAt": "2024-01-01T00:00:00Z",
+                              "finishedAt": "2024-01-01T00:00:01Z"}}},
+                         {"name": "build-step-build", "image": "busybox",
+                           "imageID": "", "ready": false, "restartCount": 0,
+                           "state": {"terminated": {"exitCode": exit_code, "reason": "Completed",
+                               "startedAt": "2024-01-01T00:00:01Z",
+                               "finishedAt": "2024-01-01T00:00:02Z"}}}]},
+        }))
+        .unwrap()
+    }
+
+    fn context(build: Build, pods: impl IntoIterator<Item = Pod>) -> Context {
+        let mut ctx = crate::context::tests::context();
+        ctx.stores.builds = ready_store([CachedBuild::from(build)]);
+        ctx.stores.pods = PodCache::of(pods.into_iter().map(CachedPod::from));
+        ctx
+    }
+
+    #[tokio::test]
+    async fn a_relisted_pod_is_settled_only_if_its_finished_build_shows_it() {
+        let done = build(true);
+        let settled = CachedPod::from(pod(&done, 0));
+        assert!(is_settled(&context(done.clone(), []), &settled));
+
+        // Its Build not cached (yet), not finished, or another Build of the same name.
+        let mut ctx = context(done.clone(), []);
+        ctx.stores.builds = ready_store([]);
+        assert!(!is_settled(&ctx, &settled));
+        assert!(!is_settled(&context(build(false), []), &settled));
+        let mut other = done.clone();
+        other.metadata.uid = Some("another".into());
+        assert!(!is_settled(&context(other, []), &settled));
+
+        // A pod whose steps the status does not show yet, or one still running.
+        let moved_on = CachedPod::from(pod(&done, 137));
+        assert!(!is_settled(&context(done.clone(), []), &moved_on));
+        let mut running = pod(&done, 0);
+        running.status.as_mut().unwrap().phase = Some("Running".into());
+        assert!(!is_settled(&context(done, []), &CachedPod::from(running)));
+    }
+
+    #[tokio::test]
+    async fn a_finished_build_wakes_a_reconcile_only_while_its_pod_is_cached() {
+        let done = build(true);
+        let cached = CachedBuild::from(done.clone());
+        assert!(!wakes(&context(done.clone(), []), &cached));
+        assert!(wakes(&context(done.clone(), [pod(&done, 0)]), &cached));
+        let running = build(false);
+        assert!(wakes(
+            &context(running.clone(), []),
+            &CachedBuild::from(running)
+        ));
     }
 }

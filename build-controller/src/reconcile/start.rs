@@ -81,7 +81,13 @@ impl Reconcile<'_> {
             ..PostParams::default()
         };
         let url = Pod::url_path(&(), Some(&self.namespace));
-        create_as(&self.ctx.client, &url, &params, pod).await
+        let own_writes = &self.ctx.own_writes;
+        own_writes.creating_pod(&self.namespace, &self.pod_name);
+        let created = create_as(&self.ctx.client, &url, &params, pod).await;
+        if created.is_err() {
+            own_writes.create_failed(&self.namespace, &self.pod_name);
+        }
+        created
     }
 
     /// Notes the pod just `created` (its create's watch event wakes no reconcile) and

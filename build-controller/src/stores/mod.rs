@@ -601,7 +601,7 @@ mod tests {
         let done = build("done", spec, true);
         let kept = cached(&done);
         assert!(kept.unfinished().is_none());
-        assert_eq!(kept.status(), done.status.as_ref());
+        assert_eq!(kept.status().as_deref(), done.status.as_ref());
         let back = kept.build();
         // Its sources say which of its pod's init containers are steps, whose states settle.
         assert_eq!(back.spec.all_sources().len(), 1);

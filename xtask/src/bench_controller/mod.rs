@@ -6,7 +6,7 @@
 //! would, see [`crate::harness::kubelet`]), it applies the generated CRDs, makes a fresh namespace with a
 //! BuildTemplate, starts the release `build-controller` on it (or measures one it did not
 //! start: `--attach-pid PID`, or `--attach` to measure nothing), waits until the controller is
-//! ready, and runs one of three modes:
+//! ready, and runs one of four modes:
 //!
 //! - **burst** (default, `--builds N`): the baseline of N raw pod creates (8 in flight), then N
 //!   Builds created at once (64 in flight, half with steps, half from the template). Reports
@@ -20,13 +20,20 @@
 //! - **hold** (`--hold N`): N Builds created and run to success (their pods patched to
 //!   `Succeeded` in batches), then the controller's RSS and CPU holding them, and again after
 //!   `--idle` (60 s) of nothing.
+//! - **restart** (`--restart-at N`, [`restart`]): the hold of N, then the controller killed
+//!   (SIGKILL) and started again over them. Reports its start → `/readyz` and → the pod of a
+//!   Build created once it is ready, its reconciles, the relist's LIST and WATCH requests and
+//!   LIST bytes as the API server counted them (its `/metrics`), its CPU and RSS once the
+//!   reconciles stop, and its RSS over `--idle` with the slope.
 //!
 //! A started controller that exits (say, because its metrics port is taken) fails the run at
 //! once with its last output. Results go to stdout as a table and, with `--json FILE`, as
 //! JSON.
 
+mod apiserver;
 mod floor;
 mod report;
+mod restart;
 mod stats;
 
 use std::collections::{BTreeMap, HashMap};
@@ -67,7 +74,12 @@ pub(crate) struct BenchArgs {
     /// holding them, and again after --idle.
     #[arg(long)]
     hold: Option<usize>,
-    /// Hold mode: how long to sit idle before the second measurement.
+    /// Restart mode: hold this many Builds, then kill the controller (SIGKILL) and start it
+    /// again over them; measures its start to /readyz and to a new Build's pod, the relist's
+    /// requests and bytes at the API server, and its RSS after and over --idle.
+    #[arg(long, value_name = "N", conflicts_with_all = ["rate", "hold", "writes_floor", "attach", "attach_pid"])]
+    restart_at: Option<usize>,
+    /// Hold and restart modes: how long to sit idle before the last measurement.
     #[arg(long, default_value = "60s", value_parser = stats::parse_duration)]
     idle: Duration,
     /// Use a controller that is already running, and measure nothing of it.
@@ -107,8 +119,8 @@ const BUILD_NAME_LABEL: &str = "build.knative.dev/buildName";
 
 /// Runs the benchmark and prints its report.
 pub(crate) fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
-    if args.builds == 0 || args.hold == Some(0) {
-        bail!("--builds and --hold must be at least 1");
+    if args.builds == 0 || args.hold == Some(0) || args.restart_at == Some(0) {
+        bail!("--builds, --hold and --restart-at must be at least 1");
     }
     if args.writes_floor && cfg!(debug_assertions) {
         bail!(
@@ -276,23 +288,34 @@ async fn controller(root: &Path, args: &BenchArgs, namespace: &str) -> anyhow::R
     } else if let Some(pid) = args.attach_pid {
         Target::Attached { pid }
     } else {
-        let binary = match &args.controller {
-            Some(path) => path.clone(),
-            None => crate::harness::build_release_binary("build-controller", "build-controller")?,
-        };
-        let log = root.join(format!("target/bench-controller-{namespace}.log"));
-        eprintln!("controller output: {}", log.display());
-        Target::start(&Launch {
-            binary: &binary,
-            namespace,
-            log,
-            extra_args: &args.controller_args,
-            kubeconfig: None,
-            rust_log: None,
-        })?
+        start_controller(root, args, namespace, "")?
     };
     target.wait_ready(Duration::from_secs(60)).await?;
     Ok(target)
+}
+
+/// Starts the controller for `namespace` (`--controller`, or the workspace's release build),
+/// its output in `target/bench-controller-<namespace><suffix>.log`.
+fn start_controller(
+    root: &Path,
+    args: &BenchArgs,
+    namespace: &str,
+    suffix: &str,
+) -> anyhow::Result<Target> {
+    let binary = match &args.controller {
+        Some(path) => path.clone(),
+        None => crate::harness::build_release_binary("build-controller", "build-controller")?,
+    };
+    let log = root.join(format!("target/bench-controller-{namespace}{suffix}.log"));
+    eprintln!("controller output: {}", log.display());
+    Target::start(&Launch {
+        binary: &binary,
+        namespace,
+        log,
+        extra_args: &args.controller_args,
+        kubeconfig: None,
+        rust_log: None,
+    })
 }
 
 async fn measure(
@@ -301,7 +324,7 @@ async fn measure(
     client: &Client,
     namespace: &str,
 ) -> anyhow::Result<(String, serde_json::Value)> {
-    let baseline = match (args.rate, args.hold) {
+    let baseline = match (args.rate, args.hold.or(args.restart_at)) {
         (None, None) => {
             let baseline = baseline(client, namespace, args.builds).await?;
             eprintln!("baseline: {} pod creates in {baseline:?}", args.builds);
@@ -326,15 +349,32 @@ async fn measure(
         .create(&PostParams::default(), &bench_template())
         .await?;
     let mut target = controller(root, args, namespace).await?;
-    let events = Events::watch(client, namespace);
+    let mut events = Events::watch(client, namespace);
     let result = match (args.rate, args.duration, args.hold) {
         (Some(rate), Some(duration), _) => {
             let report =
                 sustained(client, args, namespace, &mut target, events, rate, duration).await?;
             (report.to_string(), report.to_json())
         }
+        _ if args.restart_at.is_some() => {
+            let restart = restart::Restart {
+                root,
+                args,
+                client,
+                namespace,
+            };
+            let report = restart.run(&mut target, &mut events).await?;
+            (report.to_string(), report.to_json())
+        }
         (_, _, Some(count)) => {
-            let report = hold(client, args, namespace, &mut target, events, count).await?;
+            let held = Held {
+                client,
+                args,
+                namespace,
+            };
+            let report = held
+                .hold(&mut target, &mut events, count, args.idle)
+                .await?;
             (report.to_string(), report.to_json())
         }
         _ => {
@@ -698,69 +738,80 @@ fn create_at_rate(
     })
 }
 
-async fn hold(
-    client: &Client,
-    args: &BenchArgs,
-    namespace: &str,
-    target: &mut Target,
-    mut events: Events,
-    count: usize,
-) -> anyhow::Result<report::Hold> {
-    let builds: Api<Build> = Api::namespaced(client.clone(), namespace);
-    let kubelet = Kubelet {
-        pods: Api::namespaced(client.clone(), namespace),
-    };
-    let before = target.usage()?;
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.timeout_seconds);
-    let mut timeline = Timeline::default();
-    let mut to_finish: Vec<Pod> = Vec::new();
-    let mut finishing = tokio::task::JoinSet::new();
-    let mut creating = std::pin::pin!(create_builds(&builds, 0..count));
-    let mut created = false;
-    while !created || timeline.done.len() < count {
-        tokio::select! {
-            result = &mut creating, if !created => {
-                timeline.created = result?.into_iter().collect();
-                created = true;
-                eprintln!("created {count} Builds in {:.1}s", started.elapsed().as_secs_f64());
-            }
-            seen = events.next(target, deadline, || timeline.waiting(count)) => {
-                if let Some(pod) = timeline.record(seen?) {
-                    to_finish.push(*pod);
-                    if to_finish.len() >= KUBELET_BATCH || timeline.pod.len() == count {
-                        let kubelet = kubelet.clone();
-                        let batch = std::mem::take(&mut to_finish);
-                        finishing.spawn(async move { kubelet.finish(batch).await });
+/// The hold mode's inputs (also the first half of `--restart-at`).
+struct Held<'a> {
+    client: &'a Client,
+    args: &'a BenchArgs,
+    namespace: &'a str,
+}
+
+impl Held<'_> {
+    /// Creates `count` Builds, runs them to success, measures the controller holding them,
+    /// sits `idle`, and measures again.
+    async fn hold(
+        &self,
+        target: &mut Target,
+        events: &mut Events,
+        count: usize,
+        idle: Duration,
+    ) -> anyhow::Result<report::Hold> {
+        let (client, args, namespace) = (self.client, self.args, self.namespace);
+        let builds: Api<Build> = Api::namespaced(client.clone(), namespace);
+        let kubelet = Kubelet {
+            pods: Api::namespaced(client.clone(), namespace),
+        };
+        let before = target.usage()?;
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(args.timeout_seconds);
+        let mut timeline = Timeline::default();
+        let mut to_finish: Vec<Pod> = Vec::new();
+        let mut finishing = tokio::task::JoinSet::new();
+        let mut creating = std::pin::pin!(create_builds(&builds, 0..count));
+        let mut created = false;
+        while !created || timeline.done.len() < count {
+            tokio::select! {
+                result = &mut creating, if !created => {
+                    timeline.created = result?.into_iter().collect();
+                    created = true;
+                    eprintln!("created {count} Builds in {:.1}s", started.elapsed().as_secs_f64());
+                }
+                seen = events.next(target, deadline, || timeline.waiting(count)) => {
+                    if let Some(pod) = timeline.record(seen?) {
+                        to_finish.push(*pod);
+                        if to_finish.len() >= KUBELET_BATCH || timeline.pod.len() == count {
+                            let kubelet = kubelet.clone();
+                            let batch = std::mem::take(&mut to_finish);
+                            finishing.spawn(async move { kubelet.finish(batch).await });
+                        }
                     }
                 }
+                Some(done) = finishing.join_next() => done??,
             }
-            Some(done) = finishing.join_next() => done??,
         }
+        while let Some(done) = finishing.join_next().await {
+            done??;
+        }
+        let to_all_finished = started.elapsed();
+        eprintln!(
+            "{count} Builds finished in {:.1}s; idle for {:?}",
+            to_all_finished.as_secs_f64(),
+            idle
+        );
+        // Let the last status writes and events settle before measuring.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let holding = target.usage()?;
+        let idle_until = Instant::now() + idle;
+        while Instant::now() < idle_until {
+            target.check_alive()?;
+            tokio::time::sleep(Duration::from_millis(500).min(idle_until - Instant::now())).await;
+        }
+        let after_idle = target.usage()?;
+        Ok(report::Hold {
+            builds: count,
+            to_all_finished,
+            holding: cost(before, holding),
+            idle,
+            after_idle: cost(holding, after_idle),
+        })
     }
-    while let Some(done) = finishing.join_next().await {
-        done??;
-    }
-    let to_all_finished = started.elapsed();
-    eprintln!(
-        "{count} Builds finished in {:.1}s; idle for {:?}",
-        to_all_finished.as_secs_f64(),
-        args.idle
-    );
-    // Let the last status writes and events settle before measuring.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let holding = target.usage()?;
-    let idle_until = Instant::now() + args.idle;
-    while Instant::now() < idle_until {
-        target.check_alive()?;
-        tokio::time::sleep(Duration::from_millis(500).min(idle_until - Instant::now())).await;
-    }
-    let after_idle = target.usage()?;
-    Ok(report::Hold {
-        builds: count,
-        to_all_finished,
-        holding: cost(before, holding),
-        idle: args.idle,
-        after_idle: cost(holding, after_idle),
-    })
 }

@@ -67,6 +67,24 @@ impl RssSamples {
     }
 }
 
+/// The least-squares slope of RSS samples taken once a second (KiB), in MiB per hour; `None`
+/// with fewer than two.
+pub(crate) fn slope_mib_per_hour(samples: &[u64]) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let mean_t = (n - 1.0) / 2.0;
+    let mean_y = samples.iter().map(|&s| s as f64).sum::<f64>() / n;
+    let (mut covariance, mut variance) = (0.0, 0.0);
+    for (t, &y) in samples.iter().enumerate() {
+        let dt = t as f64 - mean_t;
+        covariance += dt * (y as f64 - mean_y);
+        variance += dt * dt;
+    }
+    Some(covariance / variance * 3600.0 / 1024.0)
+}
+
 /// KiB as MiB.
 pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
@@ -136,6 +154,15 @@ mod tests {
         );
         assert_eq!(RssSamples::of(&[]), None);
         assert_eq!(mib(1536), 1.5);
+    }
+
+    #[test]
+    fn rss_slope_per_hour() {
+        assert_eq!(slope_mib_per_hour(&[100]), None);
+        assert_eq!(slope_mib_per_hour(&[100, 100, 100]), Some(0.0));
+        // 1 KiB a second is 3600 KiB an hour.
+        let rising: Vec<u64> = (0..60).map(|t| 2048 + t).collect();
+        assert!((slope_mib_per_hour(&rising).unwrap() - 3600.0 / 1024.0).abs() < 1e-9);
     }
 
     #[test]

@@ -199,6 +199,15 @@ impl Target {
         Some(lines.join("\n"))
     }
 
+    /// How many reconciles a started controller has run (its
+    /// `build_controller_reconcile_duration_seconds_count`); `None` when it has no such metric.
+    pub(crate) async fn reconciles(&self) -> Option<u64> {
+        let Target::Started { metrics_port, .. } = self else {
+            return None;
+        };
+        reconcile_count(&get(*metrics_port, "/metrics").await.ok()?)
+    }
+
     /// Stops a started controller with SIGKILL, as a crash would, and reaps it (an attached
     /// one is left running).
     pub(crate) fn stop(&mut self) {
@@ -259,6 +268,16 @@ impl Drop for RssSampler {
     }
 }
 
+/// The sum of `build_controller_reconcile_duration_seconds_count` in a `/metrics` answer.
+fn reconcile_count(metrics: &str) -> Option<u64> {
+    let counts: Vec<f64> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("build_controller_reconcile_duration_seconds_count"))
+        .filter_map(|rest| rest.rsplit_once(' ')?.1.parse().ok())
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum::<f64>() as u64)
+}
+
 /// A plain HTTP/1.1 GET of `path` on the loopback `port`: the whole response.
 async fn get(port: u16, path: &str) -> std::io::Result<String> {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
@@ -300,6 +319,17 @@ mod tests {
         assert_eq!(usage.cpu, Duration::from_millis(1750));
         assert_eq!(usage.rss_kib, 12345);
         assert!(parse_usage("1 (x) S", status).is_err());
+    }
+
+    #[test]
+    fn reconciles_from_metrics_text() {
+        let text = "HTTP/1.1 200 OK\r\n\r\n# TYPE x counter\n\
+                    build_controller_reconcile_duration_seconds_count 10002\n\
+                    build_controller_reconcile_duration_seconds_sum 1.5\n";
+        assert_eq!(reconcile_count(text), Some(10002));
+        let labelled = "build_controller_reconcile_duration_seconds_count{a=\"b c\"} 3\n";
+        assert_eq!(reconcile_count(labelled), Some(3));
+        assert_eq!(reconcile_count("other_metric 1\n"), None);
     }
 
     #[test]

@@ -1,0 +1,121 @@
+//! What the API server served, from its own `/metrics`: the requests of a relist (LISTs and
+//! WATCHes of Builds and pods) and the bytes of its LIST answers, so a restart's load on the
+//! server is measured by the server, whatever controller made it.
+
+use anyhow::Context;
+use kube::Client;
+
+/// The resources a controller's relist reads: Builds and pods.
+const RELISTED: [&str; 2] = ["builds", "pods"];
+
+/// Counters of the API server's requests for Builds and pods at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Served {
+    /// LIST requests answered.
+    pub(crate) lists: f64,
+    /// Bytes of those LIST answers (`apiserver_response_sizes_sum`).
+    pub(crate) list_bytes: f64,
+    /// WATCH requests started.
+    pub(crate) watches: f64,
+}
+
+impl Served {
+    /// What was served between `before` and `self`.
+    pub(crate) fn since(self, before: Served) -> Served {
+        Served {
+            lists: self.lists - before.lists,
+            list_bytes: self.list_bytes - before.list_bytes,
+            watches: self.watches - before.watches,
+        }
+    }
+}
+
+/// The API server's counters now (`GET /metrics`; the benchmark's credentials must allow it, as
+/// an envtest admin's do).
+pub(crate) async fn served(client: &Client) -> anyhow::Result<Served> {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .context("a /metrics request")?;
+    let text = client
+        .request_text(request)
+        .await
+        .context("reading the API server's /metrics")?;
+    Ok(parse(&text))
+}
+
+/// Sums the Build and pod LIST and WATCH counters of Prometheus text.
+fn parse(text: &str) -> Served {
+    let mut served = Served::default();
+    for line in text.lines() {
+        let Some((name, labels, value)) = sample(line) else {
+            continue;
+        };
+        let label = |key: &str| {
+            labels.split(',').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                (k == key).then(|| v.trim_matches('"'))
+            })
+        };
+        if !label("resource").is_some_and(|r| RELISTED.contains(&r))
+            || label("subresource") != Some("")
+        {
+            continue;
+        }
+        match (name, label("verb")) {
+            ("apiserver_request_total", Some("LIST")) => served.lists += value,
+            ("apiserver_request_total", Some("WATCH")) => served.watches += value,
+            ("apiserver_response_sizes_sum", Some("LIST")) => served.list_bytes += value,
+            _ => {}
+        }
+    }
+    served
+}
+
+/// A sample line's name, labels (without braces) and value.
+fn sample(line: &str) -> Option<(&str, &str, f64)> {
+    let (name, rest) = line.split_once('{')?;
+    let (labels, value) = rest.rsplit_once('}')?;
+    Some((name, labels, value.trim().parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_build_and_pod_lists_and_watches() {
+        let text = r#"# HELP apiserver_request_total x
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1"} 21
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="build.knative.dev",resource="builds",scope="namespace",subresource="",verb="LIST",version="v1alpha1"} 20
+apiserver_request_total{code="410",component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1"} 1
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="WATCH",version="v1"} 3
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="status",verb="PATCH",version="v1"} 500
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="secrets",scope="namespace",subresource="",verb="LIST",version="v1"} 7
+apiserver_response_sizes_sum{component="apiserver",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1"} 4.5e+07
+apiserver_response_sizes_sum{component="apiserver",group="",resource="pods",scope="namespace",subresource="log",verb="GET",version="v1"} 99
+apiserver_response_sizes_count{component="apiserver",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1"} 22
+"#;
+        let served = parse(text);
+        assert_eq!(
+            served,
+            Served {
+                lists: 42.0,
+                list_bytes: 4.5e7,
+                watches: 3.0
+            }
+        );
+        let later = Served {
+            lists: 50.0,
+            list_bytes: 5.0e7,
+            watches: 5.0,
+        };
+        assert_eq!(
+            later.since(served),
+            Served {
+                lists: 8.0,
+                list_bytes: 5.0e6,
+                watches: 2.0
+            }
+        );
+    }
+}
