@@ -92,7 +92,7 @@ pub use images::Images;
 pub use layout::{
     CREDS_INIT_CONTAINER, NOP_CONTAINER, PodLayout, STEP_CONTAINER_PREFIX, init_container_status,
 };
-pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name};
+pub use name::{MAX_POD_NAME_LEN, OFFLINE_UID, pod_name, pod_name_of};
 pub use offline::{Checked, Offline, Rendered, error_lines};
 pub use record::CONTROLLER_VERSION;
 pub use results::{

@@ -35,13 +35,16 @@ const HASH_HEX_LEN: usize = 6;
 /// assert_eq!(name, build_pod::pod_name(&build));
 /// ```
 pub fn pod_name(build: &Build) -> String {
-    let name = build.metadata.name.as_deref().unwrap_or_default();
-    let uid = build
-        .metadata
-        .uid
-        .as_deref()
-        .filter(|uid| !uid.is_empty())
-        .unwrap_or(OFFLINE_UID);
+    pod_name_of(
+        build.metadata.name.as_deref().unwrap_or_default(),
+        build.metadata.uid.as_deref(),
+    )
+}
+
+/// [`pod_name`] from a Build's name and UID alone, for a caller that holds only those (a
+/// cached finished Build).
+pub fn pod_name_of(name: &str, uid: Option<&str>) -> String {
+    let uid = uid.filter(|uid| !uid.is_empty()).unwrap_or(OFFLINE_UID);
     let digest = Sha256::new()
         .chain_update(name.as_bytes())
         .chain_update(b"/")

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use build_pod::{Assessment, Stop, Update, assess};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -119,20 +118,13 @@ pub(crate) fn wakes(ctx: &Context, cached: &CachedBuild) -> bool {
     if cached.unfinished().is_some() {
         return true;
     }
-    let identity = build_types::Build {
-        metadata: ObjectMeta {
-            name: cached.meta().name.clone(),
-            uid: cached.meta().uid.clone(),
-            ..ObjectMeta::default()
-        },
-        spec: Default::default(),
-        status: None,
-    };
+    let meta = cached.meta();
+    let pod_name = build_pod::pod_name_of(
+        meta.name.as_deref().unwrap_or_default(),
+        meta.uid.as_deref(),
+    );
     let namespace = cached.namespace().unwrap_or_default();
-    ctx.stores
-        .pods
-        .get(&namespace, &build_pod::pod_name(&identity))
-        .is_some()
+    ctx.stores.pods.get(&namespace, &pod_name).is_some()
 }
 
 /// Decides when a failed reconcile is retried: after `config.conflict_retry` for a 409
