@@ -5,7 +5,7 @@
 //! Each replica's work stands in for the controller's run loop: it marks the replica as
 //! reconciling while it runs; the tests assert that never more than one does.
 
-mod support;
+use crate::support;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -9,7 +9,7 @@
 //!
 //! Time is paused: the backoffs pass in virtual time, so the test is quick and exact.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

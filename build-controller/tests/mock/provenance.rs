@@ -3,7 +3,7 @@
 //! source's commit, each step's image digest and the results; a broken result is named in a
 //! `ResultsReported` warning while the Build still succeeds.
 
-mod support;
+use crate::support;
 
 use build_types::Build;
 use serde_json::{Value, json};

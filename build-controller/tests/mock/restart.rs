@@ -4,7 +4,7 @@
 //! The API server is the stateful fake, so that "exactly one pod" is the server's state, not a
 //! script's.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

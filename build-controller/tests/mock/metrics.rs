@@ -2,7 +2,7 @@
 //! strict parser of the OpenMetrics text format (the format Prometheus scrapes), and the
 //! reconcile's tracing span.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 //! `build_pod::assess_start` rules 3–5). Each asserts the exact requests, in order: no GET that
 //! the caches should have answered, no write that was not needed.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! graceful shutdown. The control-plane tests (envtest.rs) do the same against a real
 //! kube-apiserver where one is available.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
