@@ -1,9 +1,14 @@
 //! What the API server served, from its own `/metrics`: the requests of a relist (LISTs and
 //! WATCHes of Builds and pods) and the bytes of its LIST answers, so a restart's load on the
-//! server is measured by the server, whatever controller made it.
+//! server is measured by the server, whatever controller made it. And the relist's floor: the
+//! same LISTs made by the benchmark, timed, which no controller can list faster.
+
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use kube::Client;
+use kube::api::ListParams;
+use kube::core::Request;
 
 /// The resources a controller's relist reads: Builds and pods.
 const RELISTED: [&str; 2] = ["builds", "pods"];
@@ -41,6 +46,81 @@ pub(crate) async fn served(client: &Client) -> anyhow::Result<Served> {
         .await
         .context("reading the API server's /metrics")?;
     Ok(parse(&text))
+}
+
+/// How long the API server takes to answer a relist's LISTs, made by the benchmark itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct ListFloor {
+    /// The Builds, then the build pods, paged by 500 with no `resourceVersion` (consistent
+    /// reads, as kube's watcher lists): one after the other, as the controller lists them.
+    pub(crate) builds: Duration,
+    /// The pods of that relist.
+    pub(crate) pods: Duration,
+    /// Both again with `resourceVersion=0`, each one unpaged answer from the API server's watch
+    /// cache (what client-go's reflector asks by default), one after the other.
+    pub(crate) from_cache: Duration,
+}
+
+/// Times the LISTs a relist of `namespace` makes (see [`ListFloor`]). The answers are read
+/// whole and not decoded but for their `continue` token.
+pub(crate) async fn list_floor(client: &Client, namespace: &str) -> anyhow::Result<ListFloor> {
+    let builds = Request::new(format!(
+        "/apis/build.knative.dev/v1alpha1/namespaces/{namespace}/builds"
+    ));
+    let pods = Request::new(format!("/api/v1/namespaces/{namespace}/pods"));
+    let pod_params = ListParams::default().labels(build_pod::BUILD_NAME_LABEL);
+    let started = Instant::now();
+    list_pages(client, &builds, ListParams::default()).await?;
+    let builds_took = started.elapsed();
+    let started = Instant::now();
+    list_pages(client, &pods, pod_params.clone()).await?;
+    let pods_took = started.elapsed();
+    let started = Instant::now();
+    list(client, &builds, &ListParams::default().match_any()).await?;
+    list(client, &pods, &pod_params.match_any()).await?;
+    Ok(ListFloor {
+        builds: builds_took,
+        pods: pods_took,
+        from_cache: started.elapsed(),
+    })
+}
+
+/// Lists page by page, 500 a page, as kube's watcher does.
+async fn list_pages(client: &Client, request: &Request, params: ListParams) -> anyhow::Result<()> {
+    let mut params = params.limit(500);
+    loop {
+        match list(client, request, &params).await? {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// One LIST; its `continue` token, if there is more.
+async fn list(
+    client: &Client,
+    request: &Request,
+    params: &ListParams,
+) -> anyhow::Result<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        metadata: PageMeta,
+    }
+    #[derive(serde::Deserialize)]
+    struct PageMeta {
+        #[serde(rename = "continue", default)]
+        token: Option<String>,
+    }
+    let path = &request.url_path;
+    let http = request
+        .list(params)
+        .with_context(|| format!("a LIST request of {path}"))?;
+    let text = client
+        .request_text(http)
+        .await
+        .with_context(|| format!("listing {path}"))?;
+    let page: Page = serde_json::from_str(&text).with_context(|| format!("the list of {path}"))?;
+    Ok(page.metadata.token.filter(|token| !token.is_empty()))
 }
 
 /// Sums the Build and pod LIST and WATCH counters of Prometheus text.

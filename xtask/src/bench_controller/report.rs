@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::apiserver::Served;
+use super::apiserver::{ListFloor, Served};
 use super::stats::{Latencies, RssSamples, mib};
 
 /// The targets the reports judge against (issues 13 and 28, one 2-core machine).
@@ -405,6 +405,8 @@ pub(crate) struct Restart {
     pub(crate) after_idle: Option<Cost>,
     /// The slope of its RSS over the idle, MiB per hour.
     pub(crate) rss_slope_mib_per_hour: Option<f64>,
+    /// The relist's LISTs made by the benchmark, timed.
+    pub(crate) list_floor: ListFloor,
 }
 
 impl Restart {
@@ -427,6 +429,10 @@ impl Restart {
             "idle_cpu_ms": self.after_idle.map(|c| ms(c.cpu)),
             "rss_after_idle_mib": self.after_idle.map(|c| mib(c.rss_kib)),
             "rss_slope_mib_per_hour": self.rss_slope_mib_per_hour,
+            "list_floor_builds_s": self.list_floor.builds.as_secs_f64(),
+            "list_floor_pods_s": self.list_floor.pods.as_secs_f64(),
+            "list_floor_s": (self.list_floor.builds + self.list_floor.pods).as_secs_f64(),
+            "list_from_cache_s": self.list_floor.from_cache.as_secs_f64(),
         })
     }
 }
@@ -494,6 +500,22 @@ impl std::fmt::Display for Restart {
                 "",
             );
         }
+        let floor = self.list_floor;
+        t.row(
+            "floor: the relist's LISTs, paged",
+            format!(
+                "{} (Builds {}, pods {})",
+                secs(floor.builds + floor.pods),
+                secs(floor.builds),
+                secs(floor.pods)
+            ),
+            "",
+        );
+        t.row(
+            "floor: the same from the watch cache",
+            format!("{} (resourceVersion=0, unpaged)", secs(floor.from_cache)),
+            "",
+        );
         f.write_str(&t.render())
     }
 }
@@ -734,6 +756,11 @@ mod tests {
                 rss_kib: 19 * 1024,
             }),
             rss_slope_mib_per_hour: Some(-0.5),
+            list_floor: ListFloor {
+                builds: Duration::from_millis(2600),
+                pods: Duration::from_millis(2100),
+                from_cache: Duration::from_millis(1350),
+            },
         };
         let json = restart.to_json();
         assert_eq!(json["relist_list_mib"], 50.0);
@@ -755,6 +782,11 @@ mod tests {
         );
         assert_eq!(verdict("restart: RSS after idle").as_deref(), Some("ok"));
         assert!(text.contains("42 requests, 50.0 MiB; 6 WATCHes"), "{text}");
+        assert!(
+            text.contains("4.70 s (Builds 2.60 s, pods 2.10 s)"),
+            "{text}"
+        );
+        assert!((json["list_floor_s"].as_f64().unwrap() - 4.7).abs() < 1e-9);
 
         let json = report.to_json();
         assert_eq!(json["rss_mib"], 30.0);

@@ -7,6 +7,8 @@
 //! once its reconciles have stopped, its CPU and RSS; then its RSS over `--idle`, sampled
 //! every second (the slope says whether it creeps). The API server's own counters give the
 //! relist's load: its LIST and WATCH requests for Builds and pods and the bytes of the LISTs.
+//! Last, the benchmark makes the relist's LISTs itself and times them: the floor no controller
+//! lists under on this API server ([`apiserver::list_floor`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -78,6 +80,7 @@ impl Restart<'_> {
         }
         let after_idle = target.usage()?;
         let samples = sampler.map(|s| s.samples()).unwrap_or_default();
+        let list_floor = apiserver::list_floor(self.client, self.namespace).await?;
         Ok(report::Restart {
             hold,
             to_ready,
@@ -91,6 +94,7 @@ impl Restart<'_> {
             idle: self.args.idle,
             after_idle: cost(settled, after_idle),
             rss_slope_mib_per_hour: super::stats::slope_mib_per_hour(&samples),
+            list_floor,
         })
     }
 

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use build_pod::BUILD_NAME_LABEL;
 use build_types::Build;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -20,8 +21,6 @@ use serde_json::json;
 use super::api::retry;
 use super::mix::Kind;
 use crate::harness::kubelet::{self, Outcome as PodOutcome};
-
-const BUILD_NAME_LABEL: &str = "build.knative.dev/buildName";
 
 /// What the stand-in kubelet did, and what failed.
 #[derive(Default)]
