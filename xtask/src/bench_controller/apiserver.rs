@@ -6,9 +6,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use kube::Client;
+use build_types::Build;
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use kube::core::Request;
+use kube::{Client, Resource};
 
 /// The resources a controller's relist reads: Builds and pods.
 const RELISTED: [&str; 2] = ["builds", "pods"];
@@ -64,10 +66,8 @@ pub(crate) struct ListFloor {
 /// Times the LISTs a relist of `namespace` makes (see [`ListFloor`]). The answers are read
 /// whole and not decoded but for their `continue` token.
 pub(crate) async fn list_floor(client: &Client, namespace: &str) -> anyhow::Result<ListFloor> {
-    let builds = Request::new(format!(
-        "/apis/build.knative.dev/v1alpha1/namespaces/{namespace}/builds"
-    ));
-    let pods = Request::new(format!("/api/v1/namespaces/{namespace}/pods"));
+    let builds = Request::new(Build::url_path(&(), Some(namespace)));
+    let pods = Request::new(Pod::url_path(&(), Some(namespace)));
     let pod_params = ListParams::default().labels(build_pod::BUILD_NAME_LABEL);
     let started = Instant::now();
     list_pages(client, &builds, ListParams::default()).await?;
