@@ -107,7 +107,7 @@ async fn run_inner(
     endpoints.health.leading();
     let namespace = config.namespace.clone();
     let builds_api: Api<Build> = scoped(&client, namespace.as_deref());
-    preflight(&builds_api).await?;
+    let unsettled = preflight(&builds_api).await?;
 
     let (stores, writers, synced) = caches();
     let concurrency = config.concurrency;
@@ -121,7 +121,7 @@ async fn run_inner(
         // Ready once every cache has its initial list.
         synced: Synced::new(CACHES, endpoints.health.clone(), synced),
         telemetry: &endpoints.telemetry,
-        builds_listed: Arc::new(tokio::sync::watch::channel(false).0),
+        unsettled,
     };
     let controller = watches.controller(writers, &stores, &ctx, concurrency);
 
@@ -190,8 +190,9 @@ struct Watches<'a> {
     namespace: Option<&'a str>,
     synced: Synced,
     telemetry: &'a Telemetry,
-    /// Whether the Build cache has had its first initial list: the pod watch starts then.
-    builds_listed: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Whether the API server selects Builds by `status.settled` ([`preflight`]): the Build
+    /// watch then leaves settled ones out.
+    unsettled: Unsettled,
 }
 
 impl Watches<'_> {
@@ -255,11 +256,16 @@ impl Watches<'_> {
             )
     }
 
-    /// The Builds, into `writer`'s cache, but the echoes of the controller's own status
-    /// patches and the finished Builds that need no reconcile ([`reconcile::wakes`]). Each
-    /// Build the watch brings is noted as due in the work queue; a new one starts its
-    /// `pod_creation_delay`.
+    /// The Builds not settled ([`BuildStatus::settled`]), into `writer`'s cache, but the echoes
+    /// of the controller's own status patches and the finished Builds that need no reconcile
+    /// ([`reconcile::wakes`]). Each Build the watch brings is noted as due in the work queue; a
+    /// new one starts its `pod_creation_delay`.
     ///
+    /// A Build that settles leaves the watch as a deletion, so the cache holds no settled Build
+    /// and a restart lists none; where the API server cannot select on `status.settled`
+    /// ([`Unsettled::Unselectable`]) the watch has every Build, as Knative Build's did.
+    ///
+    /// [`BuildStatus::settled`]: build_types::BuildStatus::settled
     /// [`reconcile::wakes`]: crate::reconcile::wakes
     fn builds(
         &self,
@@ -267,22 +273,28 @@ impl Watches<'_> {
         ctx: &Arc<Context>,
     ) -> impl futures::Stream<Item = Result<CachedBuild, watcher::Error>> + Send + 'static {
         let telemetry = self.telemetry.clone();
-        let listed = self.builds_listed.clone();
         let wakes = ctx.clone();
+        let config = match self.unsettled {
+            Unsettled::Selectable => watcher::Config::default().fields(UNSETTLED_BUILDS),
+            Unsettled::Unselectable => watcher::Config::default(),
+        };
         cached(
             scoped::<CachedBuild>(self.client, self.namespace),
-            watcher::Config::default(),
+            config,
             Cache {
                 writer,
                 synced: &self.synced,
                 // Decoding keeps only what is read (`CachedBuild`).
                 strip: |_| {},
-                keep: keep_all,
             },
         )
-        .inspect(move |event| {
-            if matches!(event, Ok(watcher::Event::InitDone)) {
-                listed.send_replace(true);
+        .inspect({
+            let ctx = ctx.clone();
+            move |event| {
+                // Settled (or deleted): no echo of a status patch will come for it.
+                if let Ok(watcher::Event::Delete(build)) = event {
+                    ctx.own_writes.build_gone(build);
+                }
             }
         })
         .applied_objects()
@@ -297,18 +309,11 @@ impl Watches<'_> {
         })
     }
 
-    /// The build pods (labelled [`BUILD_NAME_LABEL`]), into `writer`'s cache, but the echoes of
-    /// the controller's own creates and, in a relist, the pods their finished Builds are
-    /// settled on ([`reconcile::is_settled`]); deletions too, since a pod deleted under a
-    /// running Build fails it. The Build owning each is noted as due in the work queue.
-    ///
-    /// The watch starts once the Build cache has its first initial list, so that a restart
-    /// finds the Builds its pods are settled on. (Listing the pods alongside the Builds and
-    /// holding what came until then was measured: over 10,000 finished Builds the new Build's
-    /// pod came 0.1–0.3 s sooner, and the controller held 47 MiB after it instead of 30, the
-    /// pods decoded among the Builds: docs/PERFORMANCE.md, eighth round.)
-    ///
-    /// [`reconcile::is_settled`]: crate::reconcile::is_settled
+    /// The build pods (labelled [`BUILD_NAME_LABEL`]) that have not ended ([`RUNNING_PODS`]),
+    /// into `writer`'s cache, but the echoes of the controller's own creates; deletions too,
+    /// since a pod deleted under a running Build fails it. A pod that ends leaves the watch as
+    /// a deletion (carrying its state before it ended), which wakes its Build to read the pod
+    /// as it ended. The Build owning each is noted as due in the work queue.
     fn pods(
         &self,
         writer: PodCacheWriter,
@@ -316,30 +321,16 @@ impl Watches<'_> {
     ) -> impl futures::Stream<Item = Result<CachedPod, watcher::Error>> + Send + 'static {
         let woken = self.telemetry.clone();
         let api = scoped::<CachedPod>(self.client, self.namespace);
-        let settled = ctx.clone();
-        let mut listed = self.builds_listed.subscribe();
-        let start = async move {
-            // An Err means the Build watch is gone: the controller is stopping.
-            let _ = listed.wait_for(|listed| *listed).await;
+        let config = watcher::Config::default()
+            .labels(BUILD_NAME_LABEL)
+            .fields(RUNNING_PODS);
+        let cache = Cache {
+            writer,
+            synced: &self.synced,
+            // Decoding keeps only what is read (`CachedPod`).
+            strip: |_| {},
         };
-        // A watcher lists only when first polled: after `start`.
-        let watch = cached(
-            api,
-            watcher::Config::default().labels(BUILD_NAME_LABEL),
-            Cache {
-                writer,
-                synced: &self.synced,
-                // Decoding keeps only what is read (`CachedPod`).
-                strip: |_| {},
-                keep: move |event: &watcher::Event<CachedPod>| {
-                    !matches!(event, watcher::Event::InitApply(pod)
-                        if crate::reconcile::is_settled(&settled, pod))
-                },
-            },
-        );
-        futures::stream::once(start)
-            .filter_map(|()| std::future::ready(None))
-            .chain(watch)
+        cached(api, config, cache)
             .try_filter(not_own_create_echo(ctx.clone()))
             // Deletions too: a pod deleted under a running Build fails it.
             .touched_objects()
@@ -366,7 +357,6 @@ impl Watches<'_> {
             writer,
             synced: &self.synced,
             strip,
-            keep: keep_all,
         };
         cached(api, watcher::Config::default(), cache).applied_objects()
     }
@@ -468,13 +458,47 @@ impl Synced {
     }
 }
 
-/// Fails early, with a clear message, when the Build CRD is missing.
-async fn preflight(builds: &Api<Build>) -> Result<(), Error> {
-    match builds.list(&ListParams::default().limit(1)).await {
-        Ok(_) => Ok(()),
+/// The field selector of the Build watch: the Builds not settled.
+pub const UNSETTLED_BUILDS: &str = "status.settled!=true";
+
+/// The field selector of the pod watch: the pods that have not ended.
+pub const RUNNING_PODS: &str = "status.phase!=Succeeded,status.phase!=Failed";
+
+/// Whether the API server selects Builds by `status.settled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unsettled {
+    /// It does: the Build CRD declares the selectable field (Kubernetes 1.32 or later).
+    Selectable,
+    /// It answers `400 field label not supported`: a Build CRD from before the field, or a
+    /// Kubernetes without selectable fields. Every Build is watched.
+    Unselectable,
+}
+
+/// Fails early, with a clear message, when the Build CRD is missing; finds out whether the API
+/// server selects Builds by `status.settled` (one LIST of at most one Build, with the selector).
+async fn preflight(builds: &Api<Build>) -> Result<Unsettled, Error> {
+    let params = ListParams::default().limit(1).fields(UNSETTLED_BUILDS);
+    match builds.list(&params).await {
+        Ok(_) => Ok(Unsettled::Selectable),
         Err(error) if is_not_found(&error) => Err(Error::CrdNotInstalled(error)),
+        Err(error) if is_unselectable(&error) => {
+            warn!(
+                "the API server does not select Builds by status.settled ({error}): every \
+                 Build is watched and held, settled or not; apply this release's Build CRD \
+                 (config/release.yaml; Kubernetes 1.32 or later) to hold only the Builds that \
+                 can still change"
+            );
+            Ok(Unsettled::Unselectable)
+        }
         Err(error) => Err(Error::Preflight(error)),
     }
+}
+
+/// Whether `error` is the API server's `400 BadRequest` for a field selector it does not
+/// support.
+fn is_unselectable(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status)
+        if status.code == 400 && status.message.contains("field label not supported"))
 }
 
 /// An `Api` over one namespace, or over all of them.
@@ -545,48 +569,37 @@ impl WatchCache<CachedPod> for PodCacheWriter {
     }
 }
 
-/// A [`Cache`]'s `keep` that drops nothing.
-fn keep_all<K>(_: &watcher::Event<K>) -> bool {
-    true
-}
-
 /// What a watch ([`cached`]) fills and how.
-struct Cache<'a, K, W, F> {
+struct Cache<'a, K, W> {
     /// The cache.
     writer: W,
     /// Told when the cache first has its initial list.
     synced: &'a Synced,
     /// What is dropped of each object before it is cached.
     strip: fn(&mut K),
-    /// Which events reach the cache and the stream: the others are dropped unseen.
-    keep: F,
 }
 
-/// A watch of `api` that keeps a copy of every object `cache.keep` lets through, as
-/// `cache.strip` leaves it, in `cache.writer`'s cache, and tells `cache.synced` when the cache
-/// first has its initial list.
-fn cached<K, W, F>(
+/// A watch of `api` that keeps a copy of every object, as `cache.strip` leaves it, in
+/// `cache.writer`'s cache, and tells `cache.synced` when the cache first has its initial list.
+fn cached<K, W>(
     api: Api<K>,
     config: watcher::Config,
-    cache: Cache<'_, K, W, F>,
+    cache: Cache<'_, K, W>,
 ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
 where
     K: Watched,
     W: WatchCache<K>,
-    F: FnMut(&watcher::Event<K>) -> bool + Send + 'static,
 {
     let Cache {
         mut writer,
         synced,
         strip,
-        mut keep,
     } = cache;
     let synced = synced.clone();
     let listed = AtomicBool::new(false);
     watcher(api, config)
         .default_backoff()
         .modify(strip)
-        .try_filter(move |event| std::future::ready(keep(event)))
         .inspect(move |event| {
             if let Ok(event) = event {
                 writer.apply(event);

@@ -40,5 +40,5 @@ pub mod stores;
 
 pub use client::client;
 pub use context::{Config, Context};
-pub use controller::run;
+pub use controller::{RUNNING_PODS, UNSETTLED_BUILDS, run};
 pub use error::Error;

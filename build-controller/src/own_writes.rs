@@ -100,6 +100,12 @@ impl OwnWrites {
             .insert(due_key(build), written);
     }
 
+    /// Forgets the note of `build`'s last status patch: the Build has left the watch (deleted,
+    /// or settled, which the watch reports as a deletion), so no echo of it will come.
+    pub(crate) fn build_gone(&self, build: &CachedBuild) {
+        crate::sparse::remove(&mut self.written.lock(), &due_key(build));
+    }
+
     /// Whether `build`, as cached, is still the version this controller last patched the
     /// status of: the patch succeeded, but its watch event has not reached the cache yet.
     ///
@@ -243,6 +249,16 @@ pub(crate) mod tests {
         }))
         .unwrap();
         CachedPod::from(pod)
+    }
+
+    #[test]
+    fn a_build_that_leaves_the_watch_takes_its_note_with_it() {
+        let writes = own_writes();
+        writes.wrote_status(&build("1"), Some("2".into()));
+        assert!(writes.cache_lags_own_write(&build("1")));
+        writes.build_gone(&cached("1"));
+        assert!(writes.written.lock().is_empty());
+        assert!(!writes.cache_lags_own_write(&build("1")));
     }
 
     #[test]

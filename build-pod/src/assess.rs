@@ -68,7 +68,7 @@ pub enum Stop {
 
 impl Update {
     /// An update that writes `status` and nothing else.
-    pub(crate) fn new(status: BuildStatus) -> Update {
+    pub fn new(status: BuildStatus) -> Update {
         Update {
             status,
             stop: Stop::No,

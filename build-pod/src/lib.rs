@@ -101,4 +101,4 @@ pub use results::{
     SOURCE_URL, format_results, is_result_name, parse_results, termination_budget,
 };
 pub use start::{StartAttempt, StartDecision, assess_start};
-pub use status::{has_ended, status_from_pod, timeout_message};
+pub use status::{has_ended, is_settled, status_from_pod, timeout_message};

@@ -154,6 +154,22 @@ pub fn has_ended(pod: &Pod) -> bool {
     matches!(phase, Some("Succeeded" | "Failed"))
 }
 
+/// Whether a Build whose status is `status` is settled ([`BuildStatus::settled`]) with `pod`,
+/// its pod as just read (`None`: it never had one, or it is gone): it has finished, and its pod
+/// has ended, so nothing about it changes any more.
+///
+/// ```
+/// use build_types::{BuildStatus, Condition, ConditionStatus};
+/// let mut status = BuildStatus::default();
+/// assert!(!build_pod::is_settled(&status, None));
+/// let failed = Condition::succeeded(ConditionStatus::False, "PodDeleted", "gone");
+/// status.conditions.push(failed);
+/// assert!(build_pod::is_settled(&status, None));
+/// ```
+pub fn is_settled(status: &BuildStatus, pod: Option<&Pod>) -> bool {
+    status.is_done() && pod.is_none_or(has_ended)
+}
+
 fn in_progress(status: &PodStatus, phase: &str) -> Condition {
     if let Some((container, reason, message)) = stuck_container(status) {
         return Condition::succeeded(

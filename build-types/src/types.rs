@@ -28,6 +28,7 @@ pub const VERSION: &str = "v1alpha1";
     status = "BuildStatus",
     category = "all",
     category = "knative",
+    selectable = ".status.settled",
     printcolumn = r#"{"name":"Succeeded","type":"string","jsonPath":".status.conditions[?(@.type==\"Succeeded\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Succeeded\")].reason"}"#,
     printcolumn = r#"{"name":"StartTime","type":"date","jsonPath":".status.startTime"}"#,
@@ -275,6 +276,14 @@ pub struct BuildStatus {
     /// controller that recorded `sources`, `stepImages` and `results`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller_version: Option<String>,
+
+    /// Extension (not Knative Build's; Knative clients ignore it): `true` once nothing about
+    /// the Build changes any more: it has finished and its pod has ended (or it has none). Left
+    /// out while `false`. A selectable field (`kubectl get builds --field-selector
+    /// status.settled=true`, Kubernetes 1.32 or later); the controller watches only the Builds
+    /// where it is not `true`, so it holds no settled Build in memory and a restart lists none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settled: bool,
 }
 
 /// What executes a build.
@@ -463,6 +472,7 @@ mod extension_tests {
                 step: "build-step-build".into(),
             }],
             controller_version: Some("0.1.0".into()),
+            settled: true,
             ..BuildStatus::default()
         };
         let value = serde_json::to_value(&status).unwrap();
@@ -482,6 +492,7 @@ mod extension_tests {
                 "stepImages": [{"step": "build-step-build", "image": "busybox"}],
                 "results": [{"name": "IMAGE_DIGEST", "value": "sha256:bb", "step": "build-step-build"}],
                 "controllerVersion": "0.1.0",
+                "settled": true,
             })
         );
         let back: BuildStatus = serde_json::from_value(value).unwrap();

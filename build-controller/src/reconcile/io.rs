@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use build_pod::{Policy, STOPPED_DEADLINE_SECONDS, has_ended, is_stopped};
+use build_pod::{Policy, STOPPED_DEADLINE_SECONDS, is_stopped};
 use build_types::{Build, BuildStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::client::patch_status_version;
 use crate::context::Context;
@@ -32,11 +32,6 @@ pub(super) fn policy(ctx: &Context) -> Policy {
     }
 }
 
-/// Whether a Build (`done`: finished, as its status is stored) that [`build_pod::assess`] finds
-/// unchanged by its pod is settled on it: nothing reads the pod again until it changes.
-pub(super) fn settles(done: bool, pod: &Pod) -> bool {
-    done && has_ended(pod)
-}
 /// `Action::requeue(after)`, noted in the work queue's depth.
 pub(super) fn requeue(ctx: &Context, build: &impl Resource, after: Duration) -> Action {
     ctx.telemetry.reconcile_due_after(due_key(build), after);
@@ -73,25 +68,6 @@ impl<'a> Reconcile<'a> {
     /// The settings of [`build_pod::assess`], from the controller's.
     pub(super) fn policy(&self) -> Policy {
         policy(self.ctx)
-    }
-
-    /// A finished Build (`done`: its status as stored) whose status shows its ended pod will
-    /// not read that pod again: the cache forgets it, unless a newer version has arrived since.
-    /// The watch brings it back if it changes; a relist brings it back only if its Build's
-    /// cached status does not show it yet ([`is_settled`](super::is_settled)).
-    pub(super) fn forget_if_settled(&self, done: bool, pod: &Pod) {
-        if !settles(done, pod) {
-            return;
-        }
-        if let Some(version) = &pod.metadata.resource_version
-            && self
-                .ctx
-                .stores
-                .pods
-                .forget(&self.namespace, &self.pod_name, version)
-        {
-            debug!(pod = %self.pod_name, "build settled on its ended pod; pod forgotten from the cache");
-        }
     }
 
     /// The Build's pod as the pod cache holds it.

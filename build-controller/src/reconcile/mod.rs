@@ -16,17 +16,16 @@ mod start;
 
 use std::sync::Arc;
 
-use build_pod::{Assessment, Stop, Update, assess};
+use build_pod::{Assessment, Stop, Update, assess, is_settled};
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::context::Context;
 use crate::error::Error;
 use crate::per_build::due_key;
-use crate::stores::{CachedBuild, CachedPod};
+use crate::stores::CachedBuild;
 use io::{Reconcile, requeue};
 use start::Started;
 
@@ -34,9 +33,8 @@ use start::Started;
 ///
 /// 1. A finished Build (`Succeeded` `True` or `False`) keeps its condition and
 ///    `completionTime`; only its `stepStates` and `stepsCompleted` follow its pod as it ends.
-///    Once they show the ended pod, the pod cache forgets the pod ([`PodCache`]).
-///
-///    [`PodCache`]: crate::stores::PodCache
+///    Once its pod has ended (or when it has none) it is marked `settled`
+///    ([`build_pod::is_settled`]), which takes it out of the controller's Build watch.
 /// 2. Cancelled (`spec.status: BuildCancelled`): its pod is stopped and the Build fails with
 ///    `BuildCancelled` — unless the pod has already succeeded.
 /// 3. An invalid spec fails with `BuildValidationFailed` and every problem in the message.
@@ -60,8 +58,9 @@ use start::Started;
 /// Pods are stopped by lowering `spec.activeDeadlineSeconds` to 1, never deleted, so their logs
 /// stay readable. Reads come from `ctx.stores`: the only GET is of a pod the status records
 /// but the cache lacks (or that `AlreadyExists` names), to tell a deleted pod from a lagging
-/// cache, and of a pod about to be stopped on a deadline, so that a success the cache has not
-/// seen wins. The writes are the pod create, a pod stop, the status patch and Events (one per
+/// cache or from one that has ended (the pod watch leaves ended pods out, so a pod that ends
+/// leaves the cache as if deleted, and its last state is read this way), and of a pod about to
+/// be stopped on a deadline, so that a success the cache has not seen wins. The writes are the pod create, a pod stop, the status patch and Events (one per
 /// change of the `Succeeded` condition's status or reason, plus `Started`). The returned action
 /// wakes the Build at its next deadline. A successful reconcile resets the Build's retry
 /// backoff.
@@ -78,44 +77,13 @@ pub async fn reconcile(cached: Arc<CachedBuild>, ctx: Arc<Context>) -> Result<Ac
     result
 }
 
-/// Whether the pod a relist brings is one its Build's reconcile would [forget] at once: its
-/// controlling owner is a finished Build in the cache, whose status already shows the ended
-/// pod ([`assess`] finds nothing to change). Such a pod is neither cached nor wakes its Build,
-/// so a restart over thousands of finished Builds does not hold their pods and reconcile each
-/// to drop it again. Anything else (its Build not cached yet, not finished, or its status
-/// behind the pod) is cached and wakes the Build as before.
-///
-/// [forget]: crate::stores::PodCache::forget
-pub(crate) fn is_settled(ctx: &Context, cached: &CachedPod) -> bool {
-    let namespace = cached.namespace().unwrap_or_default();
-    let Some(owner) = cached
-        .owner_references()
-        .iter()
-        .find(|o| o.controller == Some(true) && o.kind == "Build")
-    else {
-        return false;
-    };
-    let Some(build) = ctx
-        .stores
-        .builds
-        .get(&ObjectRef::new(&owner.name).within(&namespace))
-    else {
-        return false;
-    };
-    if build.unfinished().is_some() || build.meta().uid.as_deref() != Some(owner.uid.as_str()) {
-        return false;
-    }
-    let build = build.build();
-    let pod = cached.to_pod();
-    io::settles(true, &pod)
-        && build_pod::pod_name(&build) == pod.name_any()
-        && assess(&build, Some(&pod), (ctx.clock)(), &io::policy(ctx)) == Assessment::Unchanged
-}
-
-/// Whether a Build the watch brings needs a reconcile: all do but a finished one whose pod is
-/// not cached, which rule 1 leaves as it is (if its pod comes, the pod wakes it).
+/// Whether a Build the watch brings needs a reconcile: all do but a finished one that is
+/// settled and whose pod is not cached, which rule 1 leaves as it is (if its pod comes, the pod
+/// wakes it). A finished Build not marked settled yet is reconciled once to settle it: its pod
+/// may have ended while no controller ran, and a Build finished by an earlier release has no
+/// mark at all.
 pub(crate) fn wakes(ctx: &Context, cached: &CachedBuild) -> bool {
-    if cached.unfinished().is_some() {
+    if cached.unfinished().is_some() || !cached.is_settled() {
         return true;
     }
     let meta = cached.meta();
@@ -175,8 +143,14 @@ impl Reconcile<'_> {
             .wait_until_ready(self.ctx.config.cache_sync_timeout)
             .await?;
         let pod = if self.old.is_done() {
-            // A finished Build's step states follow its pod from the cache alone.
-            self.cached_pod().filter(|pod| self.owns(pod))
+            // A finished Build's step states follow its pod from the cache, and, until it is
+            // settled, from the API server when the cache has lost the pod: the pod watch
+            // leaves ended pods out, so one that ends leaves the cache as if deleted.
+            match self.cached_pod() {
+                None if !self.old.settled && self.old.cluster.is_some() => self.get_pod().await?,
+                cached => cached,
+            }
+            .filter(|pod| self.owns(pod))
         } else {
             // Only when the status records a pod that the cache lacks is it read from the API
             // server: it is gone, or the cache has not caught up yet.
@@ -203,12 +177,13 @@ impl Reconcile<'_> {
                     Started::Pod(created) => pod = Some(*created),
                     Started::Not(update) => return self.apply(update, None).await,
                 },
-                Assessment::Unchanged => {
-                    if let Some(pod) = &pod {
-                        self.forget_if_settled(self.old.is_done(), pod);
-                    }
-                    return Ok(Action::await_change());
+                Assessment::Unchanged
+                    if is_settled(&self.old, pod.as_ref()) && !self.old.settled =>
+                {
+                    // Nothing changed but that nothing will: marked settled.
+                    return self.apply(Update::new(self.old.clone()), pod).await;
                 }
+                Assessment::Unchanged => return Ok(Action::await_change()),
                 Assessment::Update(update) => return self.apply(update, pod).await,
             }
         }
@@ -234,15 +209,12 @@ impl Reconcile<'_> {
         {
             self.stop_pod(pod).await?;
         }
-        // A finished Build's status is written only when its step states moved on.
+        // Settled once finished with its pod ended or gone; a pod just stopped has not ended.
+        update.status.settled = is_settled(&update.status, pod.as_ref());
+        // A finished Build's status is written only when it moved on (its step states, or
+        // being settled).
         if !(self.old.is_done() && update.status == self.old) {
-            let done = update.status.is_done();
             self.write_status(update.status).await?;
-            // The status as stored now shows the pod: its watch event wakes no reconcile
-            // (`OwnWrites::is_own_status_echo`), so this one is the last to read the pod.
-            if let Some(pod) = &pod {
-                self.forget_if_settled(done, pod);
-            }
         }
         Ok(match update.recheck_at {
             Some(at) => self.requeue_at(at),
@@ -258,7 +230,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::stores::{PodCache, ready_store};
+    use crate::stores::{CachedPod, PodCache, ready_store};
 
     /// Build `ns/b` with one step; `done`: with the status its ended pod gives.
     fn build(done: bool) -> Build {
@@ -310,31 +282,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_relisted_pod_is_settled_only_if_its_finished_build_shows_it() {
-        let done = build(true);
-        let settled = CachedPod::from(pod(&done, 0));
-        assert!(is_settled(&context(done.clone(), []), &settled));
-
-        // Its Build not cached (yet), not finished, or another Build of the same name.
-        let mut ctx = context(done.clone(), []);
-        ctx.stores.builds = ready_store([]);
-        assert!(!is_settled(&ctx, &settled));
-        assert!(!is_settled(&context(build(false), []), &settled));
-        let mut other = done.clone();
-        other.metadata.uid = Some("another".into());
-        assert!(!is_settled(&context(other, []), &settled));
-
-        // A pod whose steps the status does not show yet, or one still running.
-        let moved_on = CachedPod::from(pod(&done, 137));
-        assert!(!is_settled(&context(done.clone(), []), &moved_on));
-        let mut running = pod(&done, 0);
-        running.status.as_mut().unwrap().phase = Some("Running".into());
-        assert!(!is_settled(&context(done, []), &CachedPod::from(running)));
-    }
-
-    #[tokio::test]
-    async fn a_finished_build_wakes_a_reconcile_only_while_its_pod_is_cached() {
-        let done = build(true);
+    async fn a_settled_build_wakes_a_reconcile_only_while_its_pod_is_cached() {
+        let mut done = build(true);
+        // Finished, not marked settled yet (its pod may have ended unseen): reconciled once.
+        assert!(wakes(
+            &context(done.clone(), []),
+            &CachedBuild::from(done.clone())
+        ));
+        done.status.as_mut().unwrap().settled = true;
         let cached = CachedBuild::from(done.clone());
         assert!(!wakes(&context(done.clone(), []), &cached));
         assert!(wakes(&context(done.clone(), [pod(&done, 0)]), &cached));

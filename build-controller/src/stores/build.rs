@@ -155,6 +155,13 @@ impl CachedBuild {
     pub fn is_finished(&self) -> bool {
         self.unfinished().is_none()
     }
+
+    /// Whether the Build's status is marked settled ([`BuildStatus::settled`]) (a finished
+    /// one's decoded: the Build watch brings settled Builds only where the API server cannot
+    /// leave them out).
+    pub fn is_settled(&self) -> bool {
+        self.status().is_some_and(|status| status.settled)
+    }
 }
 
 /// Keeps what [`CachedBuild`] keeps of `build`: the same as decoding it straight into a

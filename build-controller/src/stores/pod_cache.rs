@@ -1,27 +1,19 @@
-//! [`PodCache`]: the cache of build pods, which forgets a pod once nothing will read it again.
+//! [`PodCache`]: the cache of the build pods still running.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use kube::ResourceExt;
 use kube::runtime::watcher::Event;
-use kube::{Resource, ResourceExt};
 
 use super::pod::CachedPod;
 
 /// The controller's cache of build pods, by namespace and name: what the pod watch has
-/// delivered, less the pods [forgotten](PodCache::forget) since.
-///
-/// A finished Build reads its pod only to follow its step states until the pod ends too (rule 1
-/// of [`reconcile`](crate::reconcile::reconcile)). Once the pod has ended and the Build's
-/// status shows it, the pod will not be read again unless it changes, and a change comes back
-/// through the watch. So the reconcile that finds a finished Build settled on its ended pod
-/// has the cache forget that pod, and a controller holding thousands of finished Builds does
-/// not hold their pods too. (kube-runtime's `Store` cannot drop an object its watch still
-/// has, which is why this cache is the controller's own.)
-///
-/// A relist of the watch brings forgotten pods back, and each is forgotten again at its Build's
-/// next reconcile, which the relist also causes. Cloning gives another handle on the same
-/// cache.
+/// delivered. The watch leaves ended pods out (`status.phase` neither `Succeeded` nor `Failed`),
+/// so the cache holds the pods of running Builds only: a pod that ends leaves it as if deleted,
+/// and a controller holding thousands of finished Builds holds none of their pods. One map
+/// keyed by `namespace/name`, smaller than kube-runtime's `Store`. Cloning gives another handle
+/// on the same cache.
 #[derive(Clone, Default)]
 pub struct PodCache {
     pods: Arc<RwLock<Pods>>,
@@ -58,19 +50,6 @@ impl PodCache {
     /// Whether no pod is cached.
     pub fn is_empty(&self) -> bool {
         self.read().is_empty()
-    }
-
-    /// Forgets the pod `name` in `namespace` if the cache still holds it at `resource_version`
-    /// (a newer version, delivered since it was read, stays); returns whether it did.
-    pub fn forget(&self, namespace: &str, name: &str, resource_version: &str) -> bool {
-        let key = key(namespace, name);
-        let mut pods = self.write();
-        let held = pods.get(key.as_str());
-        if held.is_none_or(|pod| pod.meta().resource_version.as_deref() != Some(resource_version)) {
-            return false;
-        }
-        crate::sparse::remove(&mut pods, key.as_str());
-        true
     }
 
     /// A writer that fills this cache from watch events.
@@ -165,34 +144,8 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_is_forgotten_only_at_the_version_read() {
-        let cache = PodCache::of([pod("a", "1"), pod("b", "1")]);
-        let mut writer = cache.writer();
-        writer.apply_watcher_event(&Event::Apply(pod("a", "2")));
-
-        assert!(!cache.forget("ns", "a", "1"), "version 2 arrived since");
-        assert_eq!(
-            cache.get("ns", "a").unwrap().resource_version().unwrap(),
-            "2"
-        );
-        assert!(cache.forget("ns", "a", "2"));
-        assert!(cache.get("ns", "a").is_none());
-        assert!(!cache.forget("ns", "a", "2"), "already forgotten");
-        assert!(!cache.forget("other", "b", "1"), "another namespace's");
-        assert_eq!(cache.len(), 1);
-
-        // The watch delivering it again brings it back.
-        writer.apply_watcher_event(&Event::Apply(pod("a", "3")));
-        assert_eq!(
-            cache.get("ns", "a").unwrap().resource_version().unwrap(),
-            "3"
-        );
-    }
-
-    #[test]
     fn a_relist_replaces_the_cache_when_complete() {
-        let cache = PodCache::of([pod("a", "1"), pod("gone", "1")]);
-        assert!(cache.forget("ns", "a", "1"));
+        let cache = PodCache::of([pod("gone", "1")]);
         let mut writer = cache.writer();
         writer.apply_watcher_event(&Event::Init);
         writer.apply_watcher_event(&Event::InitApply(pod("a", "1")));
@@ -200,7 +153,7 @@ mod tests {
         assert!(cache.get("ns", "a").is_none());
         assert!(cache.get("ns", "gone").is_some());
         writer.apply_watcher_event(&Event::InitDone);
-        assert!(cache.get("ns", "a").is_some(), "a forgotten pod comes back");
+        assert!(cache.get("ns", "a").is_some(), "a listed pod is cached");
         assert!(
             cache.get("ns", "gone").is_none(),
             "a pod not listed is dropped"

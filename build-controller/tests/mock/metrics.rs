@@ -575,11 +575,10 @@ async fn every_reconcile_has_a_span_with_the_builds_namespace_and_name() {
     let _default =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
 
-    // A finished Build: the reconcile returns without a request.
-    let done = build(
-        "done",
-        serde_json::to_value(status("True", "Succeeded")).unwrap(),
-    );
+    // A settled Build: the reconcile returns without a request.
+    let mut settled = status("True", "Succeeded");
+    settled.settled = true;
+    let done = build("done", serde_json::to_value(settled).unwrap());
     let scenario = Scenario::of(done);
     let (build, ctx) = (
         Arc::new(CachedBuild::from(scenario.build.clone())),
@@ -587,7 +586,7 @@ async fn every_reconcile_has_a_span_with_the_builds_namespace_and_name() {
     );
     // Another test of this binary, on another thread with no subscriber, may register the
     // `reconcile` span's callsite while this subscriber is being set, and tracing can then keep
-    // it cached as disabled. Ask the callsites again and reconcile again (a finished Build
+    // it cached as disabled. Ask the callsites again and reconcile again (a settled Build
     // makes no request) until the span is seen, at most three times.
     for _ in 0..3 {
         tracing::callsite::rebuild_interest_cache();

@@ -65,32 +65,31 @@ async fn finished_builds_are_left_alone() {
     }
 }
 
-/// Once a finished Build's status shows its ended pod, nothing reads that pod again: the
-/// reconcile that finds the Build so has the cache forget the pod, and a reconcile without it
-/// makes no request. (The watch brings the pod back if it changes, and a relist brings back
-/// every pod.)
+/// A Build whose pod has ended is settled in the patch that writes its verdict: the Build watch
+/// leaves it out from then on. A reconcile of a settled Build reads and writes nothing, its pod
+/// cached or not.
 #[tokio::test]
-async fn a_build_settled_on_its_ended_pod_has_the_cache_forget_the_pod() {
+async fn a_build_finished_on_its_ended_pod_is_settled_in_the_same_patch() {
     for ended in [succeeded_pod(), failed_pod()] {
         let first = Scenario::build_with_pod(ended).at(three_minutes_in);
-        let pod = pod_name(&first.build);
         let later = first.restart(Caches::new());
-        // The reconcile that writes the verdict forgets the pod once the patch is taken: the
-        // echo of its own patch wakes no other reconcile.
         let verdict = first.reconcile().await;
-        assert!(
-            matches!(verdict.requests.as_slice(), [patch, ..] if patch.is("patch", "builds/status"))
-        );
-        assert!(verdict.stores.pods.get(NS, &pod).is_none());
+        verdict.expect(|build| {
+            vec![
+                status_patch(build, |status| {
+                    assert_eq!(status["settled"], true, "{status}");
+                    assert_ne!(succeeded(status)["status"], "Unknown", "{status}");
+                }),
+                Expect::new(Method::POST, events_path()).answered(201),
+            ]
+        });
 
-        // A reconcile woken otherwise finds the verdict: settled, the pod is forgotten.
+        // A reconcile woken otherwise, its pod cached: nothing to do.
         let settled = later.caught_up().reconcile().await;
         settled.expect(|_| vec![]);
         assert_eq!(settled.action(), Action::await_change());
-        assert!(settled.stores.pods.get(NS, &pod).is_none());
-        assert!(settled.stores.builds.state().len() == 1);
 
-        // Any later reconcile, without the pod: nothing to do, nothing read.
+        // Without the pod: nothing read either.
         let mut without = later.caught_up();
         let cached = without.compiled_pod(Value::Null);
         without.caches.delete(cached);
@@ -98,6 +97,84 @@ async fn a_build_settled_on_its_ended_pod_has_the_cache_forget_the_pod() {
         outcome.expect(|_| vec![]);
         assert_eq!(outcome.action(), Action::await_change());
     }
+}
+
+/// The pod watch leaves ended pods out, so a pod that ends leaves the cache as if deleted. A
+/// Build still running then reads its pod from the API server and finishes on it, settled.
+#[tokio::test]
+async fn a_pod_that_ended_out_of_the_cache_is_read_and_the_build_finishes_settled() {
+    let scenario = Scenario::started_build().at(three_minutes_in);
+    let ended = scenario.compiled_pod(succeeded_pod());
+    let outcome = scenario.stored(ended).reconcile().await;
+    outcome.expect(|build| {
+        vec![
+            read_pod(build),
+            condition_patch(build, "True", "Succeeded", &[]).status(|status| {
+                assert_eq!(status["settled"], true, "{status}");
+            }),
+            Expect::new(Method::POST, events_path()).answered(201),
+        ]
+    });
+}
+
+/// A one-step Build that failed for `(reason, message)` at `at` while its step ran, and its
+/// pod as it ended after, the step killed `(exit code, when)`: the Build, its verdict, the
+/// killed step's state and the pod's status.
+fn failed_while_running(
+    (reason, message): (&str, &str),
+    at: &str,
+    (exit_code, killed_at): (i32, &'static str),
+) -> (Build, Value, Value, Value) {
+    let verdict = json!({"type": "Succeeded", "status": "False", "reason": reason,
+                         "message": message, "lastTransitionTime": at});
+    let mut status = started(&simple_build());
+    status["conditions"] = json!([verdict]);
+    status["completionTime"] = json!(at);
+    status["stepStates"] = json!([{"running": {"startedAt": "2024-01-01T00:01:06Z"}}]);
+    let build = with_status(simple_build(), status);
+    let killed = terminated(exit_code, "2024-01-01T00:01:06Z", killed_at);
+    let mut stopped = running();
+    stopped["phase"] = json!("Failed");
+    stopped["initContainerStatuses"][1] = container(STEP, killed.clone());
+    (build, verdict, killed, stopped)
+}
+
+/// A Build that finished while its pod still ran (here: cancelled), whose pod then ended with
+/// no controller watching: a new controller reconciles it (it is not settled), reads the pod,
+/// and its step states follow; it is settled. One finished by an earlier release, which had no
+/// `settled`, whose pod is gone: settled without another change.
+#[tokio::test]
+async fn a_finished_build_not_yet_settled_reads_its_pod_once_and_settles() {
+    let (build, verdict, killed, stopped) = failed_while_running(
+        ("BuildCancelled", "Build \"hello\" was cancelled"),
+        "2024-01-01T00:02:00Z",
+        (143, "2024-01-01T00:02:05Z"),
+    );
+
+    let scenario = Scenario::of(build.clone()).at(much_later);
+    let pod = scenario.compiled_pod(stopped);
+    let outcome = scenario.stored(pod).reconcile().await;
+    outcome.expect(|build| {
+        vec![
+            read_pod(build),
+            status_patch(build, move |status| {
+                assert_eq!(status["stepStates"], json!([killed.clone()]), "{status}");
+                assert_eq!(succeeded(status), &verdict, "{status}");
+                assert_eq!(status["settled"], true, "{status}");
+            }),
+        ]
+    });
+
+    // Finished before `settled` existed, its pod gone since: read once (404), then settled.
+    let outcome = Scenario::of(build).at(much_later).reconcile().await;
+    outcome.expect(|build| {
+        vec![
+            read_pod(build).answered(404),
+            status_patch(build, |status| {
+                assert_eq!(status["settled"], true, "{status}")
+            }),
+        ]
+    });
 }
 
 /// Found by `cargo xtask chaos` (scenario `apiserver`): the pod create was sent, kube-apiserver
@@ -137,19 +214,15 @@ async fn a_pod_that_shows_up_running_after_the_build_failed_is_stopped() {
 /// follow, and the condition and completionTime stay as they were: no Event either.
 #[tokio::test]
 async fn step_states_settle_after_the_verdict() {
-    let verdict = json!({"type": "Succeeded", "status": "False", "reason": "BuildTimeout",
-                         "message": "Build \"hello\" failed to finish within \"10m0s\"",
-                         "lastTransitionTime": "2024-01-01T00:11:00Z"});
-    let mut status = started(&simple_build());
-    status["conditions"] = json!([verdict]);
-    status["completionTime"] = json!("2024-01-01T00:11:00Z");
-    status["stepStates"] = json!([{"running": {"startedAt": "2024-01-01T00:01:06Z"}}]);
-    let build = with_status(simple_build(), status);
-    let killed = terminated(137, "2024-01-01T00:01:06Z", "2024-01-01T00:11:05Z");
-    let mut stopped = running();
-    stopped["phase"] = json!("Failed");
+    let (build, verdict, killed, mut stopped) = failed_while_running(
+        (
+            "BuildTimeout",
+            "Build \"hello\" failed to finish within \"10m0s\"",
+        ),
+        "2024-01-01T00:11:00Z",
+        (137, "2024-01-01T00:11:05Z"),
+    );
     stopped["reason"] = json!("DeadlineExceeded");
-    stopped["initContainerStatuses"][1] = container(STEP, killed.clone());
     let outcome = Scenario::of(build.clone())
         .pod(stopped)
         .at(much_later)
@@ -817,10 +890,12 @@ async fn failures_back_off_per_build_and_a_success_resets_them() {
         secs(1)
     );
 
-    // A successful reconcile (here: of the Build once finished) resets the backoff.
+    // A successful reconcile (here: of the Build once finished and settled) resets the
+    // backoff.
     let done = std::sync::Arc::new(CachedBuild::from(with_status(
         build.clone(),
-        json!({"conditions": [{"type": "Succeeded", "status": "False", "reason": "X"}]}),
+        json!({"conditions": [{"type": "Succeeded", "status": "False", "reason": "X"}],
+               "settled": true}),
     )));
     build_controller::reconcile::reconcile(done, ctx.clone())
         .await

@@ -12,7 +12,8 @@
 //!   body (404 `NotFound`, also for a resource it does not serve);
 //! - watches are held open without news (a watch on a quiet cluster), or, on a server made
 //!   with [`FakeApi::with_watch_news`], answered with the changes made after the watch's
-//!   `resourceVersion` (`ADDED`, `MODIFIED`, `DELETED`, label selector applied) as soon as
+//!   `resourceVersion` (`ADDED`, `MODIFIED`, `DELETED`; label and field selectors applied, a
+//!   change that moves an object out of them a `DELETED` of the object as it was) as soon as
 //!   there are any, after which the watch ends and the client watches again from the last
 //!   version it saw: a real watch's events, delivered in batches;
 //! - pod logs (`pods/log`, plain text, `tailLines` applied; 400 `BadRequest` for a container
@@ -195,6 +196,8 @@ struct Written {
     namespace: String,
     type_: &'static str,
     object: Value,
+    /// The object before this change, for a change of one that was stored.
+    previous: Option<Value>,
 }
 
 /// The changes a server with news has seen, and a signal for the watches waiting.
@@ -235,7 +238,14 @@ struct State {
 
 impl State {
     /// Notes a change for the watches, on a server with news.
-    fn written(&mut self, type_: &'static str, group: &str, resource: &str, object: &Value) {
+    fn written(
+        &mut self,
+        type_: &'static str,
+        group: &str,
+        resource: &str,
+        object: &Value,
+        previous: Option<&Value>,
+    ) {
         let Some(news) = &mut self.news else {
             return;
         };
@@ -253,6 +263,7 @@ impl State {
                 .to_owned(),
             type_,
             object: object.clone(),
+            previous: previous.cloned(),
         });
         news.version.send_replace(version);
     }
@@ -262,6 +273,9 @@ impl State {
         let Some(news) = &self.news else {
             return Vec::new();
         };
+        let selects = |object: &Value| {
+            labels_match(&watch.labels, object) && fields_match(&watch.fields, object)
+        };
         news.written
             .iter()
             .filter(|w| {
@@ -269,10 +283,26 @@ impl State {
                     && w.group == watch.group
                     && w.resource == watch.resource
                     && watch.namespace.as_ref().is_none_or(|n| *n == w.namespace)
-                    && labels_match(&watch.labels, &w.object)
-                    && fields_match(&watch.fields, &w.object)
             })
-            .map(|w| json!({"type": w.type_, "object": w.object}))
+            .filter_map(|w| {
+                let was = w.previous.as_ref().is_some_and(selects);
+                // A change that moves an object into the selection is its addition, one that
+                // moves it out its deletion, carrying the object as it was and the change's
+                // version, as the watch cache sends them.
+                match (w.type_, w.previous.as_ref(), selects(&w.object)) {
+                    ("DELETED", _, true) => Some(json!({"type": "DELETED", "object": w.object})),
+                    (_, Some(_), true) if !was => {
+                        Some(json!({"type": "ADDED", "object": w.object}))
+                    }
+                    (type_, _, true) => Some(json!({"type": type_, "object": w.object})),
+                    ("MODIFIED", Some(previous), false) if was => {
+                        let mut gone = previous.clone();
+                        gone["metadata"]["resourceVersion"] = json!(w.version.to_string());
+                        Some(json!({"type": "DELETED", "object": gone}))
+                    }
+                    _ => None,
+                }
+            })
             .collect()
     }
 }
@@ -970,7 +1000,7 @@ impl Call<'_> {
             .entry(self.key())
             .or_default()
             .insert((namespace, name), object.clone());
-        state.written("ADDED", &group, &resource, &object);
+        state.written("ADDED", &group, &resource, &object, None);
         Reply::Json(201, object)
     }
 
@@ -1058,7 +1088,7 @@ impl Call<'_> {
             .entry(self.key())
             .or_default()
             .insert(self.object_key(), next.clone());
-        state.written("MODIFIED", &group, &resource, &next);
+        state.written("MODIFIED", &group, &resource, &next, Some(&stored));
         Reply::Json(200, next)
     }
 
@@ -1075,7 +1105,7 @@ impl Call<'_> {
                     let mut gone = object.clone();
                     gone["metadata"]["resourceVersion"] = json!(state.version.to_string());
                     let (group, resource) = self.key();
-                    state.written("DELETED", &group, &resource, &gone);
+                    state.written("DELETED", &group, &resource, &gone, None);
                 }
                 Reply::Json(200, object)
             }
@@ -1095,14 +1125,17 @@ fn store(state: &mut State, resource: &str, object: Value) {
         .unwrap_or_default()
         .to_owned();
     let name = object["metadata"]["name"].as_str().unwrap().to_owned();
-    let existed = state
+    let previous = state
         .objects
         .entry((group.clone(), resource.to_owned()))
         .or_default()
-        .insert((namespace, name), object.clone())
-        .is_some();
-    let type_ = if existed { "MODIFIED" } else { "ADDED" };
-    state.written(type_, &group, resource, &object);
+        .insert((namespace, name), object.clone());
+    let type_ = if previous.is_some() {
+        "MODIFIED"
+    } else {
+        "ADDED"
+    };
+    state.written(type_, &group, resource, &object, previous.as_ref());
 }
 
 /// Answers one request.
