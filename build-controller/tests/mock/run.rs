@@ -1,5 +1,6 @@
 //! `run` end to end against the fake API server: the start-up check, one list and one watch
-//! per cache (the pods' filtered by label), a reconcile once every cache is synced, and a
+//! per cache (the pods' filtered by label and to those not ended, the Builds' to those not
+//! settled), a reconcile once every cache is synced, and a
 //! graceful shutdown. The control-plane tests (envtest.rs) do the same against a real
 //! kube-apiserver where one is available.
 
@@ -8,13 +9,14 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use build_types::Build;
 use serde_json::json;
 use support::fake_api::FakeApi;
 use support::fixtures::*;
 
-#[tokio::test]
-async fn run_lists_and_watches_each_cache_once_reconciles_and_shuts_down() {
-    // `run` reads the system clock: a Build created now, not at the fixtures' fixed time.
+/// A one-step Build created now (`run` reads the system clock, not the fixtures' fixed time),
+/// stored in a fresh fake API server.
+fn server_with_a_new_build() -> (FakeApi, Build) {
     let api = FakeApi::default();
     let mut build = simple_build();
     build.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
@@ -23,7 +25,11 @@ async fn run_lists_and_watches_each_cache_once_reconciles_and_shuts_down() {
             .unwrap(),
     ));
     api.insert("builds", to_json(&build));
+    (api, build)
+}
 
+/// Runs the controller against `api` until it has written a status, then shuts it down.
+async fn run_until_a_status_is_written(api: &FakeApi) {
     let watching = api.clone();
     let shutdown = async move {
         watching
@@ -47,6 +53,22 @@ async fn run_lists_and_watches_each_cache_once_reconciles_and_shuts_down() {
     })
     .expect("run succeeds");
     api.clients_dropped().await;
+}
+
+/// The query of the last watch of `path`.
+fn watch_query(api: &FakeApi, path: &str) -> String {
+    api.recorded()
+        .iter()
+        .rev()
+        .find(|r| r.uri.path() == path && r.route().is_some_and(|q| q.verb == "watch"))
+        .and_then(|r| r.uri.query().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no watch of {path}"))
+}
+
+#[tokio::test]
+async fn run_lists_and_watches_each_cache_once_reconciles_and_shuts_down() {
+    let (api, build) = server_with_a_new_build();
+    run_until_a_status_is_written(&api).await;
 
     let requests = api.recorded();
     let unexpected: Vec<String> = requests
@@ -103,10 +125,18 @@ async fn run_lists_and_watches_each_cache_once_reconciles_and_shuts_down() {
         expected_lists.keys().collect::<Vec<_>>(),
         "one watch per cache"
     );
+    // The pods not ended, the Builds not settled.
     let pod_watch = &watches[&format!("/api/v1/namespaces/{NS}/pods")];
     assert!(
-        pod_watch.contains("labelSelector=build.knative.dev%2FbuildName"),
+        pod_watch.contains("labelSelector=build.knative.dev%2FbuildName")
+            && pod_watch
+                .contains("fieldSelector=status.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed"),
         "{pod_watch}"
+    );
+    let build_watch = &watches[&builds];
+    assert!(
+        build_watch.contains("fieldSelector=status.settled%21%3Dtrue"),
+        "{build_watch}"
     );
 
     let created_pods: Vec<_> = requests.iter().filter(|r| r.is("create", "pods")).collect();
@@ -131,5 +161,29 @@ async fn run_lists_and_watches_each_cache_once_reconciles_and_shuts_down() {
             .map(|r| r.body["reason"].clone())
             .collect::<Vec<_>>(),
         [json!("Started")]
+    );
+}
+
+/// A Build CRD from before `status.settled` was selectable: the API server refuses the start-up
+/// check's field selector (as kube-apiserver 1.36 answers it), and the controller watches every
+/// Build instead, and still runs them.
+#[tokio::test]
+async fn against_a_build_crd_without_the_selectable_field_every_build_is_watched() {
+    let (api, _) = server_with_a_new_build();
+    let builds = format!("/apis/build.knative.dev/v1alpha1/namespaces/{NS}/builds");
+    api.fail_next(
+        http::Method::GET,
+        builds.clone(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "field label not supported: status.settled",
+               "reason": "BadRequest", "code": 400}),
+    );
+    run_until_a_status_is_written(&api).await;
+    let build_watch = watch_query(&api, &builds);
+    assert!(!build_watch.contains("fieldSelector"), "{build_watch}");
+    let pod_watch = watch_query(&api, &format!("/api/v1/namespaces/{NS}/pods"));
+    assert!(
+        pod_watch.contains("fieldSelector=status.phase"),
+        "{pod_watch}"
     );
 }
