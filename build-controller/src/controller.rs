@@ -274,6 +274,7 @@ impl Watches<'_> {
     ) -> impl futures::Stream<Item = Result<CachedBuild, watcher::Error>> + Send + 'static {
         let telemetry = self.telemetry.clone();
         let wakes = ctx.clone();
+        let selecting = self.unsettled == Unsettled::Selectable;
         let config = match self.unsettled {
             Unsettled::Selectable => watcher::Config::default().fields(UNSETTLED_BUILDS),
             Unsettled::Unselectable => watcher::Config::default(),
@@ -299,7 +300,9 @@ impl Watches<'_> {
         })
         .applied_objects()
         .try_filter(not_own_status_echo(ctx.clone()))
-        .try_filter(move |build| std::future::ready(crate::reconcile::wakes(&wakes, build)))
+        .try_filter(move |build| {
+            std::future::ready(crate::reconcile::wakes(&wakes, build, selecting))
+        })
         // When the watch delivers a new Build: the start of its pod_creation_delay.
         .inspect(move |build| {
             if let Ok(build) = build {

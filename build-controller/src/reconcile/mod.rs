@@ -79,11 +79,15 @@ pub async fn reconcile(cached: Arc<CachedBuild>, ctx: Arc<Context>) -> Result<Ac
 
 /// Whether a Build the watch brings needs a reconcile: all do but a finished one that is
 /// settled and whose pod is not cached, which rule 1 leaves as it is (if its pod comes, the pod
-/// wakes it). A finished Build not marked settled yet is reconciled once to settle it: its pod
-/// may have ended while no controller ran, and a Build finished by an earlier release has no
-/// mark at all.
-pub(crate) fn wakes(ctx: &Context, cached: &CachedBuild) -> bool {
-    if cached.unfinished().is_some() || !cached.is_settled() {
+/// wakes it).
+///
+/// Where the Build watch leaves settled Builds out (`selecting`), a finished Build not marked
+/// settled yet is reconciled once to settle it: its pod may have ended while no controller
+/// ran, and a Build finished by an earlier release has no mark at all. Where it does not (a
+/// Build CRD from before `settled`, whose schema may drop the mark, so that it would never
+/// stick), a finished Build is treated as settled, as before the mark.
+pub(crate) fn wakes(ctx: &Context, cached: &CachedBuild, selecting: bool) -> bool {
+    if cached.unfinished().is_some() || (selecting && !cached.is_settled()) {
         return true;
     }
     let meta = cached.meta();
@@ -284,19 +288,26 @@ mod tests {
     #[tokio::test]
     async fn a_settled_build_wakes_a_reconcile_only_while_its_pod_is_cached() {
         let mut done = build(true);
-        // Finished, not marked settled yet (its pod may have ended unseen): reconciled once.
-        assert!(wakes(
-            &context(done.clone(), []),
-            &CachedBuild::from(done.clone())
-        ));
+        // Finished, not marked settled yet (its pod may have ended unseen): reconciled once,
+        // where the watch leaves settled Builds out; otherwise the mark may never stick.
+        let unmarked = CachedBuild::from(done.clone());
+        assert!(wakes(&context(done.clone(), []), &unmarked, true));
+        assert!(!wakes(&context(done.clone(), []), &unmarked, false));
         done.status.as_mut().unwrap().settled = true;
         let cached = CachedBuild::from(done.clone());
-        assert!(!wakes(&context(done.clone(), []), &cached));
-        assert!(wakes(&context(done.clone(), [pod(&done, 0)]), &cached));
+        for selecting in [true, false] {
+            assert!(!wakes(&context(done.clone(), []), &cached, selecting));
+            assert!(wakes(
+                &context(done.clone(), [pod(&done, 0)]),
+                &cached,
+                selecting
+            ));
+        }
         let running = build(false);
         assert!(wakes(
             &context(running.clone(), []),
-            &CachedBuild::from(running)
+            &CachedBuild::from(running),
+            false
         ));
     }
 }
