@@ -479,15 +479,13 @@ enum Unsettled {
 }
 
 /// Fails early, with a clear message, when the Build CRD is missing; finds out whether the API
-/// server selects Builds by `status.settled` (one LIST with the selector, of at most one Build,
-/// from the API server's watch cache: `resourceVersion=0`. A consistent read would be served
-/// from etcd where etcd lacks `RequestWatchProgress`, and the API server would then read every
-/// Build to find that none matches: 2.4 s over 10,000 settled Builds on etcd 3.5.1).
+/// server selects Builds by `status.settled`: one LIST of at most one Build, selecting the
+/// settled ones. (Selecting the unsettled ones, as the watch does, costs more here: where etcd
+/// lacks `RequestWatchProgress` the API server reads a consistent LIST from etcd, and reads
+/// every Build to find that none of a cluster's thousands of settled ones matches: 2.2 s over
+/// 10,000 on etcd 3.5.1, where the first settled Build ends this one.)
 async fn preflight(builds: &Api<Build>) -> Result<Unsettled, Error> {
-    let params = ListParams::default()
-        .limit(1)
-        .fields(UNSETTLED_BUILDS)
-        .match_any();
+    let params = ListParams::default().limit(1).fields("status.settled=true");
     match builds.list(&params).await {
         Ok(_) => Ok(Unsettled::Selectable),
         Err(error) if is_not_found(&error) => Err(Error::CrdNotInstalled(error)),
