@@ -48,6 +48,8 @@ pub(super) struct Reconcile<'a> {
     pub(super) pod_name: String,
     pub(super) now: Timestamp,
     pub(super) old: BuildStatus,
+    /// Whether this reconcile has read the pod from the API server and found none.
+    pub(super) pod_gone: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Reconcile<'a> {
@@ -60,6 +62,7 @@ impl<'a> Reconcile<'a> {
             pod_name: build_pod::pod_name(build),
             now: (ctx.clock)(),
             old: build.status.clone().unwrap_or_default(),
+            pod_gone: std::sync::atomic::AtomicBool::new(false),
             build,
             ctx,
         })
@@ -171,13 +174,37 @@ impl<'a> Reconcile<'a> {
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
         match api.get(&self.pod_name).await {
             Ok(pod) => Ok(Some(pod)),
-            Err(error) if is_not_found(&error) => Ok(None),
+            Err(error) if is_not_found(&error) => {
+                self.pod_gone
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(None)
+            }
             Err(source) => Err(Error::GetPod {
                 namespace: self.namespace.clone(),
                 name: self.pod_name.clone(),
                 source,
             }),
         }
+    }
+
+    /// Whether a Build whose status is `status` is settled with `pod`, the pod this reconcile
+    /// assessed it with ([`build_pod::is_settled`]). Without a pod, only once the API server
+    /// has said there is none: a pod the cache has not seen yet (created by a previous leader,
+    /// or by a create whose answer was lost) would otherwise run on unstopped, its Build gone
+    /// from the watch (found by `cargo xtask chaos`, scenario `failover`). A pod found then
+    /// leaves the Build unsettled, and its watch event wakes the Build (rule 1 stops it).
+    pub(super) async fn settled(
+        &self,
+        status: &BuildStatus,
+        pod: Option<&Pod>,
+    ) -> Result<bool, Error> {
+        if !build_pod::is_settled(status, pod) {
+            return Ok(false);
+        }
+        if pod.is_some() || self.pod_gone.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(true);
+        }
+        Ok(self.get_pod().await?.is_none())
     }
 
     /// Whether this Build controls the pod (same UID).

@@ -182,9 +182,9 @@ impl Reconcile<'_> {
                     Started::Not(update) => return self.apply(update, None).await,
                 },
                 Assessment::Unchanged
-                    if is_settled(&self.old, pod.as_ref()) && !self.old.settled =>
+                    if !self.old.settled && is_settled(&self.old, pod.as_ref()) =>
                 {
-                    // Nothing changed but that nothing will: marked settled.
+                    // Nothing changed but that nothing will: marked settled (once confirmed).
                     return self.apply(Update::new(self.old.clone()), pod).await;
                 }
                 Assessment::Unchanged => return Ok(Action::await_change()),
@@ -214,7 +214,7 @@ impl Reconcile<'_> {
             self.stop_pod(pod).await?;
         }
         // Settled once finished with its pod ended or gone; a pod just stopped has not ended.
-        update.status.settled = is_settled(&update.status, pod.as_ref());
+        update.status.settled = self.settled(&update.status, pod.as_ref()).await?;
         // A finished Build's status is written only when it moved on (its step states, or
         // being settled).
         if !(self.old.is_done() && update.status == self.old) {

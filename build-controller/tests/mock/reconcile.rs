@@ -284,6 +284,8 @@ async fn cancelling_before_the_pod_exists_creates_none() {
     let outcome = Scenario::of(cancelled(simple_build())).reconcile().await;
     outcome.expect(|build| {
         vec![
+            // Before a pod-less verdict is taken for settled: no pod.
+            read_pod(build).answered(404),
             condition_patch(build, "False", "BuildCancelled", &["hello"]).status(|status| {
                 assert_eq!(status.get("cluster"), None, "no pod was started: {status}");
             }),
@@ -315,6 +317,26 @@ async fn a_build_that_succeeded_before_its_cancel_was_seen_succeeds() {
     });
 }
 
+/// Found by `cargo xtask chaos` (scenario `failover`): a Build cancelled before the new
+/// leader's cache had seen its pod, which the old leader had created. Failed with no pod in
+/// sight, it is not taken for settled until the API server says there is no pod: here there
+/// is one, so the Build stays in the watch, and the pod's watch event wakes it (rule 1 then
+/// stops the pod).
+#[tokio::test]
+async fn a_pod_the_cache_has_not_seen_keeps_a_cancelled_build_unsettled() {
+    let scenario = Scenario::of(cancelled(simple_build()));
+    let pod = scenario.compiled_pod(running());
+    let outcome = scenario.stored(pod).reconcile().await;
+    outcome.expect(|build| {
+        vec![
+            read_pod(build),
+            condition_patch(build, "False", "BuildCancelled", &["hello"])
+                .status(|status| assert!(status.get("settled").is_none(), "{status}")),
+            event("Warning", "BuildCancelled", "was cancelled"),
+        ]
+    });
+}
+
 // 3. Invalid spec.
 
 #[tokio::test]
@@ -324,6 +346,8 @@ async fn an_invalid_spec_fails_with_every_problem() {
         .await;
     outcome.expect(|build| {
         vec![
+            // Before a pod-less verdict is taken for settled: no pod.
+            read_pod(build).answered(404),
             condition_patch(
                 build,
                 "False",
@@ -338,11 +362,12 @@ async fn an_invalid_spec_fails_with_every_problem() {
         ]
     });
     assert_eq!(outcome.action(), Action::await_change());
+    // No pod is made: the only pod request is the read that finds none.
     assert_eq!(
         outcome
             .requests
             .iter()
-            .filter(|r| r.path().contains("/pods"))
+            .filter(|r| r.path().contains("/pods") && r.method != Method::GET)
             .count(),
         0
     );
@@ -405,6 +430,8 @@ async fn a_missing_template_past_the_timeout_fails_the_build() {
         .await
         .expect(|build| {
             vec![
+                // Before a pod-less verdict is taken for settled: no pod.
+                read_pod(build).answered(404),
                 condition_patch(
                     build,
                     "False",
@@ -749,6 +776,7 @@ async fn a_pod_the_api_server_rejects_fails_the_build() {
     outcome.expect(|build| {
         vec![
             Expect::new(Method::POST, pods_create_path()).answered(422),
+            read_pod(build).answered(404),
             condition_patch(
                 build,
                 "False",
@@ -770,6 +798,8 @@ async fn a_template_that_appears_after_the_timeout_is_too_late() {
         .await
         .expect(|build| {
             vec![
+                // Before a pod-less verdict is taken for settled: no pod.
+                read_pod(build).answered(404),
                 condition_patch(
                     build,
                     "False",
