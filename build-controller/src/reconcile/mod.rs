@@ -59,8 +59,9 @@ use start::Started;
 /// stay readable. Reads come from `ctx.stores`: the only GET is of a pod the status records
 /// but the cache lacks (or that `AlreadyExists` names), to tell a deleted pod from a lagging
 /// cache or from one that has ended (the pod watch leaves ended pods out, so a pod that ends
-/// leaves the cache as if deleted, and its last state is read this way), and of a pod about to
-/// be stopped on a deadline, so that a success the cache has not seen wins. The writes are the pod create, a pod stop, the status patch and Events (one per
+/// leaves the cache as if deleted, and its last state is read this way), of a pod about to
+/// be stopped on a deadline, so that a success the cache has not seen wins, and of the pod of
+/// a Build finished with none in sight, before it is marked settled. The writes are the pod create, a pod stop, the status patch and Events (one per
 /// change of the `Succeeded` condition's status or reason, plus `Started`). The returned action
 /// wakes the Build at its next deadline. A successful reconcile resets the Build's retry
 /// backoff.
