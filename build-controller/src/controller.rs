@@ -23,6 +23,7 @@ use crate::ops::http::{Endpoints, Health};
 use crate::ops::metrics::Telemetry;
 use crate::per_build::due_key;
 use crate::reconcile::{error_policy, reconcile};
+use crate::sparse::Compacting;
 use crate::stores::{
     CachedBuild, CachedPod, CachesSynced, PodCache, PodCacheWriter, Stores, strip_for_cache,
     strip_secret_for_cache,
@@ -284,7 +285,7 @@ impl Watches<'_> {
             scoped::<CachedBuild>(self.client, self.namespace),
             config,
             Cache {
-                writer,
+                writer: Compacting::new(writer),
                 synced: &self.synced,
                 // Decoding keeps only what is read (`CachedBuild`).
                 strip: |_| {},
@@ -358,7 +359,7 @@ impl Watches<'_> {
         K: Watched,
     {
         let cache = Cache {
-            writer,
+            writer: Compacting::new(writer),
             synced: &self.synced,
             strip,
         };
@@ -557,12 +558,12 @@ impl<K> Watched for K where
 {
 }
 
-/// What a watch fills: kube-runtime's store `Writer`, or the pod cache's.
+/// What a watch fills: a kube-runtime store (through [`Compacting`]), or the pod cache.
 trait WatchCache<K>: Send + 'static {
     fn apply(&mut self, event: &watcher::Event<K>);
 }
 
-impl<K> WatchCache<K> for reflector::store::Writer<K>
+impl<K> WatchCache<K> for Compacting<K>
 where
     K: reflector::Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
 {

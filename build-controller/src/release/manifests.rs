@@ -51,6 +51,15 @@ pub const LEADER_ELECTION_ROLE_NAME: &str = "build-controller-leader-election";
 /// How many controller replicas the release runs: one leads, one stands by.
 pub const RELEASE_REPLICAS: i32 = 2;
 
+/// The environment the release's Deployment gives the controller for its allocator (the
+/// binary's mimalloc, which reads it as it starts): freed pages go back to the system as they
+/// are freed. By default mimalloc gives them back 10 ms later, a delay each free in the same
+/// memory extends, at its next bookkeeping, and an idle controller does almost none: after a
+/// backlog of 10,000 Builds it kept 3.4 MiB of pages freed until its watches restarted minutes
+/// later (docs/PERFORMANCE.md, "Tenth round"). `cargo xtask bench-controller` starts the
+/// controller with the same.
+pub const ALLOCATOR_ENV: [(&str, &str); 1] = [("MIMALLOC_PURGE_DELAY", "0")];
+
 /// The container port of `/healthz`, `/readyz` and `/metrics`.
 const METRICS_PORT: i32 = 9090;
 
@@ -308,6 +317,17 @@ pub fn release_args() -> Vec<String> {
 
 fn deployment() -> Deployment {
     let images = release_images();
+    let mut container_env = vec![
+        env_from_field("POD_NAME", "metadata.name"),
+        env_from_field("POD_NAMESPACE", "metadata.namespace"),
+        env("BUILD_CREDS_INIT_IMAGE", &images.creds_init),
+        env("BUILD_GIT_INIT_IMAGE", &images.git_init),
+        env("BUILD_GCS_FETCHER_IMAGE", &images.gcs_fetcher),
+        env("BUILD_NOP_IMAGE", &images.nop),
+        env("BUILD_LOG_FORMAT", "json"),
+        env("RUST_LOG", "info"),
+    ];
+    container_env.extend(ALLOCATOR_ENV.iter().map(|(name, value)| env(name, value)));
     typed(json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -340,16 +360,7 @@ fn deployment() -> Deployment {
                         "name": "controller",
                         "image": controller_image(),
                         "args": release_args(),
-                        "env": [
-                            env_from_field("POD_NAME", "metadata.name"),
-                            env_from_field("POD_NAMESPACE", "metadata.namespace"),
-                            env("BUILD_CREDS_INIT_IMAGE", &images.creds_init),
-                            env("BUILD_GIT_INIT_IMAGE", &images.git_init),
-                            env("BUILD_GCS_FETCHER_IMAGE", &images.gcs_fetcher),
-                            env("BUILD_NOP_IMAGE", &images.nop),
-                            env("BUILD_LOG_FORMAT", "json"),
-                            env("RUST_LOG", "info"),
-                        ],
+                        "env": container_env,
                         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
                         "livenessProbe": probe("/healthz", 10),
                         "readinessProbe": probe("/readyz", 5),
@@ -394,6 +405,9 @@ mod tests {
             Some(release_images().creds_init.as_str())
         )));
         assert!(env.contains(&("POD_NAME", None)));
+        for (name, value) in ALLOCATOR_ENV {
+            assert!(env.contains(&(name, Some(value))), "{name}");
+        }
     }
 
     #[test]

@@ -84,7 +84,8 @@ pub(crate) struct Launch<'a> {
 }
 
 impl Target {
-    /// Starts `launch.binary run` on a free loopback metrics port.
+    /// Starts `launch.binary run` on a free loopback metrics port, in the allocator environment
+    /// the release gives it (`ALLOCATOR_ENV`).
     pub(crate) fn start(launch: &Launch<'_>) -> anyhow::Result<Self> {
         let metrics_port = throwaway_cluster::free_port()?;
         let log = std::fs::File::create(&launch.log)
@@ -104,6 +105,12 @@ impl Target {
                     Some(level) => level.to_owned(),
                     None => std::env::var("BENCH_RUST_LOG").unwrap_or("warn".into()),
                 },
+            )
+            // The allocator's settings of the release's Deployment, unless set here already.
+            .envs(
+                build_controller::release::manifests::ALLOCATOR_ENV
+                    .into_iter()
+                    .filter(|(name, _)| std::env::var_os(name).is_none()),
             )
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
