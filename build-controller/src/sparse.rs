@@ -26,10 +26,16 @@ where
     Q: Eq + Hash + ?Sized,
 {
     let removed = map.remove(key);
-    if map.capacity() > MIN_CAPACITY && map.len() * 4 < map.capacity() {
+    if mostly_empty(map.len(), map.capacity()) {
         map.shrink_to((map.len() * 2).max(MIN_CAPACITY));
     }
     removed
+}
+
+/// Whether a table with room for `room` entries, holding `left`, is worth shrinking: a quarter
+/// full or less, and larger than [`MIN_CAPACITY`].
+fn mostly_empty(left: usize, room: usize) -> bool {
+    room > MIN_CAPACITY && left * 4 < room
 }
 
 /// Fills a kube-runtime [`Store`] from a watch's events, as its [`Writer`] does, and rebuilds the
@@ -79,7 +85,7 @@ where
             Event::InitDone => self.peak = self.reader.len(),
             Event::Delete(_) => {
                 let left = self.reader.len();
-                if self.peak > MIN_CAPACITY && left * 4 < self.peak {
+                if mostly_empty(left, self.peak) {
                     self.rebuild();
                     self.peak = left;
                 }
