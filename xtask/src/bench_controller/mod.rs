@@ -17,6 +17,9 @@
 //!   finished by the stand-in kubelet a second after it appears. Reports p50/p99/max
 //!   Build→Pod and Build→status, and the controller's RSS sampled every second (first, min,
 //!   max, last).
+//!
+//! Burst and sustained runs can first measure the floor the API server sets for the
+//! controller's writes (`--writes-floor`, [`floor`]).
 //! - **hold** (`--hold N`): N Builds created and run to success (their pods patched to
 //!   `Succeeded` in batches), then the controller's RSS and CPU holding them, and again after
 //!   `--idle` (60 s) of nothing.
@@ -65,10 +68,11 @@ pub(crate) struct BenchArgs {
     /// Sustained mode: for this long (300, 300s, 5m).
     #[arg(long, requires = "rate", value_parser = stats::parse_duration)]
     duration: Option<Duration>,
-    /// Burst mode: first measure the floor the API server sets for the controller's writes: a
-    /// burst in a namespace of its own whose Builds the benchmark reconciles itself, with the
-    /// controller's code, the moment each is created.
-    #[arg(long, conflicts_with_all = ["rate", "hold"])]
+    /// Burst and sustained modes: first measure the floor the API server sets for the
+    /// controller's writes: the same Builds in a namespace of their own, which the benchmark
+    /// reconciles itself, with the controller's code, the moment each is created (and, in
+    /// sustained mode, again once its pod has ended).
+    #[arg(long, conflicts_with = "hold")]
     writes_floor: bool,
     /// Hold mode: create this many Builds, run them to success, then measure the controller
     /// holding them, and again after --idle.
@@ -332,7 +336,23 @@ async fn measure(
         }
         _ => None,
     };
-    let writes_floor = if args.writes_floor {
+    let pace = args
+        .rate
+        .zip(args.duration)
+        .map(|(rate, duration)| Pace { rate, duration });
+    let sustained_floor = match pace {
+        Some(pace) if args.writes_floor => {
+            let floor = floor::sustained_floor(client, args, namespace, pace).await?;
+            eprintln!(
+                "writes floor: Build -> Pod p50 {:.1} ms, p99 {:.1} ms",
+                floor.to_pod.p50.as_secs_f64() * 1e3,
+                floor.to_pod.p99.as_secs_f64() * 1e3
+            );
+            Some(floor)
+        }
+        _ => None,
+    };
+    let writes_floor = if args.writes_floor && pace.is_none() {
         let timeout = Duration::from_secs(args.timeout_seconds);
         let tails = floor::writes_floor(client, namespace, args.builds, timeout).await?;
         eprintln!(
@@ -350,10 +370,11 @@ async fn measure(
         .await?;
     let mut target = controller(root, args, namespace).await?;
     let mut events = Events::watch(client, namespace);
-    let result = match (args.rate, args.duration, args.hold) {
-        (Some(rate), Some(duration), _) => {
-            let report =
-                sustained(client, args, namespace, &mut target, events, rate, duration).await?;
+    let result = match (pace, args.hold) {
+        (Some(pace), _) => {
+            let mut report =
+                sustained(client, args, namespace, &mut target, events, pace, None).await?;
+            report.writes_floor = sustained_floor;
             (report.to_string(), report.to_json())
         }
         _ if args.restart_at.is_some() => {
@@ -366,7 +387,7 @@ async fn measure(
             let report = restart.run(&mut target, &mut events).await?;
             (report.to_string(), report.to_json())
         }
-        (_, _, Some(count)) => {
+        (_, Some(count)) => {
             let held = Held {
                 client,
                 args,
@@ -396,7 +417,11 @@ enum Seen {
     /// A Build's pod exists.
     Pod { build: String, pod: Box<Pod> },
     /// A Build's status names its pod; `done` once it has succeeded or failed.
-    Status { build: String, done: bool },
+    Status {
+        build: String,
+        done: bool,
+        object: Box<Build>,
+    },
     /// Anything else.
     Other,
 }
@@ -429,6 +454,7 @@ impl Events {
                     Some(_) => Seen::Status {
                         build: build.name_any(),
                         done: status.is_done(),
+                        object: Box::new(build.clone()),
                     },
                     None => Seen::Other,
                 }
@@ -479,7 +505,7 @@ impl Timeline {
                 self.pod.entry(build).or_insert(now);
                 first.then_some(pod)
             }
-            Seen::Status { build, done } => {
+            Seen::Status { build, done, .. } => {
                 if done {
                     self.done.entry(build.clone()).or_insert(now);
                 }
@@ -610,8 +636,13 @@ struct Kubelet {
 }
 
 impl Kubelet {
-    async fn finish(&self, batch: Vec<Pod>) -> anyhow::Result<()> {
+    /// Ends the pods of `batch` with success; returns the names of their Builds.
+    async fn finish(&self, batch: Vec<Pod>) -> anyhow::Result<Vec<String>> {
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
+        let builds = batch
+            .iter()
+            .filter_map(|pod| pod.labels().get(BUILD_NAME_LABEL).cloned())
+            .collect();
         stream::iter(batch)
             .map(|pod| {
                 let pods = self.pods.clone();
@@ -628,35 +659,53 @@ impl Kubelet {
             })
             .buffer_unordered(KUBELET_IN_FLIGHT)
             .try_for_each(|_| async { Ok(()) })
-            .await
+            .await?;
+        Ok(builds)
     }
 }
 
+/// A sustained run's pace: Builds created at `rate` a second for `duration`.
+#[derive(Clone, Copy, Debug)]
+struct Pace {
+    rate: f64,
+    duration: Duration,
+}
+
+impl Pace {
+    /// How many Builds the run creates.
+    fn builds(self) -> usize {
+        (self.rate * self.duration.as_secs_f64()).round().max(1.0) as usize
+    }
+}
+
+/// Runs Builds at `pace`, the stand-in kubelet ending each pod a second after it is seen.
+/// With `reconciles` (the writes floor, [`floor::sustained_floor`]) the benchmark makes the
+/// controller's writes itself; otherwise the controller makes them.
 async fn sustained(
     client: &Client,
     args: &BenchArgs,
     namespace: &str,
     target: &mut Target,
     mut events: Events,
-    rate: f64,
-    duration: Duration,
+    pace: Pace,
+    mut reconciles: Option<floor::Reconciles>,
 ) -> anyhow::Result<report::Sustained> {
     let builds: Api<Build> = Api::namespaced(client.clone(), namespace);
     let kubelet = Kubelet {
         pods: Api::namespaced(client.clone(), namespace),
     };
-    let count = (rate * duration.as_secs_f64()).round().max(1.0) as usize;
+    let count = pace.builds();
     let sampler = target.pid().map(RssSampler::start);
     let before = target.usage()?;
     let (created_tx, mut created_rx) = tokio::sync::mpsc::unbounded_channel();
-    let creator = create_at_rate(builds.clone(), rate, count, created_tx);
+    let creator = create_at_rate(builds.clone(), pace.rate, count, created_tx);
     let mut creator = Some(creator);
     let mut timeline = Timeline::default();
     let mut create_latencies = Vec::new();
     let mut to_finish: Vec<Pod> = Vec::new();
     let mut finishing = tokio::task::JoinSet::new();
     let mut kubelet_tick = tokio::time::interval(Duration::from_secs(1));
-    let deadline = Instant::now() + duration + Duration::from_secs(args.timeout_seconds);
+    let deadline = Instant::now() + pace.duration + Duration::from_secs(args.timeout_seconds);
     let started = Instant::now();
     let mut last_progress = Instant::now();
     while timeline.created.len() < count
@@ -666,13 +715,21 @@ async fn sustained(
         tokio::select! {
             Some((build, sent, created)) = created_rx.recv() => {
                 create_latencies.push(created - sent);
-                timeline.created.insert(build, created);
+                timeline.created.insert(build.name_any(), created);
+                if let Some(reconciles) = &mut reconciles {
+                    reconciles.created(build);
+                }
             }
             seen = events.next(target, deadline, || timeline.waiting(count)) => {
-                if let Some(pod) = timeline.record(seen?) {
+                let seen = seen?;
+                if let (Some(reconciles), Seen::Status { object, .. }) = (&mut reconciles, &seen) {
+                    reconciles.status_seen((**object).clone());
+                }
+                if let Some(pod) = timeline.record(seen) {
                     to_finish.push(*pod);
                 }
             }
+            Some(done) = async { reconciles.as_mut()?.join_next().await } => done?,
             _ = kubelet_tick.tick() => {
                 if !to_finish.is_empty() {
                     let kubelet = kubelet.clone();
@@ -680,7 +737,10 @@ async fn sustained(
                     finishing.spawn(async move { kubelet.finish(batch).await });
                 }
                 while let Some(done) = finishing.try_join_next() {
-                    done??;
+                    let ended = done??;
+                    if let Some(reconciles) = &mut reconciles {
+                        ended.into_iter().for_each(|build| reconciles.pod_ended(build));
+                    }
                 }
                 if let Some(handle) = creator.take_if(|c| c.is_finished()) {
                     handle.await??;
@@ -692,28 +752,32 @@ async fn sustained(
             }
         }
     }
+    if let Some(reconciles) = reconciles {
+        reconciles.finish().await?;
+    }
     let after = target.usage()?;
     let rss = sampler.as_ref().and_then(|s| RssSamples::of(&s.samples()));
     Ok(report::Sustained {
-        rate,
-        duration,
+        rate: pace.rate,
+        duration: pace.duration,
         builds: count,
         to_pod: Latencies::of(timeline.latencies(&timeline.pod)),
         to_status: Latencies::of(timeline.latencies(&timeline.status)),
         build_create: Latencies::of(create_latencies),
         rss,
         cpu: cost(before, after).map(|c| c.cpu),
+        writes_floor: None,
     })
 }
 
 /// Creates `count` Builds at `rate` a second, each create in a task of its own so a slow
-/// answer does not hold the next one back; sends each Build's name, when its create was sent
-/// and when it was answered.
+/// answer does not hold the next one back; sends each Build as created, when its create was
+/// sent and when it was answered.
 fn create_at_rate(
     builds: Api<Build>,
     rate: f64,
     count: usize,
-    created_tx: tokio::sync::mpsc::UnboundedSender<(String, Instant, Instant)>,
+    created_tx: tokio::sync::mpsc::UnboundedSender<(Build, Instant, Instant)>,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
@@ -727,7 +791,7 @@ fn create_at_rate(
                 let build = builds
                     .create(&PostParams::default(), &bench_build(i))
                     .await?;
-                let _ = created_tx.send((build.name_any(), sent, Instant::now()));
+                let _ = created_tx.send((build, sent, Instant::now()));
                 anyhow::Ok(())
             });
         }
@@ -785,7 +849,9 @@ impl Held<'_> {
                         }
                     }
                 }
-                Some(done) = finishing.join_next() => done??,
+                Some(done) = finishing.join_next() => {
+                    done??;
+                }
             }
         }
         while let Some(done) = finishing.join_next().await {

@@ -216,6 +216,23 @@ pub(crate) struct Sustained {
     pub(crate) rss: Option<RssSamples>,
     /// The controller's CPU over the run.
     pub(crate) cpu: Option<Duration>,
+    /// The same Builds at the same rate with the controller's writes made by the benchmark
+    /// (`--writes-floor`); `None` when not measured.
+    pub(crate) writes_floor: Option<SustainedFloor>,
+}
+
+/// A sustained run's writes floor: the same Builds at the same rate, in a namespace of their
+/// own, each reconciled by the benchmark with the controller's code the moment its create is
+/// answered, and again once its pod has ended. What the API server alone makes of the
+/// controller's writes at that rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SustainedFloor {
+    /// Build created → its pod seen.
+    pub(crate) to_pod: Latencies,
+    /// Build created → a status naming its pod seen.
+    pub(crate) to_status: Latencies,
+    /// Build create request latency in that run.
+    pub(crate) build_create: Latencies,
 }
 
 impl Sustained {
@@ -226,6 +243,7 @@ impl Sustained {
 
     /// The JSON report.
     pub(crate) fn to_json(&self) -> Value {
+        let floor = self.writes_floor;
         json!({
             "mode": "sustained",
             "rate": self.rate,
@@ -245,6 +263,14 @@ impl Sustained {
             "rss_min_mib": self.rss.map(|r| mib(r.min_kib)),
             "rss_max_mib": self.rss.map(|r| mib(r.max_kib)),
             "rss_last_mib": self.rss.map(|r| mib(r.last_kib)),
+            "writes_floor_p50_ms": floor.map(|f| ms(f.to_pod.p50)),
+            "writes_floor_p99_ms": floor.map(|f| ms(f.to_pod.p99)),
+            "writes_floor_max_ms": floor.map(|f| ms(f.to_pod.max)),
+            "writes_floor_status_p50_ms": floor.map(|f| ms(f.to_status.p50)),
+            "writes_floor_status_p99_ms": floor.map(|f| ms(f.to_status.p99)),
+            "writes_floor_build_create_p50_ms": floor.map(|f| ms(f.build_create.p50)),
+            "writes_floor_build_create_p99_ms": floor.map(|f| ms(f.build_create.p99)),
+            "p99_over_writes_floor_ms": floor.map(|f| ms(self.to_pod.p99) - ms(f.to_pod.p99)),
         })
     }
 }
@@ -263,6 +289,23 @@ impl std::fmt::Display for Sustained {
             "",
         );
         t.row("floor: Build create", latencies(&self.build_create), "");
+        if let Some(floor) = &self.writes_floor {
+            t.row(
+                "floor: writes alone, Build create",
+                latencies(&floor.build_create),
+                "",
+            );
+            t.row(
+                "floor: writes alone, Build -> Pod",
+                latencies(&floor.to_pod),
+                "",
+            );
+            t.row(
+                "floor: writes alone, Build -> status",
+                latencies(&floor.to_status),
+                "",
+            );
+        }
         t.judged(
             "Build -> Pod p50",
             format!("{:.1} ms", ms(self.to_pod.p50)),
@@ -277,6 +320,13 @@ impl std::fmt::Display for Sustained {
             ms(self.to_pod.p99),
             "ms",
         );
+        if let Some(floor) = &self.writes_floor {
+            t.row(
+                "Build -> Pod p99 over the writes floor's",
+                format!("{:.1} ms", ms(self.to_pod.p99) - ms(floor.to_pod.p99)),
+                "",
+            );
+        }
         t.row(
             "Build -> Pod max",
             format!("{:.1} ms", ms(self.to_pod.max)),
@@ -698,6 +748,7 @@ mod tests {
             build_create: Latencies::default(),
             rss: RssSamples::of(&[10 * 1024, 12 * 1024, 11 * 1024]),
             cpu: Some(Duration::from_secs(3)),
+            writes_floor: None,
         };
         let json = report.to_json();
         assert_eq!(json["p99_ms"], 150.0);
@@ -719,6 +770,51 @@ mod tests {
             text.contains("first 10.0, min 10.0, max 12.0, last 11.0 MiB"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_sustained_runs_writes_floor_is_reported_next_to_it() {
+        let p = |p50, p99| Latencies {
+            count: 15_000,
+            p50: Duration::from_millis(p50),
+            p99: Duration::from_millis(p99),
+            max: Duration::from_millis(400),
+        };
+        let report = Sustained {
+            rate: 50.0,
+            duration: Duration::from_secs(300),
+            builds: 15_000,
+            to_pod: p(6, 190),
+            to_status: p(9, 200),
+            build_create: p(4, 90),
+            rss: None,
+            cpu: None,
+            writes_floor: Some(SustainedFloor {
+                to_pod: p(5, 150),
+                to_status: p(8, 160),
+                build_create: p(4, 95),
+            }),
+        };
+        let json = report.to_json();
+        assert_eq!(json["writes_floor_p99_ms"], 150.0);
+        assert_eq!(json["writes_floor_status_p99_ms"], 160.0);
+        assert_eq!(json["writes_floor_build_create_p99_ms"], 95.0);
+        assert_eq!(json["p99_over_writes_floor_ms"], 40.0);
+        let text = report.to_string();
+        assert!(text.contains("floor: writes alone, Build -> Pod"), "{text}");
+        assert!(
+            text.lines().any(
+                |l| l.starts_with("Build -> Pod p99 over the writes floor's")
+                    && l.ends_with("40.0 ms")
+            ),
+            "{text}"
+        );
+        let without = Sustained {
+            writes_floor: None,
+            ..report
+        };
+        assert!(without.to_json()["writes_floor_p99_ms"].is_null());
+        assert!(!without.to_string().contains("writes floor"));
     }
 
     #[test]
