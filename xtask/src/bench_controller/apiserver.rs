@@ -90,31 +90,41 @@ pub(crate) async fn list_floor(client: &Client, namespace: &str) -> anyhow::Resu
     })
 }
 
-/// Lists page by page, 500 a page, as kube's watcher does.
-async fn list_pages(client: &Client, request: &Request, params: ListParams) -> anyhow::Result<()> {
+/// Lists page by page, 500 a page, as kube's watcher does; returns the list's
+/// `resourceVersion`, from which a watch goes on.
+pub(crate) async fn list_pages(
+    client: &Client,
+    request: &Request,
+    params: ListParams,
+) -> anyhow::Result<String> {
     let mut params = params.limit(500);
     loop {
-        match list(client, request, &params).await? {
+        let page = list(client, request, &params).await?;
+        match page.token.filter(|token| !token.is_empty()) {
             Some(token) => params = params.continue_token(&token),
-            None => return Ok(()),
+            None => {
+                return page.version.with_context(|| {
+                    format!("the list of {} gave no resourceVersion", request.url_path)
+                });
+            }
         }
     }
 }
 
-/// One LIST; its `continue` token, if there is more.
-async fn list(
-    client: &Client,
-    request: &Request,
-    params: &ListParams,
-) -> anyhow::Result<Option<String>> {
+/// A list's `metadata`: its `continue` token and `resourceVersion`.
+#[derive(serde::Deserialize)]
+struct PageMeta {
+    #[serde(rename = "continue", default)]
+    token: Option<String>,
+    #[serde(rename = "resourceVersion", default)]
+    version: Option<String>,
+}
+
+/// One LIST page's `metadata`.
+async fn list(client: &Client, request: &Request, params: &ListParams) -> anyhow::Result<PageMeta> {
     #[derive(serde::Deserialize)]
     struct Page {
         metadata: PageMeta,
-    }
-    #[derive(serde::Deserialize)]
-    struct PageMeta {
-        #[serde(rename = "continue", default)]
-        token: Option<String>,
     }
     let path = &request.url_path;
     let http = request
@@ -125,7 +135,7 @@ async fn list(
         .await
         .with_context(|| format!("listing {path}"))?;
     let page: Page = serde_json::from_str(&text).with_context(|| format!("the list of {path}"))?;
-    Ok(page.metadata.token.filter(|token| !token.is_empty()))
+    Ok(page.metadata)
 }
 
 /// Sums the Build and pod LIST and WATCH counters of Prometheus text.

@@ -8,8 +8,8 @@
 //! controller's own HTTP/2 client. So each Build gets the same writes as in the measured run
 //! (its pod, the `Started` Event, the status patch), made by the same code, but with no watch,
 //! cache, scheduler or queue between the Build's creation and its reconcile. The server
-//! meanwhile serves the same watches: the benchmark's own, and a Build and a pod watch drained
-//! unread in place of the controller's.
+//! meanwhile serves the same watches: the benchmark's own, and a Build and a pod watch with the
+//! controller's selectors, drained unread in place of the controller's.
 //!
 //! - After a burst ([`writes_floor`]), its tails are the floor the server sets for the
 //!   controller's.
@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use build_controller::stores::{CachedBuild, CachesSynced, PodCache, Stores};
-use build_controller::{Config, Context};
+use build_controller::{Config, Context, RUNNING_PODS, UNSETTLED_BUILDS};
 use build_types::{Build, BuildTemplate};
-use futures::StreamExt;
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchParams};
 use kube::runtime::reflector;
@@ -115,12 +115,14 @@ impl Floor {
                 &ctx.client,
                 Build::url_path(&(), Some(&namespace)),
                 None,
+                UNSETTLED_BUILDS,
                 drained.clone(),
             ),
             drain(
                 &ctx.client,
                 Pod::url_path(&(), Some(&namespace)),
                 Some(BUILD_NAME_LABEL),
+                RUNNING_PODS,
                 drained.clone(),
             ),
         ];
@@ -302,14 +304,16 @@ async fn context(namespace: &str, template: BuildTemplate) -> anyhow::Result<Con
     Ok(Context::new(client, config, stores))
 }
 
-/// A watch of `url_path` whose events are read and dropped, started as kube's watcher starts
-/// one: a list, then a watch from the list's `resourceVersion`. When the server ends the watch
-/// (a 410 once its window has moved on), it lists and watches again, as the controller's
-/// watcher would. Only a failed request or an answer that is not a list ends the task.
+/// A watch of `url_path` with the controller's selectors (`label`, `fields`) whose events are
+/// read and dropped, made as kube's watcher makes the controller's: a list paged by 500, then
+/// watches (bookmarks on, 290 s each) each from the last `resourceVersion` seen, and a list
+/// again only when the server says that version is gone (410). Only a failed request or an
+/// error event of another kind ends the task.
 fn drain(
     client: &Client,
     url_path: String,
     label: Option<&str>,
+    fields: &str,
     drained: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     let client = client.clone();
@@ -318,47 +322,68 @@ fn drain(
         list = list.labels(label);
         watch = watch.labels(label);
     }
+    let (list, watch) = (list.fields(fields), watch.fields(fields));
     tokio::spawn(async move {
+        let request = kube::core::Request::new(&url_path);
         loop {
-            let request = kube::core::Request::new(&url_path).list(&list)?;
-            let listed: serde_json::Value = client.request(request).await?;
-            let Some(version) = listed["metadata"]["resourceVersion"].as_str() else {
-                anyhow::bail!("listing {url_path} gave no resourceVersion: {listed}");
-            };
-            let request = kube::core::Request::new(&url_path).watch(&watch, version)?;
-            let body = client.request_stream(request).await?;
-            futures::io::copy_buf(body, &mut Counted(drained.clone())).await?;
-            eprintln!("writes floor: the server ended the drained watch of {url_path}; again");
+            let mut version = super::apiserver::list_pages(&client, &request, list.clone()).await?;
+            while let Some(next) =
+                drain_watch(&client, &request, &watch, &version, &drained).await?
+            {
+                version = next;
+            }
+            eprintln!(
+                "writes floor: the drained watch of {url_path} was told its version is gone; listing again"
+            );
         }
     })
 }
 
-/// A sink that counts the bytes written to it.
-struct Counted(Arc<AtomicU64>);
-
-impl futures::io::AsyncWrite for Counted {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        bytes: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        self.0.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        std::task::Poll::Ready(Ok(bytes.len()))
+/// One watch of `request` from `version`, its events counted into `drained` and dropped; the
+/// last `resourceVersion` it brought once the server ends it, `None` on a 410.
+async fn drain_watch(
+    client: &Client,
+    request: &kube::core::Request,
+    params: &WatchParams,
+    version: &str,
+    drained: &AtomicU64,
+) -> anyhow::Result<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        #[serde(rename = "type")]
+        kind: String,
+        object: Object,
     }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
+    #[derive(serde::Deserialize)]
+    struct Object {
+        #[serde(default)]
+        metadata: Meta,
+        code: Option<u16>,
+        message: Option<String>,
     }
-
-    fn poll_close(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
+    #[derive(Default, serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "resourceVersion")]
+        version: Option<String>,
     }
+    let path = &request.url_path;
+    let http = request.watch(params, version)?;
+    let mut lines = client.request_stream(http).await?.lines();
+    let mut version = version.to_owned();
+    while let Some(line) = lines.try_next().await? {
+        drained.fetch_add(line.len() as u64 + 1, Ordering::Relaxed);
+        let line: Line = serde_json::from_str(&line)
+            .with_context(|| format!("an event of the watch of {path}"))?;
+        match (line.kind.as_str(), line.object.code) {
+            ("ERROR", Some(410)) => return Ok(None),
+            ("ERROR", code) => anyhow::bail!(
+                "the watch of {path} failed: {code:?} {}",
+                line.object.message.unwrap_or_default()
+            ),
+            _ => version = line.object.metadata.version.unwrap_or(version),
+        }
+    }
+    Ok(Some(version))
 }
 
 async fn run(
