@@ -41,14 +41,68 @@ impl Served {
 /// The API server's counters now (`GET /metrics`; the benchmark's credentials must allow it, as
 /// an envtest admin's do).
 pub(crate) async fn served(client: &Client) -> anyhow::Result<Served> {
+    Ok(parse(&metrics(client).await?))
+}
+
+/// How many creates of one resource the API server answered, and how many of them it took
+/// more than 100 ms over (its own `apiserver_request_duration_seconds`, whose bucket bounds
+/// include 0.1 s).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Slow {
+    /// Creates answered.
+    pub(crate) creates: f64,
+    /// Of those, the ones that took the server more than 100 ms.
+    pub(crate) over_100ms: f64,
+}
+
+impl Slow {
+    /// The share of creates over 100 ms, 0 when there were none.
+    pub(crate) fn share(self) -> f64 {
+        if self.creates > 0.0 {
+            self.over_100ms / self.creates
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The API server's own timing of Build and pod creates.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Creates {
+    /// Build creates.
+    pub(crate) builds: Slow,
+    /// Pod creates.
+    pub(crate) pods: Slow,
+}
+
+impl Creates {
+    /// What was served between `before` and `self`.
+    pub(crate) fn since(self, before: Creates) -> Creates {
+        let since = |now: Slow, then: Slow| Slow {
+            creates: now.creates - then.creates,
+            over_100ms: now.over_100ms - then.over_100ms,
+        };
+        Creates {
+            builds: since(self.builds, before.builds),
+            pods: since(self.pods, before.pods),
+        }
+    }
+}
+
+/// The API server's create timings now (`GET /metrics`, as [`served`]).
+pub(crate) async fn creates(client: &Client) -> anyhow::Result<Creates> {
+    Ok(parse_creates(&metrics(client).await?))
+}
+
+/// The API server's `/metrics` text.
+async fn metrics(client: &Client) -> anyhow::Result<String> {
     let request = http::Request::get("/metrics")
         .body(Vec::new())
         .context("a /metrics request")?;
-    let text = client
+    client
         .request_text(request)
         .await
-        .context("reading the API server's /metrics")?;
-    Ok(parse(&text))
+        .context("reading the API server's /metrics")
 }
 
 /// How long the API server takes to answer a relist's LISTs, made by the benchmark itself.
@@ -145,12 +199,7 @@ fn parse(text: &str) -> Served {
         let Some((name, labels, value)) = sample(line) else {
             continue;
         };
-        let label = |key: &str| {
-            labels.split(',').find_map(|pair| {
-                let (k, v) = pair.split_once('=')?;
-                (k == key).then(|| v.trim_matches('"'))
-            })
-        };
+        let label = |key: &str| label(labels, key);
         if !label("resource").is_some_and(|r| RELISTED.contains(&r))
             || label("subresource") != Some("")
         {
@@ -164,6 +213,49 @@ fn parse(text: &str) -> Served {
         }
     }
     served
+}
+
+/// The creates (POST) of Builds and pods in Prometheus text: their count and their 100 ms
+/// bucket.
+fn parse_creates(text: &str) -> Creates {
+    let mut creates = Creates::default();
+    let mut within_100ms = Creates::default();
+    for line in text.lines() {
+        let Some((name, labels, value)) = sample(line) else {
+            continue;
+        };
+        let label = |key: &str| label(labels, key);
+        if label("verb") != Some("POST") || label("subresource") != Some("") {
+            continue;
+        }
+        let (total, within) = match label("resource") {
+            Some("builds") => (&mut creates.builds, &mut within_100ms.builds),
+            Some("pods") => (&mut creates.pods, &mut within_100ms.pods),
+            _ => continue,
+        };
+        match (name, label("le")) {
+            ("apiserver_request_duration_seconds_count", None) => total.creates += value,
+            ("apiserver_request_duration_seconds_bucket", Some("0.1")) => {
+                within.creates += value;
+            }
+            _ => {}
+        }
+    }
+    for (total, within) in [
+        (&mut creates.builds, within_100ms.builds),
+        (&mut creates.pods, within_100ms.pods),
+    ] {
+        total.over_100ms = total.creates - within.creates;
+    }
+    creates
+}
+
+/// The value of label `key` among `labels` (`k="v",…`), unquoted.
+fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
+    labels.split(',').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then(|| v.trim_matches('"'))
+    })
 }
 
 /// A sample line's name, labels (without braces) and value.
@@ -212,5 +304,44 @@ apiserver_response_sizes_count{component="apiserver",group="",resource="pods",sc
                 watches: 2.0
             }
         );
+    }
+
+    #[test]
+    fn counts_build_and_pod_creates_over_100_ms() {
+        let text = r#"apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1",le="0.05"} 900
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1",le="0.1"} 980
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1",le="+Inf"} 1000
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1"} 1000
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="status",verb="PATCH",version="v1",le="0.1"} 3
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="status",verb="PATCH",version="v1"} 500
+apiserver_request_duration_seconds_bucket{component="apiserver",dry_run="",group="build.knative.dev",resource="builds",scope="resource",subresource="",verb="POST",version="v1alpha1",le="0.1"} 1990
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="build.knative.dev",resource="builds",scope="resource",subresource="",verb="POST",version="v1alpha1"} 2000
+apiserver_request_duration_seconds_count{component="apiserver",dry_run="",group="",resource="events",scope="resource",subresource="",verb="POST",version="v1"} 700
+"#;
+        let creates = parse_creates(text);
+        assert_eq!(
+            creates.pods,
+            Slow {
+                creates: 1000.0,
+                over_100ms: 20.0
+            }
+        );
+        assert_eq!(
+            creates.builds,
+            Slow {
+                creates: 2000.0,
+                over_100ms: 10.0
+            }
+        );
+        assert!((creates.pods.share() - 0.02).abs() < 1e-12);
+        let before = Creates {
+            pods: Slow {
+                creates: 400.0,
+                over_100ms: 5.0,
+            },
+            ..Creates::default()
+        };
+        assert_eq!(creates.since(before).pods.over_100ms, 15.0);
+        assert_eq!(Slow::default().share(), 0.0);
     }
 }

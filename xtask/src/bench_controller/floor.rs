@@ -87,6 +87,8 @@ pub(super) async fn sustained_floor(
         to_pod: run.to_pod,
         to_status: run.to_status,
         build_create: run.build_create,
+        last: false,
+        at_server: run.at_server,
     })
 }
 

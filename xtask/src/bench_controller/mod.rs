@@ -74,6 +74,10 @@ pub(crate) struct BenchArgs {
     /// sustained mode, again once its pod has ended).
     #[arg(long, conflicts_with = "hold")]
     writes_floor: bool,
+    /// Sustained mode: measure the writes floor after the controller's run (the controller
+    /// stopped), on the server as that run leaves it, instead of before it.
+    #[arg(long, requires_all = ["writes_floor", "rate"])]
+    writes_floor_last: bool,
     /// Hold mode: create this many Builds, run them to success, then measure the controller
     /// holding them, and again after --idle.
     #[arg(long)]
@@ -340,15 +344,9 @@ async fn measure(
         .rate
         .zip(args.duration)
         .map(|(rate, duration)| Pace { rate, duration });
-    let sustained_floor = match pace {
-        Some(pace) if args.writes_floor => {
-            let floor = floor::sustained_floor(client, args, namespace, pace).await?;
-            eprintln!(
-                "writes floor: Build -> Pod p50 {:.1} ms, p99 {:.1} ms",
-                floor.to_pod.p50.as_secs_f64() * 1e3,
-                floor.to_pod.p99.as_secs_f64() * 1e3
-            );
-            Some(floor)
+    let floor_first = match pace {
+        Some(pace) if args.writes_floor && !args.writes_floor_last => {
+            Some(sustained_floor(client, args, namespace, pace).await?)
         }
         _ => None,
     };
@@ -374,7 +372,18 @@ async fn measure(
         (Some(pace), _) => {
             let mut report =
                 sustained(client, args, namespace, &mut target, events, pace, None).await?;
-            report.writes_floor = sustained_floor;
+            report.writes_floor = floor_first;
+            if args.writes_floor_last {
+                if let Some(counters) = target.counters().await {
+                    eprintln!("controller counters:\n{counters}");
+                }
+                target.stop();
+                let floor = sustained_floor(client, args, namespace, pace).await?;
+                report.writes_floor = Some(report::SustainedFloor {
+                    last: true,
+                    ..floor
+                });
+            }
             (report.to_string(), report.to_json())
         }
         _ if args.restart_at.is_some() => {
@@ -410,6 +419,22 @@ async fn measure(
     }
     target.stop();
     Ok(result)
+}
+
+/// Measures the writes floor of a sustained run at `pace` ([`floor::sustained_floor`]).
+async fn sustained_floor(
+    client: &Client,
+    args: &BenchArgs,
+    namespace: &str,
+    pace: Pace,
+) -> anyhow::Result<report::SustainedFloor> {
+    let floor = floor::sustained_floor(client, args, namespace, pace).await?;
+    eprintln!(
+        "writes floor: Build -> Pod p50 {:.1} ms, p99 {:.1} ms",
+        floor.to_pod.p50.as_secs_f64() * 1e3,
+        floor.to_pod.p99.as_secs_f64() * 1e3
+    );
+    Ok(floor)
 }
 
 /// What the benchmark's watches see.
@@ -697,6 +722,7 @@ async fn sustained(
     let count = pace.builds();
     let sampler = target.pid().map(RssSampler::start);
     let before = target.usage()?;
+    let at_server_before = creates_at_server(client).await;
     let (created_tx, mut created_rx) = tokio::sync::mpsc::unbounded_channel();
     let creator = create_at_rate(builds.clone(), pace.rate, count, created_tx);
     let mut creator = Some(creator);
@@ -756,6 +782,7 @@ async fn sustained(
         reconciles.finish().await?;
     }
     let after = target.usage()?;
+    let at_server = at_server_before.zip(creates_at_server(client).await);
     let rss = sampler.as_ref().and_then(|s| RssSamples::of(&s.samples()));
     Ok(report::Sustained {
         rate: pace.rate,
@@ -766,8 +793,20 @@ async fn sustained(
         build_create: Latencies::of(create_latencies),
         rss,
         cpu: cost(before, after).map(|c| c.cpu),
+        at_server: at_server.map(|(before, after)| after.since(before)),
         writes_floor: None,
     })
+}
+
+/// The API server's timing of Build and pod creates so far; `None`, with a warning, where its
+/// `/metrics` cannot be read.
+async fn creates_at_server(client: &Client) -> Option<apiserver::Creates> {
+    apiserver::creates(client)
+        .await
+        .inspect_err(|error| {
+            eprintln!("the API server's create timings are not measured: {error:#}")
+        })
+        .ok()
 }
 
 /// Creates `count` Builds at `rate` a second, each create in a task of its own so a slow

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::apiserver::{ListFloor, Served};
+use super::apiserver::{Creates, ListFloor, Served};
 use super::stats::{Latencies, RssSamples, mib};
 
 /// The targets the reports judge against (issues 13 and 28, one 2-core machine).
@@ -216,6 +216,9 @@ pub(crate) struct Sustained {
     pub(crate) rss: Option<RssSamples>,
     /// The controller's CPU over the run.
     pub(crate) cpu: Option<Duration>,
+    /// The API server's own timing of the run's Build and pod creates; `None` where its
+    /// `/metrics` could not be read.
+    pub(crate) at_server: Option<Creates>,
     /// The same Builds at the same rate with the controller's writes made by the benchmark
     /// (`--writes-floor`); `None` when not measured.
     pub(crate) writes_floor: Option<SustainedFloor>,
@@ -233,6 +236,10 @@ pub(crate) struct SustainedFloor {
     pub(crate) to_status: Latencies,
     /// Build create request latency in that run.
     pub(crate) build_create: Latencies,
+    /// Measured after the controller's run (`--writes-floor-last`), not before it.
+    pub(crate) last: bool,
+    /// The API server's own timing of that run's Build and pod creates.
+    pub(crate) at_server: Option<Creates>,
 }
 
 impl Sustained {
@@ -271,6 +278,12 @@ impl Sustained {
             "writes_floor_build_create_p50_ms": floor.map(|f| ms(f.build_create.p50)),
             "writes_floor_build_create_p99_ms": floor.map(|f| ms(f.build_create.p99)),
             "p99_over_writes_floor_ms": floor.map(|f| ms(self.to_pod.p99) - ms(f.to_pod.p99)),
+            "writes_floor_last": floor.map(|f| f.last),
+            "server_pod_creates_over_100ms": self.at_server.map(|c| c.pods.over_100ms),
+            "server_pod_creates_over_100ms_share": self.at_server.map(|c| c.pods.share()),
+            "server_build_creates_over_100ms_share": self.at_server.map(|c| c.builds.share()),
+            "writes_floor_server_pod_creates_over_100ms_share":
+                floor.and_then(|f| f.at_server).map(|c| c.pods.share()),
         })
     }
 }
@@ -290,6 +303,12 @@ impl std::fmt::Display for Sustained {
         );
         t.row("floor: Build create", latencies(&self.build_create), "");
         if let Some(floor) = &self.writes_floor {
+            let when = if floor.last { "after" } else { "before" };
+            t.row(
+                "floor: writes alone, measured",
+                format!("{when} the controller's run"),
+                "",
+            );
             t.row(
                 "floor: writes alone, Build create",
                 latencies(&floor.build_create),
@@ -305,6 +324,13 @@ impl std::fmt::Display for Sustained {
                 latencies(&floor.to_status),
                 "",
             );
+            if let Some(creates) = floor.at_server {
+                t.row(
+                    "floor: writes alone, at the server",
+                    over_100ms(creates),
+                    "",
+                );
+            }
         }
         t.judged(
             "Build -> Pod p50",
@@ -333,6 +359,9 @@ impl std::fmt::Display for Sustained {
             "",
         );
         t.row("Build -> status", latencies(&self.to_status), "");
+        if let Some(creates) = self.at_server {
+            t.row("API server's own timing", over_100ms(creates), "");
+        }
         match self.rss {
             Some(rss) => t.row(
                 "controller RSS (1/s)",
@@ -588,6 +617,19 @@ fn latencies(l: &Latencies) -> String {
     )
 }
 
+/// How many of the Build and pod creates the API server itself took over 100 ms for.
+fn over_100ms(creates: Creates) -> String {
+    format!(
+        "over 100 ms: {} of {} pod creates ({:.2}%), {} of {} Build creates ({:.2}%)",
+        creates.pods.over_100ms,
+        creates.pods.creates,
+        creates.pods.share() * 100.0,
+        creates.builds.over_100ms,
+        creates.builds.creates,
+        creates.builds.share() * 100.0
+    )
+}
+
 /// Three aligned columns: what, value, verdict against a target.
 #[derive(Default)]
 struct Table {
@@ -620,6 +662,7 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
+    use super::super::apiserver::Slow;
     use super::*;
 
     fn burst(cost: Option<Cost>) -> Burst {
@@ -748,6 +791,7 @@ mod tests {
             build_create: Latencies::default(),
             rss: RssSamples::of(&[10 * 1024, 12 * 1024, 11 * 1024]),
             cpu: Some(Duration::from_secs(3)),
+            at_server: None,
             writes_floor: None,
         };
         let json = report.to_json();
@@ -789,10 +833,22 @@ mod tests {
             build_create: p(4, 90),
             rss: None,
             cpu: None,
+            at_server: Some(Creates {
+                builds: Slow {
+                    creates: 15_000.0,
+                    over_100ms: 30.0,
+                },
+                pods: Slow {
+                    creates: 15_000.0,
+                    over_100ms: 300.0,
+                },
+            }),
             writes_floor: Some(SustainedFloor {
                 to_pod: p(5, 150),
                 to_status: p(8, 160),
                 build_create: p(4, 95),
+                last: true,
+                at_server: None,
             }),
         };
         let json = report.to_json();
@@ -800,8 +856,18 @@ mod tests {
         assert_eq!(json["writes_floor_status_p99_ms"], 160.0);
         assert_eq!(json["writes_floor_build_create_p99_ms"], 95.0);
         assert_eq!(json["p99_over_writes_floor_ms"], 40.0);
+        assert_eq!(json["writes_floor_last"], true);
+        assert_eq!(json["server_pod_creates_over_100ms_share"], 0.02);
+        assert!(json["writes_floor_server_pod_creates_over_100ms_share"].is_null());
         let text = report.to_string();
         assert!(text.contains("floor: writes alone, Build -> Pod"), "{text}");
+        assert!(text.contains("after the controller's run"), "{text}");
+        assert!(
+            text.contains(
+                "over 100 ms: 300 of 15000 pod creates (2.00%), 30 of 15000 Build creates (0.20%)"
+            ),
+            "{text}"
+        );
         assert!(
             text.lines().any(
                 |l| l.starts_with("Build -> Pod p99 over the writes floor's")
