@@ -17,9 +17,6 @@
 //!   finished by the stand-in kubelet a second after it appears. Reports p50/p99/max
 //!   Build→Pod and Build→status, and the controller's RSS sampled every second (first, min,
 //!   max, last).
-//!
-//! Burst and sustained runs can first measure the floor the API server sets for the
-//! controller's writes (`--writes-floor`, [`floor`]).
 //! - **hold** (`--hold N`): N Builds created and run to success (their pods patched to
 //!   `Succeeded` in batches), then the controller's RSS and CPU holding them, and again after
 //!   `--idle` (60 s) of nothing.
@@ -28,6 +25,10 @@
 //!   Build created once it is ready, its reconciles, the relist's LIST and WATCH requests and
 //!   LIST bytes as the API server counted them (its `/metrics`), its CPU and RSS once the
 //!   reconciles stop, and its RSS over `--idle` with the slope.
+//!
+//! Burst and sustained runs can first measure the floor the API server sets for the
+//! controller's writes (`--writes-floor`, [`floor`]); a sustained run also reads the API
+//! server's own timing of its creates ([`apiserver::creates`]).
 //!
 //! A started controller that exits (say, because its metrics port is taken) fails the run at
 //! once with its last output. Results go to stdout as a table and, with `--json FILE`, as
