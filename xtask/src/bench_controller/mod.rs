@@ -442,12 +442,8 @@ async fn sustained_floor(
 enum Seen {
     /// A Build's pod exists.
     Pod { build: String, pod: Box<Pod> },
-    /// A Build's status names its pod; `done` once it has succeeded or failed.
-    Status {
-        build: String,
-        done: bool,
-        object: Box<Build>,
-    },
+    /// A Build whose status names its pod and has a `Succeeded` condition.
+    Status(Box<Build>),
     /// Anything else.
     Other,
 }
@@ -473,15 +469,9 @@ impl Events {
         let build_events = watcher(builds, watcher::Config::default())
             .applied_objects()
             .map_ok(|build: Build| {
-                let Some(status) = build.status.as_ref().filter(|s| s.cluster.is_some()) else {
-                    return Seen::Other;
-                };
-                match status.succeeded() {
-                    Some(_) => Seen::Status {
-                        build: build.name_any(),
-                        done: status.is_done(),
-                        object: Box::new(build.clone()),
-                    },
+                let named = build.status.as_ref().filter(|s| s.cluster.is_some());
+                match named.and_then(|status| status.succeeded()) {
+                    Some(_) => Seen::Status(Box::new(build)),
                     None => Seen::Other,
                 }
             });
@@ -531,11 +521,12 @@ impl Timeline {
                 self.pod.entry(build).or_insert(now);
                 first.then_some(pod)
             }
-            Seen::Status { build, done, .. } => {
-                if done {
-                    self.done.entry(build.clone()).or_insert(now);
+            Seen::Status(build) => {
+                let name = build.name_any();
+                if build.status.as_ref().is_some_and(|s| s.is_done()) {
+                    self.done.entry(name.clone()).or_insert(now);
                 }
-                self.status.entry(build).or_insert(now);
+                self.status.entry(name).or_insert(now);
                 None
             }
             Seen::Other => None,
@@ -749,8 +740,8 @@ async fn sustained(
             }
             seen = events.next(target, deadline, || timeline.waiting(count)) => {
                 let seen = seen?;
-                if let (Some(reconciles), Seen::Status { object, .. }) = (&mut reconciles, &seen) {
-                    reconciles.status_seen((**object).clone());
+                if let (Some(reconciles), Seen::Status(build)) = (&mut reconciles, &seen) {
+                    reconciles.status_seen((**build).clone());
                 }
                 if let Some(pod) = timeline.record(seen) {
                     to_finish.push(*pod);
